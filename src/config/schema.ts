@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** A port: 0 means "pick a free one and log it" (CONTRACT). */
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** JSON given in an environment variable arrives as a string; defaults arrive already parsed. */
+function json<T extends z.ZodType>(inner: T) {
+  return z.preprocess((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  }, inner);
+}
+
+/** A configured DICOMweb source: the only places pixels may be fetched from. */
+export const dicomwebSourceSchema = z.object({
+  url: z.url({ protocol: /^https?$/ }),
+  auth: z
+    .union([
+      z.object({ type: z.literal('bearer'), token: z.string().min(1) }),
+      z.object({ type: z.literal('basic'), username: z.string(), password: z.string() }),
+    ])
+    .optional(),
+});
+
+const nullableString = z.string().min(1).nullable();
+
+/**
+ * Every setting, by the environment variable that overrides it. Defaults live in config/default.json;
+ * the Helm chart's ConfigMap renders the same names.
+ */
+export const configSchema = z.object({
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }),
+  /** Prefix for every BullMQ queue and key, so several deployments or tests can share one Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  HTTP_PORT: port,
+  HTTP_HOST: z.string().min(1),
+  HTTP_MAX_BODY_BYTES: positiveInt,
+  MLLP_PORT: port,
+  MLLP_HOST: z.string().min(1),
+  /** A frame larger than this is answered AE and the connection closed: bounds memory per sender. */
+  MLLP_MAX_FRAME_BYTES: positiveInt,
+  MLLP_IDLE_TIMEOUT_MS: positiveInt,
+  /** The acknowledgement code for messages other than ORU^R01 (ADT, ORM, ...): AA accepts and ignores. */
+  HL7_OTHER_MESSAGE_ACK: z.enum(['AA', 'AE', 'AR']),
+  /** How long a (sender, MSH-10) pair is remembered for duplicate suppression. */
+  HL7_DUPLICATE_WINDOW_S: positiveInt,
+  DICOMWEB_SOURCES: json(z.record(z.string().min(1), dicomwebSourceSchema)).refine(
+    (m) => Object.keys(m).length > 0,
+    'at least one source is required',
+  ),
+  DICOMWEB_TIMEOUT_MS: positiveInt,
+  DICOMWEB_RETRIES: z.coerce.number().int().min(0).max(20),
+  FHIR_BASE_URL: z.url({ protocol: /^https?$/ }).nullable(),
+  FHIR_CLIENT_ID: nullableString,
+  FHIR_CLIENT_SECRET: nullableString,
+  FHIR_TOKEN_URL: z.url({ protocol: /^https?$/ }).nullable(),
+  MODEL_PATH: z.string().min(1),
+  CDS_TRUSTED_ISSUERS: json(z.record(z.string().min(1), z.url({ protocol: /^https?$/ }))),
+  CDS_AUTH: z.enum(['on', 'off']),
+  PATIENT_ID_SYSTEMS: json(z.record(z.string(), z.string().min(1))),
+  API_TOKEN: nullableString,
+  WORKER_CONCURRENCY: positiveInt,
+  SHUTDOWN_TIMEOUT_MS: positiveInt,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type DicomwebSource = z.infer<typeof dicomwebSourceSchema>;
