@@ -1,0 +1,38 @@
+import { type Role, startApp } from '../app';
+import { loadConfig } from '../config/load';
+import { AppError } from '../errors';
+import { createLogger } from '../log';
+import { parseCommandArgs } from './args';
+
+const ROLES: readonly Role[] = ['all', 'api', 'worker'];
+
+/** `serve --role all|api|worker`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(args, { role: { type: 'string', default: 'all' } });
+  const role = values.role as Role;
+  if (!ROLES.includes(role)) throw new AppError('BAD_REQUEST', `--role must be one of ${ROLES.join(', ')}`);
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const app = await startApp(config, role, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ event: 'app.stopping', signal }, 'stopping: draining in-flight work');
+      // A second signal, or a drain that takes too long, ends the process anyway.
+      const force = setTimeout(() => {
+        logger.error({ event: 'app.stop_timeout' }, 'drain timed out');
+        process.exit(1);
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      force.unref();
+      process.once('SIGTERM', () => process.exit(1));
+      process.once('SIGINT', () => process.exit(1));
+      void app.stop().then(() => {
+        logger.info({ event: 'app.stopped' }, 'stopped');
+        logger.flush();
+        resolve();
+      });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  return 0;
+}

@@ -1,0 +1,62 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The service's Prometheus metrics, one registry per app instance (tests create several apps in one
+ * process). Names follow Prometheus conventions: unit suffixes, _total for counters.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'vcf_' });
+  return {
+    registry,
+    hl7Received: new Counter({
+      name: 'vcf_hl7_messages_received_total',
+      help: 'HL7 v2 messages received, by transport (mllp|http).',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    hl7Acks: new Counter({
+      name: 'vcf_hl7_acks_total',
+      help: 'HL7 acknowledgements sent, by code (AA|AE|AR) and transport.',
+      labelNames: ['code', 'transport'] as const,
+      registers: [registry],
+    }),
+    hl7ParseErrors: new Counter({
+      name: 'vcf_hl7_parse_errors_total',
+      help: 'HL7 messages rejected as malformed or unsupported, by error code.',
+      labelNames: ['error'] as const,
+      registers: [registry],
+    }),
+    hl7Duplicates: new Counter({
+      name: 'vcf_hl7_duplicates_total',
+      help: 'HL7 messages whose (sender, MSH-10) was already accepted: acknowledged again, not processed again.',
+      registers: [registry],
+    }),
+    hl7AckLatency: new Histogram({
+      name: 'vcf_hl7_ack_latency_seconds',
+      help: 'Time from a complete HL7 message to its ACK being written (includes the durable enqueue).',
+      labelNames: ['transport'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    mllpConnections: new Gauge({
+      name: 'vcf_mllp_connections',
+      help: 'Open MLLP connections.',
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'vcf_queue_jobs',
+      help: 'Jobs per queue and state, read from Redis at scrape time.',
+      labelNames: ['queue', 'state'] as const,
+      registers: [registry],
+    }),
+    jobsProcessed: new Counter({
+      name: 'vcf_jobs_processed_total',
+      help: 'Jobs finished by this worker, by queue and outcome (completed|failed).',
+      labelNames: ['queue', 'outcome'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

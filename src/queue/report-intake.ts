@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+import type { MessageHeader, RadiologyReport } from '../ingest/hl7/oru';
+import { type ReportJobData, QUEUES } from './names';
+import { withTimeout } from './redis';
+
+export interface IntakeOptions {
+  prefix: string;
+  /** How long (sender, MSH-10) is remembered, in seconds. */
+  duplicateWindowS: number;
+  /** Longest wait for Redis before answering AR; senders retry on AR. */
+  timeoutMs?: number;
+}
+
+/** The natural id of a message: a sender's MSH-10 is unique per sender, not across senders. */
+export function messageId(header: Pick<MessageHeader, 'sendingApplication' | 'sendingFacility' | 'messageControlId'>): string {
+  return createHash('sha256')
+    .update(`${header.sendingApplication}\u0000${header.sendingFacility}\u0000${header.messageControlId}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/**
+ * The durable write behind every AA: the parsed reports are stored, then a BullMQ job with the natural
+ * id `hl7-<messageId>` is added. Both are idempotent, so a sender retrying after an AR (or a lost ACK)
+ * gets AA again and the message is processed once.
+ */
+export class ReportIntake {
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly queue: Queue<ReportJobData>,
+    private readonly options: IntakeOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  async accept(header: MessageHeader, reports: RadiologyReport[], traceId: string): Promise<{ duplicate: boolean; messageId: string }> {
+    const id = messageId(header);
+    const key = `${this.options.prefix}:hl7:msg:${id}`;
+    const receivedAt = Date.now();
+    const unavailable = () => new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis did not answer), retry later');
+    try {
+      return await withTimeout(
+        (async () => {
+          // NX keeps the first content if a sender reuses an MSH-10 for another message.
+          const set = await this.redis.set(key, JSON.stringify(reports), 'EX', this.options.duplicateWindowS, 'NX');
+          await this.queue.add(
+            QUEUES.reports,
+            { messageId: id, receivedAt, traceId },
+            {
+              jobId: `hl7-${id}`,
+              // Completed jobs are kept for the duplicate window: BullMQ ignores an add with a known id.
+              removeOnComplete: { age: this.options.duplicateWindowS },
+              removeOnFail: { age: this.options.duplicateWindowS },
+              attempts: 8,
+              backoff: { type: 'exponential', delay: 1000 },
+            },
+          );
+          return { duplicate: set === null, messageId: id };
+        })(),
+        this.timeoutMs,
+        unavailable,
+      );
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis error), retry later', { cause: err });
+    }
+  }
+}

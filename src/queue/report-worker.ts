@@ -1,0 +1,45 @@
+import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RadiologyReport } from '../ingest/hl7/oru';
+import type { Logger } from '../log';
+import type { ReportStore } from '../store/reports';
+import { type CorrelateJobData, type ReportJobData, QUEUES } from './names';
+
+export interface ReportWorkerDeps {
+  redis: Redis;
+  prefix: string;
+  store: ReportStore;
+  correlateQueue: Queue<CorrelateJobData>;
+  logger: Logger;
+}
+
+/**
+ * Stores each report of an accepted message as the latest version of its accession and asks for
+ * (re-)correlation when the version changed. Safe to run twice: the store ignores a version it holds,
+ * and correlate jobs have natural ids (accession + version).
+ */
+export async function processReportJob(job: Job<ReportJobData>, deps: ReportWorkerDeps): Promise<{ stored: number }> {
+  const { messageId, receivedAt, traceId } = job.data;
+  const json = await deps.redis.get(`${deps.prefix}:hl7:msg:${messageId}`);
+  if (json === null) throw new UnrecoverableError('the accepted message expired before it was processed');
+  const reports = JSON.parse(json) as RadiologyReport[];
+  let stored = 0;
+  for (const report of reports) {
+    const { outcome, version, accessionKey } = await deps.store.upsert(report, receivedAt, messageId);
+    deps.logger.info({ event: 'report.stored', traceId, jobId: job.id, outcome, version, status: report.resultStatus }, 'report stored');
+    if (outcome !== 'new' && outcome !== 'replaced') continue;
+    stored++;
+    await deps.correlateQueue.add(
+      QUEUES.correlate,
+      { accessionKey, version, reason: outcome === 'new' ? 'new' : 'corrected', traceId },
+      {
+        jobId: `correlate-${messageId}-${version}`,
+        attempts: 8,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: { age: 7 * 24 * 3600 },
+        removeOnFail: { age: 30 * 24 * 3600 },
+      },
+    );
+  }
+  return { stored };
+}
