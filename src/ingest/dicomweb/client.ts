@@ -136,10 +136,11 @@ function parseRetryAfter(value: string | null): number | undefined {
 
 function networkReason(err: unknown): string {
   // undici: TypeError('fetch failed') with the socket error as cause; 'terminated' when a body breaks.
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-  const code = cause && typeof cause.code === 'string' ? cause.code : undefined;
-  if (code) return `network error (${code})`;
-  return err instanceof Error ? `network error (${err.message})` : 'network error';
+  // Duck-typed: fetch's errors may come from another realm (e.g. under jest), where instanceof Error fails.
+  const e = typeof err === 'object' && err !== null ? (err as { message?: unknown; cause?: unknown }) : {};
+  const cause = typeof e.cause === 'object' && e.cause !== null ? (e.cause as { code?: unknown }) : {};
+  if (typeof cause.code === 'string') return `network error (${cause.code})`;
+  return typeof e.message === 'string' ? `network error (${e.message})` : 'network error';
 }
 
 /** Reads a whole body, refreshing the idle timer per chunk and failing once it exceeds `max` bytes. */
@@ -214,18 +215,22 @@ export class DicomwebClient {
   // ---- QIDO-RS (PS3.18 10.6) ----
 
   /** QIDO-RS `GET /studies`. */
-  searchStudies(query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
+  async searchStudies(query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
     return this.getJson('searchStudies', '/studies', query, options);
   }
 
   /** QIDO-RS `GET /studies/{study}/series`. */
-  searchSeries(studyInstanceUid: string, query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
+  async searchSeries(
+    studyInstanceUid: string,
+    query: QidoQuery = {},
+    options: RequestOptions = {},
+  ): Promise<DicomJson[]> {
     const study = checkUid('studyInstanceUid', studyInstanceUid);
     return this.getJson('searchSeries', `/studies/${study}/series`, query, options);
   }
 
   /** QIDO-RS `GET /studies/{study}/series/{series}/instances`. */
-  searchInstances(
+  async searchInstances(
     studyInstanceUid: string,
     seriesInstanceUid: string,
     query: QidoQuery = {},
@@ -239,7 +244,7 @@ export class DicomwebClient {
   // ---- WADO-RS (PS3.18 10.4) ----
 
   /** WADO-RS `GET /studies/{study}/series/{series}/metadata`: one DICOM JSON dataset per instance (no bulk data). */
-  retrieveSeriesMetadata(
+  async retrieveSeriesMetadata(
     studyInstanceUid: string,
     seriesInstanceUid: string,
     options: RequestOptions = {},
@@ -254,7 +259,7 @@ export class DicomwebClient {
    * VR Little Endian. When the server answers 406 to that, asks again with `transfer-syntax=*` and sets
    * `transcodingRefused`. The whole series is held in memory, bounded by `maxSeriesBytes`.
    */
-  retrieveSeries(
+  async retrieveSeries(
     studyInstanceUid: string,
     seriesInstanceUid: string,
     options: RequestOptions = {},
