@@ -73,10 +73,15 @@ export class Er7Message {
     for (const line of text.slice(start).split(/\r\n|\r|\n/)) {
       if (line.length === 0 || /^\s+$/.test(line)) continue;
       const name = line.slice(0, 3);
+      const last = segments[segments.length - 1];
       if (!/^[A-Z][A-Z0-9]{2}$/.test(name) || (line.length > 3 && line[3] !== delimiters.field)) {
-        throw new AppError('HL7_MALFORMED', `segment ${segments.length + 1} has no valid segment ID`, {
-          location: `${name.replace(/[^A-Za-z0-9]/g, '?')}^${segments.length + 1}`,
-        });
+        // Not a segment: a value that a sender wrapped over lines (base64 PDFs, long IDs). It belongs to
+        // the segment before it, as HAPI and Mirth read it.
+        if (!last) throw new AppError('HL7_MALFORMED', 'the message does not start with MSH', { location: 'MSH' });
+        const tail = line.split(delimiters.field);
+        last.fields[last.fields.length - 1] += tail[0]!;
+        last.fields.push(...tail.slice(1));
+        continue;
       }
       const parts = line.split(delimiters.field);
       // MSH-1 is the field separator itself, so MSH fields are shifted by one against the split.
