@@ -1,0 +1,142 @@
+import { join } from 'node:path';
+import { AppError } from '../errors';
+import { analyzeDirectory } from '../imaging/analyze';
+import { parseFractureList, parseLevelList, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
+import { renderVolumePngs } from '../imaging/render';
+import { isSpineLevel } from '../imaging/phantom/spine';
+import { parseCommandArgs } from './args';
+
+const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
+  --seed N                 PRNG seed (default 1)
+  --fractures T12:2,L1:3   fractures as LEVEL:GRADE[:wedge|biconcave|crush] (default wedge)
+  --size N                 rows = columns (default 512)
+  --pixel-spacing MM       in-plane spacing (default 0.75)
+  --spacing MM             slice spacing (default 1.25); --thickness MM nominal SliceThickness
+  --slices N               number of slices (default: cover --coverage plus margins)
+  --coverage T1-S1         levels covered (partial coverage, e.g. T10-L3)
+  --position HFS|FFS|HFP|FFP   patient position (feet-first / prone orientation and order)
+  --noise HU               noise sigma (default 15)
+  --osteoporotic           low cancellous HU, thin cortex
+  --sclerotic L2,T8  --lytic T10  --schmorl L3  --osteophytes L4,L5   confounders at levels
+  --scoliosis MM           lateral deviation amplitude
+  --signed                 signed pixels (intercept 0) instead of unsigned (intercept -1024)
+  --kernel NAME            ConvolutionKernel (default B31f)
+  --localizer --dose-report  also write a scout series and a dose-report secondary capture
+  --truth PATH             ground-truth JSON path (default <out>/ground-truth.json)
+  --png DIR                render sagittal/axial PNGs (bone and soft tissue windows) into DIR`;
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new AppError('BAD_REQUEST', `--${name} must be a number`);
+  return n;
+}
+
+/** `phantom --out <dir> [--seed N] [--fractures T12:2,L1:3] …`: writes a synthetic CT series + ground truth. */
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(args, {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    fractures: { type: 'string' },
+    size: { type: 'string' },
+    'pixel-spacing': { type: 'string' },
+    spacing: { type: 'string' },
+    thickness: { type: 'string' },
+    slices: { type: 'string' },
+    coverage: { type: 'string' },
+    position: { type: 'string' },
+    noise: { type: 'string' },
+    osteoporotic: { type: 'boolean' },
+    sclerotic: { type: 'string' },
+    lytic: { type: 'string' },
+    schmorl: { type: 'string' },
+    osteophytes: { type: 'string' },
+    scoliosis: { type: 'string' },
+    signed: { type: 'boolean' },
+    kernel: { type: 'string' },
+    localizer: { type: 'boolean' },
+    'dose-report': { type: 'boolean' },
+    truth: { type: 'string' },
+    png: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.out) throw new AppError('BAD_REQUEST', 'phantom needs --out <dir> (see --help)');
+  const opts: Partial<PhantomOptions> = {};
+  try {
+    const seed = num(values.seed, 'seed');
+    if (seed !== undefined) {
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error('--seed must be an integer in 0..4294967295');
+      opts.seed = seed;
+    }
+    if (values.fractures !== undefined) opts.fractures = parseFractureList(values.fractures);
+    const size = num(values.size, 'size');
+    if (size !== undefined) opts.size = size;
+    const ps = num(values['pixel-spacing'], 'pixel-spacing');
+    if (ps !== undefined) opts.pixelSpacing = ps;
+    else if (size !== undefined) opts.pixelSpacing = 384 / size; // keep the 384 mm field of view
+    const sp = num(values.spacing, 'spacing');
+    if (sp !== undefined) opts.sliceSpacing = sp;
+    const th = num(values.thickness, 'thickness');
+    if (th !== undefined) opts.sliceThickness = th;
+    const sl = num(values.slices, 'slices');
+    if (sl !== undefined) opts.slices = sl;
+    if (values.coverage !== undefined) {
+      const [from, to] = values.coverage.toUpperCase().split('-');
+      if (!from || !to || !isSpineLevel(from) || !isSpineLevel(to)) throw new Error('--coverage must look like T10-L3');
+      opts.coverage = { from, to };
+    }
+    if (values.position !== undefined) {
+      const p = values.position.toUpperCase();
+      if (p !== 'HFS' && p !== 'FFS' && p !== 'HFP' && p !== 'FFP') throw new Error('--position must be HFS, FFS, HFP or FFP');
+      opts.position = p as PatientPosition;
+    }
+    const noise = num(values.noise, 'noise');
+    if (noise !== undefined) opts.noiseSigma = noise;
+    if (values.osteoporotic) opts.osteoporotic = true;
+    if (values.sclerotic !== undefined) opts.sclerotic = parseLevelList(values.sclerotic);
+    if (values.lytic !== undefined) opts.lytic = parseLevelList(values.lytic);
+    if (values.schmorl !== undefined) opts.schmorl = parseLevelList(values.schmorl);
+    if (values.osteophytes !== undefined) opts.osteophytes = parseLevelList(values.osteophytes);
+    const sc = num(values.scoliosis, 'scoliosis');
+    if (sc !== undefined) opts.scoliosisMm = sc;
+    if (values.signed) opts.signedPixels = true;
+    if (values.kernel !== undefined) opts.convolutionKernel = values.kernel;
+    if (values.localizer) opts.localizer = true;
+    if (values['dose-report']) opts.doseReport = true;
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', (err as Error).message);
+  }
+  const t0 = performance.now();
+  let result;
+  try {
+    result = writePhantom(values.out, opts, values.truth);
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw new AppError('BAD_REQUEST', (err as Error).message);
+  }
+  const summary: Record<string, unknown> = {
+    out: values.out,
+    files: result.files,
+    bytes: result.bytes,
+    ms: Math.round(performance.now() - t0),
+    studyInstanceUid: result.truth.studyInstanceUid,
+    seriesInstanceUid: result.truth.seriesInstanceUid,
+    slices: result.truth.geometry.slices,
+    fractures: result.truth.fractures.map((f) => `${f.level}:${f.grade}:${f.morphology}`),
+    truth: values.truth ?? join(values.out, 'ground-truth.json'),
+  };
+  if (values.png) {
+    const { volume } = analyzeDirectory(values.out);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(values.png, { recursive: true });
+    const zs = result.truth.vertebrae.filter((v) => v.inFieldOfView && (v.grade > 0 || ['T6', 'T12', 'L3'].includes(v.level))).map((v) => v.centerMm[2]);
+    const spineX = result.truth.vertebrae.find((v) => v.level === 'L1')?.centerMm[0] ?? 0;
+    summary.png = renderVolumePngs(volume, join(values.png, 'phantom'), { sagittalXMm: spineX, axialZMm: zs });
+  }
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  return 0;
+}

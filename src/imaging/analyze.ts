@@ -1,0 +1,197 @@
+/**
+ * Study analysis up to the volume: DICOM instances → series selection → assembled volume → the
+ * `analyze-study` JSON (CONTRACT). The CLI calls `analyzeDirectory`; the worker calls
+ * `analyzeSeriesBuffers` on the Part-10 buffers it retrieved. Detection is not wired yet, so
+ * `vertebrae`/`fractures` are empty and `model` is null.
+ *
+ * Memory: headers are parsed without pixel data first; pixels are then decoded one instance at a time
+ * straight into the preallocated volume (files are re-read from disk, buffers are only viewed).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { AppError } from '../errors';
+import { looksLikePart10, parseHeaders, releasePixelCache, type SliceHeader } from './dicom';
+import type { DicomJson } from './dicom-json';
+import { groupBySeries, selectSeries, type SeriesSelection, type SeriesSummary } from './select-series';
+import { assembleVolume, huRange, orientationCode, type AssemblyReport, type FrameSource, type Volume } from './volume';
+import { readFrameHu } from './dicom';
+
+export const DETECTION_UNAVAILABLE_NOTE = 'vertebra detection is not available yet: volume and series facts only';
+
+export interface StudyAnalysis {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  model: { name: string; version: string; sha256: string } | null;
+  vertebrae: unknown[];
+  fractures: unknown[];
+  notes: string[];
+  series: {
+    chosen: Omit<SeriesSummary, 'sopInstanceUids'>;
+    reasons: string[];
+    rejected: SeriesSelection['rejected'];
+  };
+  volume: {
+    dims: [number, number, number];
+    spacingMm: [number, number, number];
+    originMm: [number, number, number];
+    /** Row, column and slice-normal cosines (LPS). */
+    direction: [[number, number, number], [number, number, number], [number, number, number]];
+    /** Patient directions of the i, j, k axes, e.g. "LPS" (head-first supine) or "RPI" (feet-first supine). */
+    orientation: string;
+    patientPosition: string | undefined;
+    huRange: [number, number];
+    assembly: AssemblyReport;
+  };
+  input: { files: number; dicomInstances: number; skipped: Array<{ file: string; reason: string }> };
+  timingsMs: { load: number; inference: number; total: number };
+}
+
+/** One DICOM instance seen in the first pass: its metadata, frames and a way to get its bytes again. */
+export interface InstanceRef {
+  dataset: DicomJson;
+  frames: SliceHeader[];
+  bytes: () => Uint8Array;
+  label: string;
+}
+
+const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
+
+/**
+ * The core shared by the CLI and the worker: select a series among the instances and assemble it.
+ * Returns the analysis JSON and the volume (for the model); throws STUDY_UNUSABLE / VOLUME_INVALID.
+ */
+export function analyzeInstances(
+  instances: InstanceRef[],
+  input: StudyAnalysis['input'],
+  started: number = performance.now(),
+): { analysis: StudyAnalysis; volume: Volume } {
+  const selection = selectSeries(groupBySeries(instances.map((i) => i.dataset)));
+  const chosen = selection.chosen;
+  if (!chosen) {
+    const why = selection.rejected.map((r) => `series ${r.seriesNumber ?? r.seriesInstanceUid}: ${r.reason}`).join('; ');
+    throw new AppError('STUDY_UNUSABLE', `no usable CT series${why ? ` (${why})` : ''}`);
+  }
+  const wanted = new Set(chosen.sopInstanceUids);
+  const sources: FrameSource[] = [];
+  let studyUid = '';
+  for (const inst of instances) {
+    const f0 = inst.frames[0];
+    if (!f0 || f0.seriesInstanceUid !== chosen.seriesInstanceUid || !wanted.has(f0.sopInstanceUid)) continue;
+    studyUid ||= f0.studyInstanceUid;
+    for (const fr of inst.frames) sources.push({ header: fr, read: (out, off) => readFrameHu(inst.bytes(), fr, out, off) });
+  }
+  let assembled;
+  try {
+    assembled = assembleVolume(sources);
+  } finally {
+    releasePixelCache();
+  }
+  const { volume, report } = assembled;
+  const load = performance.now() - started;
+  const { sopInstanceUids: _omit, ...chosenPublic } = chosen;
+  const analysis: StudyAnalysis = {
+    studyInstanceUid: studyUid,
+    seriesInstanceUid: chosen.seriesInstanceUid,
+    model: null,
+    vertebrae: [],
+    fractures: [],
+    notes: [DETECTION_UNAVAILABLE_NOTE],
+    series: { chosen: chosenPublic, reasons: selection.reasons, rejected: selection.rejected },
+    volume: {
+      dims: volume.dims,
+      spacingMm: [round(volume.spacing[0], 4), round(volume.spacing[1], 4), round(volume.spacing[2], 4)],
+      originMm: [round(volume.origin[0]), round(volume.origin[1]), round(volume.origin[2])],
+      direction: volume.direction.map((d) => [round(d[0], 6), round(d[1], 6), round(d[2], 6)]) as StudyAnalysis['volume']['direction'],
+      orientation: orientationCode(volume),
+      patientPosition: report.patientPosition,
+      huRange: huRange(volume),
+      assembly: { ...report, medianStepMm: round(report.medianStepMm, 4), minStepMm: round(report.minStepMm, 4), maxStepMm: round(report.maxStepMm, 4) },
+    },
+    input,
+    timingsMs: { load: Math.round(load), inference: 0, total: Math.round(performance.now() - started) },
+  };
+  return { analysis, volume };
+}
+
+/**
+ * Worker entry point: Part-10 buffers of a study (or of one series) → analysis + volume. Buffers that are
+ * not DICOM are skipped with a note. The buffers are only viewed, never copied.
+ */
+export function analyzeSeriesBuffers(buffers: Uint8Array[]): { analysis: StudyAnalysis; volume: Volume } {
+  const started = performance.now();
+  const instances: InstanceRef[] = [];
+  const skipped: StudyAnalysis['input']['skipped'] = [];
+  buffers.forEach((buf, i) => {
+    const label = `#${i}`;
+    try {
+      const h = parseHeaders(buf);
+      instances.push({ dataset: h.dataset, frames: h.frames, bytes: () => buf, label });
+    } catch (err) {
+      skipped.push({ file: label, reason: (err as Error).message });
+    }
+  });
+  return analyzeInstances(instances, { files: buffers.length, dicomInstances: instances.length, skipped }, started);
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** CLI entry point: every file under `dir` (recursively); non-DICOM files are skipped with a note. */
+export function analyzeDirectory(dir: string): { analysis: StudyAnalysis; volume: Volume } {
+  const started = performance.now();
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new AppError('BAD_REQUEST', `no such directory: ${dir}`);
+  }
+  if (!st.isDirectory()) throw new AppError('BAD_REQUEST', `not a directory: ${dir}`);
+  const files = listFiles(dir);
+  const instances: InstanceRef[] = [];
+  const skipped: StudyAnalysis['input']['skipped'] = [];
+  // A one-file cache so the frames of a multi-frame file do not re-read it.
+  let last: { path: string; buf: Uint8Array } | null = null;
+  const reread = (path: string) => (): Uint8Array => {
+    if (last?.path !== path) last = { path, buf: readFileSync(path) };
+    return last.buf;
+  };
+  for (const path of files) {
+    const rel = relative(dir, path);
+    let buf: Buffer;
+    try {
+      buf = readFileSync(path);
+    } catch (err) {
+      skipped.push({ file: rel, reason: `unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      continue;
+    }
+    if (!looksLikePart10(buf)) {
+      skipped.push({ file: rel, reason: rel.toUpperCase().endsWith('DICOMDIR') ? 'DICOMDIR index' : 'not a DICOM Part-10 file' });
+      continue;
+    }
+    try {
+      const h = parseHeaders(buf);
+      if (h.frames[0]?.sopClassUid === '1.2.840.10008.1.3.10') {
+        skipped.push({ file: rel, reason: 'DICOMDIR index' });
+        continue;
+      }
+      instances.push({ dataset: h.dataset, frames: h.frames, bytes: reread(path), label: rel });
+    } catch (err) {
+      skipped.push({ file: rel, reason: (err as Error).message });
+    }
+  }
+  try {
+    return analyzeInstances(instances, { files: files.length, dicomInstances: instances.length, skipped }, started);
+  } finally {
+    last = null;
+  }
+}

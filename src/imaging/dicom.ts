@@ -1,0 +1,272 @@
+/**
+ * Part-10 parsing with dcmjs into a small typed header per frame, plus pixel access that converts stored
+ * values to HU straight into a caller's buffer. Headers come from the DICOM JSON model, so the DICOMweb
+ * side can build the same `SliceHeader` from WADO-RS metadata with `headerFromDicomJson`.
+ */
+import dcmjs from 'dcmjs';
+import { AppError } from '../errors';
+import { getNumber, getNumbers, getSequence, getString, getStrings, TAG, type DicomJson } from './dicom-json';
+
+// dcmjs complains on stderr about private VRs ("xs", "ox") in implicit-VR files; those are harmless here.
+dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
+
+export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean }> = {
+  '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', supported: true },
+  '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', supported: true },
+  '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', supported: true },
+  '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian', supported: true, bigEndian: true },
+  '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline', supported: false },
+  '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended', supported: false },
+  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', supported: false },
+  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', supported: false },
+  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', supported: false },
+  '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Near-Lossless', supported: false },
+  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', supported: false },
+  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', supported: false },
+  '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless', supported: false },
+  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', supported: false },
+};
+
+export const SOP_CLASSES = {
+  ct: '1.2.840.10008.5.1.4.1.1.2',
+  enhancedCt: '1.2.840.10008.5.1.4.1.1.2.1',
+  secondaryCapture: '1.2.840.10008.5.1.4.1.1.7',
+  xRayDoseSr: '1.2.840.10008.5.1.4.1.1.88.67',
+} as const;
+
+/** Geometry and pixel encoding of one frame (a classic CT instance has exactly one). */
+export interface SliceHeader {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  frameOfReferenceUid: string | undefined;
+  modality: string | undefined;
+  imageType: string[];
+  seriesNumber: number | undefined;
+  instanceNumber: number | undefined;
+  seriesDescription: string | undefined;
+  convolutionKernel: string | undefined;
+  patientPosition: string | undefined;
+  transferSyntaxUid: string;
+  rows: number;
+  columns: number;
+  /** [between rows, between columns] mm, DICOM order. */
+  pixelSpacing: [number, number] | undefined;
+  sliceThickness: number | undefined;
+  imagePositionPatient: [number, number, number] | undefined;
+  imageOrientationPatient: [number, number, number, number, number, number] | undefined;
+  gantryDetectorTilt: number | undefined;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  pixelRepresentation: 0 | 1;
+  samplesPerPixel: number;
+  photometricInterpretation: string | undefined;
+  pixelPaddingValue: number | undefined;
+  /** Frame index inside the instance (0 for single-frame). */
+  frameIndex: number;
+  numberOfFrames: number;
+}
+
+function tuple3(v: number[] | undefined): [number, number, number] | undefined {
+  return v && v.length === 3 ? [v[0] as number, v[1] as number, v[2] as number] : undefined;
+}
+function tuple6(v: number[] | undefined): [number, number, number, number, number, number] | undefined {
+  return v && v.length === 6 ? (v.slice(0, 6) as [number, number, number, number, number, number]) : undefined;
+}
+function tuple2(v: number[] | undefined): [number, number] | undefined {
+  return v && v.length === 2 ? [v[0] as number, v[1] as number] : undefined;
+}
+
+/**
+ * Frame headers from a DICOM JSON dataset (a WADO-RS metadata item or a parsed Part-10 dict). Enhanced
+ * (multi-frame) CT yields one header per frame from its functional groups.
+ */
+export function headersFromDicomJson(ds: DicomJson, transferSyntaxUid?: string): SliceHeader[] {
+  const base: SliceHeader = {
+    sopInstanceUid: getString(ds, TAG.SOPInstanceUID) ?? '',
+    sopClassUid: getString(ds, TAG.SOPClassUID) ?? '',
+    studyInstanceUid: getString(ds, TAG.StudyInstanceUID) ?? '',
+    seriesInstanceUid: getString(ds, TAG.SeriesInstanceUID) ?? '',
+    frameOfReferenceUid: getString(ds, TAG.FrameOfReferenceUID),
+    modality: getString(ds, TAG.Modality),
+    imageType: getStrings(ds, TAG.ImageType).map((s) => s.toUpperCase()),
+    seriesNumber: getNumber(ds, TAG.SeriesNumber),
+    instanceNumber: getNumber(ds, TAG.InstanceNumber),
+    seriesDescription: getString(ds, TAG.SeriesDescription),
+    convolutionKernel: getStrings(ds, TAG.ConvolutionKernel).join('\\') || undefined,
+    patientPosition: getString(ds, TAG.PatientPosition),
+    transferSyntaxUid: transferSyntaxUid ?? getString(ds, TAG.TransferSyntaxUID) ?? '1.2.840.10008.1.2.1',
+    rows: getNumber(ds, TAG.Rows) ?? 0,
+    columns: getNumber(ds, TAG.Columns) ?? 0,
+    pixelSpacing: tuple2(getNumbers(ds, TAG.PixelSpacing, 2)),
+    sliceThickness: getNumber(ds, TAG.SliceThickness),
+    imagePositionPatient: tuple3(getNumbers(ds, TAG.ImagePositionPatient, 3)),
+    imageOrientationPatient: tuple6(getNumbers(ds, TAG.ImageOrientationPatient, 6)),
+    gantryDetectorTilt: getNumber(ds, TAG.GantryDetectorTilt),
+    rescaleSlope: getNumber(ds, TAG.RescaleSlope) ?? 1,
+    rescaleIntercept: getNumber(ds, TAG.RescaleIntercept) ?? 0,
+    bitsAllocated: getNumber(ds, TAG.BitsAllocated) ?? 16,
+    bitsStored: getNumber(ds, TAG.BitsStored) ?? getNumber(ds, TAG.BitsAllocated) ?? 16,
+    pixelRepresentation: getNumber(ds, TAG.PixelRepresentation) === 1 ? 1 : 0,
+    samplesPerPixel: getNumber(ds, TAG.SamplesPerPixel) ?? 1,
+    photometricInterpretation: getString(ds, TAG.PhotometricInterpretation),
+    pixelPaddingValue: getNumber(ds, TAG.PixelPaddingValue),
+    frameIndex: 0,
+    numberOfFrames: Math.max(1, getNumber(ds, TAG.NumberOfFrames) ?? 1),
+  };
+  const perFrame = getSequence(ds, TAG.PerFrameFunctionalGroupsSequence);
+  if (perFrame.length === 0) return [base];
+  // Enhanced CT: geometry and rescale live in shared or per-frame functional groups.
+  const shared = getSequence(ds, TAG.SharedFunctionalGroupsSequence)[0] ?? {};
+  const pick = (frame: DicomJson, seqTag: string): DicomJson | undefined => getSequence(frame, seqTag)[0] ?? getSequence(shared, seqTag)[0];
+  return perFrame.map((frame, i) => {
+    const pos = pick(frame, TAG.PlanePositionSequence);
+    const ori = pick(frame, TAG.PlaneOrientationSequence);
+    const meas = pick(frame, TAG.PixelMeasuresSequence);
+    const pvt = pick(frame, TAG.PixelValueTransformationSequence);
+    return {
+      ...base,
+      frameIndex: i,
+      numberOfFrames: perFrame.length,
+      imagePositionPatient: pos ? tuple3(getNumbers(pos, TAG.ImagePositionPatient, 3)) : undefined,
+      imageOrientationPatient: ori ? tuple6(getNumbers(ori, TAG.ImageOrientationPatient, 6)) : undefined,
+      pixelSpacing: meas ? tuple2(getNumbers(meas, TAG.PixelSpacing, 2)) : undefined,
+      sliceThickness: meas ? getNumber(meas, TAG.SliceThickness) : undefined,
+      rescaleSlope: (pvt && getNumber(pvt, TAG.RescaleSlope)) ?? base.rescaleSlope,
+      rescaleIntercept: (pvt && getNumber(pvt, TAG.RescaleIntercept)) ?? base.rescaleIntercept,
+    };
+  });
+}
+
+function toArrayBuffer(buf: Uint8Array): ArrayBuffer {
+  // dcmjs wants an ArrayBuffer that starts at the file's first byte; Node Buffers often sit inside a pool.
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) return buf.buffer;
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
+
+/** A quick check for the Part-10 preamble ("DICM" at byte 128). */
+export function looksLikePart10(buf: Uint8Array): boolean {
+  return buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d;
+}
+
+export interface ParsedHeaders {
+  transferSyntaxUid: string;
+  frames: SliceHeader[];
+  /** The dataset without pixel data, in the DICOM JSON model (input to selectSeries). */
+  dataset: DicomJson;
+}
+
+/** Parses a Part-10 buffer up to (not including) the pixel data. Throws VOLUME_INVALID when it cannot. */
+export function parseHeaders(buf: Uint8Array): ParsedHeaders {
+  if (!looksLikePart10(buf)) throw new AppError('VOLUME_INVALID', 'not a DICOM Part-10 file (no DICM preamble)');
+  let dict;
+  try {
+    dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { untilTag: TAG.PixelData, noCopy: false, ignoreErrors: true });
+  } catch (err) {
+    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const ts = getString(dict.meta as DicomJson, TAG.TransferSyntaxUID) ?? '1.2.840.10008.1.2';
+  const dataset = dict.dict as DicomJson;
+  // dcmjs leaves a placeholder for the tag it stopped at.
+  delete dataset[TAG.PixelData];
+  return { transferSyntaxUid: ts, frames: headersFromDicomJson(dataset, ts), dataset };
+}
+
+/** Rejects what assembleVolume cannot decode, with a reason a PACS administrator can act on. */
+export function checkDecodable(h: SliceHeader): void {
+  const ts = TRANSFER_SYNTAXES[h.transferSyntaxUid];
+  if (!ts) throw new AppError('VOLUME_INVALID', `unsupported transfer syntax ${h.transferSyntaxUid}; request Explicit VR Little Endian (1.2.840.10008.1.2.1)`);
+  if (!ts.supported) {
+    throw new AppError('VOLUME_INVALID', `compressed transfer syntax ${ts.name} (${h.transferSyntaxUid}) has no decoder here; request Explicit VR Little Endian (1.2.840.10008.1.2.1)`);
+  }
+  if (h.samplesPerPixel !== 1) throw new AppError('VOLUME_INVALID', `SamplesPerPixel ${h.samplesPerPixel}: CT must be single-sample greyscale`);
+  if (h.bitsAllocated !== 16) throw new AppError('VOLUME_INVALID', `BitsAllocated ${h.bitsAllocated} unsupported (16 expected for CT)`);
+  if (h.rows <= 0 || h.columns <= 0) throw new AppError('VOLUME_INVALID', 'Rows/Columns missing');
+}
+
+// One-entry cache: the frames of a multi-frame instance are read one after another, and parsing the
+// whole file per frame would be quadratic. `releasePixelCache` drops the reference after assembly.
+let cached: { buf: Uint8Array; bytes: Uint8Array } | null = null;
+
+/** Drops the cached pixel view of the last instance read. */
+export function releasePixelCache(): void {
+  cached = null;
+}
+
+function pixelBytes(buf: Uint8Array, uid: string): Uint8Array {
+  if (cached && cached.buf === buf) return cached.bytes;
+  let dict;
+  try {
+    dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { noCopy: true, ignoreErrors: true });
+  } catch (err) {
+    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const el = dict.dict[TAG.PixelData];
+  const v = el?.Value?.[0];
+  let bytes: Uint8Array;
+  if (v instanceof ArrayBuffer) bytes = new Uint8Array(v);
+  else if (ArrayBuffer.isView(v)) bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  else throw new AppError('VOLUME_INVALID', `instance ${uid || '?'} has no pixel data`);
+  cached = { buf, bytes };
+  return bytes;
+}
+
+/**
+ * Reads the pixel data of a Part-10 buffer and writes HU (rounded, clamped to int16) for frame `frame`
+ * into `out` starting at `offset`. Applies sign extension for BitsStored < 16, the frame's rescale and
+ * maps PixelPaddingValue to air (−1024).
+ */
+export function readFrameHu(buf: Uint8Array, frame: SliceHeader, out: Int16Array, offset: number): void {
+  checkDecodable(frame);
+  const bytes = pixelBytes(buf, frame.sopInstanceUid);
+  const n = frame.rows * frame.columns;
+  const start = frame.frameIndex * n * 2;
+  if (bytes.byteLength < start + n * 2) {
+    throw new AppError('VOLUME_INVALID', `pixel data too short: ${bytes.byteLength} bytes for ${frame.rows}x${frame.columns} frame ${frame.frameIndex}`);
+  }
+  if (offset + n > out.length) throw new AppError('INTERNAL', 'volume buffer overflow');
+  const bigEndian = TRANSFER_SYNTAXES[frame.transferSyntaxUid]?.bigEndian === true;
+  convertToHu(bytes.subarray(start, start + n * 2), bigEndian, frame, out, offset);
+}
+
+/** Stored 16-bit samples → HU in `out`. Exported for tests of the signed/unsigned and rescale rules. */
+export function convertToHu(
+  bytes: Uint8Array,
+  bigEndian: boolean,
+  h: Pick<SliceHeader, 'pixelRepresentation' | 'bitsStored' | 'rescaleSlope' | 'rescaleIntercept' | 'pixelPaddingValue'>,
+  out: Int16Array,
+  offset: number,
+): void {
+  const n = bytes.byteLength >> 1;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const le = !bigEndian;
+  const signed = h.pixelRepresentation === 1;
+  const bs = Math.max(1, Math.min(16, h.bitsStored));
+  const shift = 16 - bs;
+  const mask = bs >= 16 ? 0xffff : (1 << bs) - 1;
+  const slope = h.rescaleSlope;
+  const icpt = h.rescaleIntercept;
+  const pad = h.pixelPaddingValue;
+  const identity = slope === 1 && Number.isInteger(icpt);
+  if (le && (bytes.byteOffset & 1) === 0 && pad === undefined && bs === 16 && identity) {
+    // Fast path (the common case): aligned little-endian 16-bit samples, integer intercept.
+    const words = signed ? new Int16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = 0; i < n; i++) {
+      const hu = (words[i] as number) + icpt;
+      out[offset + i] = hu < -32768 ? -32768 : hu > 32767 ? 32767 : hu;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const raw = view.getUint16(i * 2, le);
+    // Sign-extend (signed) or mask (unsigned) to BitsStored: bits above HighBit may hold overlays or junk.
+    const sv = signed ? ((raw << (16 + shift)) >> (16 + shift)) : raw & mask;
+    let hu: number;
+    if (pad !== undefined && sv === pad) hu = -1024;
+    else hu = identity ? sv + icpt : Math.round(sv * slope + icpt);
+    out[offset + i] = hu < -32768 ? -32768 : hu > 32767 ? 32767 : hu;
+  }
+}

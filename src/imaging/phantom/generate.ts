@@ -1,0 +1,483 @@
+/**
+ * Synthetic CT generator: a torso with a T1–S1 spine, Genant fractures at chosen levels and the confounders
+ * that fool detectors (metastases, scoliosis, Schmorl's nodes, osteophytes, osteoporosis, noise, partial
+ * coverage, feet-first/prone). Deterministic from the seed: same options ⇒ byte-identical files.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildAnatomy, finishSlice, paintSlice, type SliceCanvas } from './anatomy';
+import { encodeImage, SOP_CLASS, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
+import { deterministicUid, gaussianTable, Prng } from './prng';
+import {
+  bodyCenter,
+  buildSpine,
+  endplates,
+  isSpineLevel,
+  levelIndex,
+  measuredHeights,
+  SPINE_LEVELS,
+  type FractureSpec,
+  type Morphology,
+  type SpineLevel,
+  type Vec3,
+  type VertebraModel,
+} from './spine';
+
+export type PatientPosition = 'HFS' | 'FFS' | 'HFP' | 'FFP';
+
+/** Phantom options; every field has a realistic default (see `DEFAULT_PHANTOM`). */
+export interface PhantomOptions {
+  /** PRNG seed (default 1). */
+  seed: number;
+  /** Fractures to place, e.g. [{ level: 'T12', grade: 2, morphology: 'wedge' }] (default none). */
+  fractures: FractureSpec[];
+  /** Image matrix, rows = columns (default 512). */
+  size: number;
+  /** In-plane pixel spacing, mm (default 0.75 → 384 mm field of view). */
+  pixelSpacing: number;
+  /** Distance between slice centres, mm (default 1.25). */
+  sliceSpacing: number;
+  /** Nominal SliceThickness, mm (default = sliceSpacing). */
+  sliceThickness?: number;
+  /** Number of slices; default: enough to cover `coverage` plus 15 mm margins. Fewer slices centre on the coverage. */
+  slices?: number;
+  /** Levels covered from top to bottom (default T1–S1). */
+  coverage: { from: SpineLevel; to: SpineLevel };
+  /** DICOM PatientPosition (default HFS); drives ImageOrientationPatient and slice order. */
+  position: PatientPosition;
+  /** Noise σ in HU after the reconstruction blur (default 15). */
+  noiseSigma: number;
+  osteoporotic: boolean;
+  scoliosisMm: number;
+  sclerotic: SpineLevel[];
+  lytic: SpineLevel[];
+  schmorl: SpineLevel[];
+  osteophytes: SpineLevel[];
+  /** Stored pixel encoding: unsigned with intercept −1024 (default) or signed with intercept 0. */
+  signedPixels: boolean;
+  convolutionKernel: string;
+  /** Also write a localizer (scout) series and a dose-report secondary capture into the same study. */
+  localizer: boolean;
+  doseReport: boolean;
+}
+
+export const DEFAULT_PHANTOM: PhantomOptions = {
+  seed: 1,
+  fractures: [],
+  size: 512,
+  pixelSpacing: 0.75,
+  sliceSpacing: 1.25,
+  coverage: { from: 'T1', to: 'S1' },
+  position: 'HFS',
+  noiseSigma: 15,
+  osteoporotic: false,
+  scoliosisMm: 0,
+  sclerotic: [],
+  lytic: [],
+  schmorl: [],
+  osteophytes: [],
+  signedPixels: false,
+  convolutionKernel: 'B31f',
+  localizer: false,
+  doseReport: false,
+};
+
+export interface TruthVertebra {
+  level: SpineLevel;
+  /** Vertebral body centre, LPS mm. */
+  centerMm: Vec3;
+  /** Superior/inferior endplate centres (LPS mm) and the body's superior axis. */
+  endplates: { superiorCenterMm: Vec3; inferiorCenterMm: Vec3; upAxis: Vec3; anteriorAxis: Vec3 };
+  heightsMm: { anterior: number; middle: number; posterior: number };
+  referenceHeightsMm: { anterior: number; middle: number; posterior: number };
+  /** Genant height reduction, %: wedge 1−Ha/Hp, biconcave 1−Hm/Hp, crush 1−Hp/Hp(reference). */
+  heightLossPercent: number;
+  grade: 0 | 1 | 2 | 3;
+  morphology: Morphology | null;
+  depthMm: number;
+  widthMm: number;
+  flags: string[];
+  /** Whether the whole body lies inside the scanned z range. */
+  inFieldOfView: boolean;
+}
+
+export interface GroundTruth {
+  generator: 'vcf-sentinel phantom';
+  formatVersion: 1;
+  seed: number;
+  options: PhantomOptions;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  extraSeries: Array<{ seriesInstanceUid: string; kind: 'localizer' | 'dose-report' }>;
+  geometry: {
+    rows: number;
+    columns: number;
+    pixelSpacingMm: [number, number];
+    sliceSpacingMm: number;
+    sliceThicknessMm: number;
+    slices: number;
+    patientPosition: PatientPosition;
+    imageOrientationPatient: [number, number, number, number, number, number];
+    /** ImagePositionPatient of instance 1 and of the last instance (acquisition order). */
+    firstPositionMm: Vec3;
+    lastPositionMm: Vec3;
+    zRangeMm: [number, number];
+  };
+  vertebrae: TruthVertebra[];
+  fractures: TruthVertebra[];
+  confounders: { osteoporotic: boolean; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+}
+
+export interface PhantomFile {
+  name: string;
+  data: Buffer;
+}
+
+/** Parses "T12:2,L1:3:biconcave" (grade 1–3, morphology wedge|biconcave|crush, default wedge). */
+export function parseFractureList(text: string): FractureSpec[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map((part) => {
+    const [lv, g, morph] = part.trim().split(':');
+    const level = (lv ?? '').toUpperCase();
+    if (!isSpineLevel(level)) throw new Error(`unknown level "${lv ?? ''}" (T1…L5, S1)`);
+    const grade = Number(g);
+    if (grade !== 1 && grade !== 2 && grade !== 3) throw new Error(`grade for ${level} must be 1, 2 or 3`);
+    const m = (morph ?? 'wedge').toLowerCase();
+    if (m !== 'wedge' && m !== 'biconcave' && m !== 'crush') throw new Error(`morphology for ${level} must be wedge, biconcave or crush`);
+    return { level, grade, morphology: m };
+  });
+}
+
+/** Parses "T8,L2" into levels. */
+export function parseLevelList(text: string): SpineLevel[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map((p) => {
+    const l = p.trim().toUpperCase();
+    if (!isSpineLevel(l)) throw new Error(`unknown level "${p}"`);
+    return l;
+  });
+}
+
+function orientationFor(position: PatientPosition): [number, number, number, number, number, number] {
+  switch (position) {
+    case 'HFS':
+      return [1, 0, 0, 0, 1, 0];
+    case 'FFS':
+      return [-1, 0, 0, 0, 1, 0];
+    case 'HFP':
+      return [-1, 0, 0, 0, -1, 0];
+    case 'FFP':
+      return [1, 0, 0, 0, -1, 0];
+    default:
+      return position satisfies never;
+  }
+}
+
+const r1 = (n: number): number => Math.round(n * 100) / 100;
+const v1 = (v: Vec3): Vec3 => [r1(v[0]), r1(v[1]), r1(v[2])];
+
+/**
+ * Generates the phantom and hands each Part-10 file to `sink` in order (CT slices in acquisition order,
+ * then the extra series). Returns the ground truth.
+ */
+export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: PhantomFile) => void): GroundTruth {
+  const o: PhantomOptions = { ...DEFAULT_PHANTOM, ...partial };
+  if (!Number.isInteger(o.size) || o.size < 16 || o.size > 2048) throw new Error('size must be an integer in 16..2048');
+  if (!(o.pixelSpacing > 0.1 && o.pixelSpacing < 5)) throw new Error('pixel spacing must be in (0.1, 5) mm');
+  if (!(o.sliceSpacing > 0.1 && o.sliceSpacing <= 10)) throw new Error('slice spacing must be in (0.1, 10] mm');
+  const thickness = o.sliceThickness ?? o.sliceSpacing;
+  const rng = new Prng(o.seed);
+  const spine = buildSpine(
+    {
+      fractures: o.fractures,
+      scoliosisMm: o.scoliosisMm,
+      sclerotic: o.sclerotic,
+      lytic: o.lytic,
+      schmorl: o.schmorl,
+      osteophytes: o.osteophytes,
+      topZ: 250,
+      t1CenterY: 30,
+      sizeJitter: 0.04,
+    },
+    rng.fork('spine'),
+  );
+  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic);
+
+  // Slice geometry.
+  const from = spine[levelIndex(o.coverage.from)] as VertebraModel;
+  const to = spine[levelIndex(o.coverage.to)] as VertebraModel;
+  if (levelIndex(o.coverage.from) > levelIndex(o.coverage.to)) throw new Error('coverage must go from a higher to a lower level');
+  const zTopCov = bodyCenter(from)[2] + from.heights.posterior / 2 + 15;
+  const zBotCov = bodyCenter(to)[2] - to.heights.posterior / 2 - 15;
+  const nNeeded = Math.ceil((zTopCov - zBotCov) / o.sliceSpacing) + 1;
+  const n = o.slices ?? nNeeded;
+  if (!Number.isInteger(n) || n < 2 || n > 4000) throw new Error('slices must be an integer in 2..4000');
+  const zMid = (zTopCov + zBotCov) / 2;
+  const zTop = zMid + ((n - 1) * o.sliceSpacing) / 2;
+  const zBottom = zTop - (n - 1) * o.sliceSpacing;
+  const feetFirst = o.position.startsWith('FF');
+  const iop = orientationFor(o.position);
+  const cols = o.size;
+  const rows = o.size;
+  const ps = o.pixelSpacing;
+  const fovCenter: [number, number] = [0, 12];
+  const xmin = fovCenter[0] - ((cols - 1) / 2) * ps;
+  const ymin = fovCenter[1] - ((rows - 1) / 2) * ps;
+  const sx = iop[0];
+  const sy = iop[4];
+  const ippX = sx > 0 ? xmin : xmin + (cols - 1) * ps;
+  const ippY = sy > 0 ? ymin : ymin + (rows - 1) * ps;
+
+  const uid = (label: string): string => deterministicUid(o.seed, `${label}:${JSON.stringify(o)}`);
+  const studyUid = deterministicUid(o.seed, 'study');
+  const seriesUid = uid('series');
+  const forUid = deterministicUid(o.seed, 'frame-of-reference');
+  const patient: SyntheticPatient = {
+    name: `SYNTHETIC^PHANTOM^SEED${o.seed}`,
+    id: `SYNTH-${o.seed}`,
+    birthDate: '19500101',
+    sex: o.seed % 2 === 0 ? 'F' : 'M',
+  };
+  const common = {
+    studyInstanceUid: studyUid,
+    frameOfReferenceUid: forUid,
+    studyDate: '20260101',
+    studyTime: '120000',
+    accessionNumber: `SYN${String(o.seed).padStart(6, '0')}`.slice(0, 16),
+    studyDescription: 'SYNTHETIC CT CHEST ABDOMEN PELVIS',
+    patient,
+  };
+
+  const canvas: SliceCanvas = { hu: new Float32Array(cols * rows), cols, rows, x0: xmin, y0: ymin, ps };
+  const scratch = new Float32Array(cols * rows);
+  const table = gaussianTable(rng.fork('noise-table'));
+  const noiseRng = rng.fork('noise');
+  const stored = o.signedPixels ? new Int16Array(cols * rows) : new Uint16Array(cols * rows);
+  const intercept = o.signedPixels ? 0 : -1024;
+  const lo = o.signedPixels ? -32768 : 0;
+  const hi = o.signedPixels ? 32767 : 65535;
+  // Localizer: mean HU through the body along y per column, one row per z (top → bottom).
+  const projection = o.localizer ? new Float32Array(n * cols) : null;
+
+  let seriesNumber = 2;
+  for (let k = 0; k < n; k++) {
+    const z = feetFirst ? zBottom + k * o.sliceSpacing : zTop - k * o.sliceSpacing;
+    paintSlice(canvas, anatomy, z);
+    finishSlice(canvas, scratch, table, noiseRng, o.noiseSigma);
+    const hu = canvas.hu;
+    for (let r = 0; r < rows; r++) {
+      const cr = sy > 0 ? r : rows - 1 - r;
+      for (let c = 0; c < cols; c++) {
+        const cc = sx > 0 ? c : cols - 1 - c;
+        const v = Math.round((hu[cr * cols + cc] as number) - intercept);
+        stored[r * cols + c] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+    if (projection) {
+      const zi = Math.round((zTop - z) / o.sliceSpacing);
+      for (let c = 0; c < cols; c++) {
+        let sum = 0;
+        for (let r = 0; r < rows; r++) sum += (hu[r * cols + c] as number) + 1000;
+        projection[zi * cols + c] = sum / rows;
+      }
+    }
+    const spec: CtSliceSpec = {
+      ...common,
+      seriesInstanceUid: seriesUid,
+      sopInstanceUid: uid(`ct:${k}`),
+      seriesNumber,
+      instanceNumber: k + 1,
+      seriesDescription: `SYNTHETIC AXIAL ${r1(thickness)}mm ${o.convolutionKernel}`,
+      imageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
+      patientPosition: o.position,
+      bodyPartExamined: 'CHESTABDPELVIS',
+      convolutionKernel: o.convolutionKernel,
+      rows,
+      columns: cols,
+      pixelSpacing: [ps, ps],
+      sliceThickness: thickness,
+      imagePositionPatient: [ippX, ippY, z],
+      imageOrientationPatient: iop,
+      gantryDetectorTilt: 0,
+      rescaleSlope: 1,
+      rescaleIntercept: intercept,
+      pixelRepresentation: o.signedPixels ? 1 : 0,
+      windowCenter: 40,
+      windowWidth: 400,
+      extra: { SliceLocation: r1(z), AcquisitionNumber: 1 },
+    };
+    sink({ name: `CT.${seriesNumber}.${String(k + 1).padStart(4, '0')}.dcm`, data: encodeImage(spec, stored) });
+  }
+
+  const extraSeries: GroundTruth['extraSeries'] = [];
+  if (projection) {
+    seriesNumber = 1;
+    const lrows = n;
+    const img = new Uint16Array(lrows * cols);
+    let max = 1;
+    for (const v of projection) max = Math.max(max, v);
+    for (let i = 0; i < img.length; i++) img[i] = Math.round(((projection[i] as number) / max) * 4000);
+    const locUid = uid('localizer-series');
+    extraSeries.push({ seriesInstanceUid: locUid, kind: 'localizer' });
+    sink({
+      name: `CT.1.0001.dcm`,
+      data: encodeImage(
+        {
+          ...common,
+          seriesInstanceUid: locUid,
+          sopInstanceUid: uid('localizer'),
+          seriesNumber: 1,
+          instanceNumber: 1,
+          seriesDescription: 'Topogram 0.6 T20f',
+          imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'],
+          patientPosition: o.position,
+          rows: lrows,
+          columns: cols,
+          pixelSpacing: [o.sliceSpacing, ps],
+          sliceThickness: 0.6,
+          imagePositionPatient: [xmin, fovCenter[1], zTop],
+          imageOrientationPatient: [1, 0, 0, 0, 0, -1],
+          rescaleSlope: 1,
+          rescaleIntercept: 0,
+          pixelRepresentation: 0,
+        },
+        img,
+      ),
+    });
+  }
+  if (o.doseReport) {
+    const size = 256;
+    const img = new Uint16Array(size * size);
+    const pr = rng.fork('dose');
+    for (let line = 0; line < 12; line++) {
+      const len = Math.floor(pr.range(60, 220));
+      for (let r = 20 + line * 18; r < 30 + line * 18; r++) for (let c = 16; c < 16 + len; c++) if (pr.next() < 0.55) img[r * size + c] = 255;
+    }
+    const doseUid = uid('dose-series');
+    extraSeries.push({ seriesInstanceUid: doseUid, kind: 'dose-report' });
+    sink({
+      name: `SC.999.0001.dcm`,
+      data: encodeImage(
+        {
+          ...common,
+          sopClassUid: SOP_CLASS.secondaryCapture,
+          seriesInstanceUid: doseUid,
+          sopInstanceUid: uid('dose'),
+          seriesNumber: 999,
+          instanceNumber: 1,
+          seriesDescription: 'Dose Report',
+          imageType: ['DERIVED', 'SECONDARY', 'OTHER'],
+          rows: size,
+          columns: size,
+          pixelRepresentation: 0,
+          extra: { ConversionType: 'WSD' },
+        },
+        img,
+      ),
+    });
+  }
+
+  const scanTop = Math.max(zTop, zBottom);
+  const scanBottom = Math.min(zTop, zBottom);
+  const vertebrae: TruthVertebra[] = spine.map((v) => {
+    const h = measuredHeights(v);
+    const ep = endplates(v, 0, 0);
+    const at = (s: number): Vec3 => [v.frameCenter[0] + v.up[0] * s, v.frameCenter[1] + v.up[1] * s, v.frameCenter[2] + v.up[2] * s];
+    let loss = 0;
+    switch (v.morphology) {
+      case 'wedge':
+        loss = 1 - h.anterior / h.posterior;
+        break;
+      case 'biconcave':
+        loss = 1 - h.middle / h.posterior;
+        break;
+      case 'crush':
+        loss = 1 - h.posterior / v.normalHeights.posterior;
+        break;
+      case null:
+        loss = Math.max(0, 1 - h.anterior / h.posterior, 1 - h.middle / h.posterior);
+        break;
+      default:
+        v.morphology satisfies never;
+    }
+    const topZ = Math.max(at(ep.top)[2], at(ep.bottom)[2]) + v.depth / 2 * Math.abs(v.anterior[2]);
+    const botZ = Math.min(at(ep.top)[2], at(ep.bottom)[2]) - v.depth / 2 * Math.abs(v.anterior[2]);
+    const inFov = topZ <= scanTop && botZ >= scanBottom;
+    const flags: string[] = [];
+    if (v.flags.scleroticMetastasis) flags.push('sclerotic');
+    if (v.flags.lyticMetastasis) flags.push('lytic');
+    if (v.flags.schmorlNode) flags.push('schmorlNode');
+    if (v.flags.osteophytes) flags.push('osteophytes');
+    if (o.scoliosisMm !== 0) flags.push('scoliosis');
+    if (!inFov) flags.push('partialCoverage');
+    return {
+      level: v.level,
+      centerMm: v1(bodyCenter(v)),
+      endplates: { superiorCenterMm: v1(at(ep.top)), inferiorCenterMm: v1(at(ep.bottom)), upAxis: v1(v.up), anteriorAxis: v1(v.anterior) },
+      heightsMm: { anterior: r1(h.anterior), middle: r1(h.middle), posterior: r1(h.posterior) },
+      referenceHeightsMm: { anterior: r1(v.normalHeights.anterior), middle: r1(v.normalHeights.middle), posterior: r1(v.normalHeights.posterior) },
+      heightLossPercent: r1(loss * 100),
+      grade: v.grade,
+      morphology: v.morphology,
+      depthMm: r1(v.depth),
+      widthMm: r1(v.width),
+      flags,
+      inFieldOfView: inFov,
+    };
+  });
+  const firstZ = feetFirst ? zBottom : zTop;
+  const lastZ = feetFirst ? zTop : zBottom;
+  return {
+    generator: 'vcf-sentinel phantom',
+    formatVersion: 1,
+    seed: o.seed,
+    options: o,
+    studyInstanceUid: studyUid,
+    seriesInstanceUid: seriesUid,
+    extraSeries,
+    geometry: {
+      rows,
+      columns: cols,
+      pixelSpacingMm: [ps, ps],
+      sliceSpacingMm: o.sliceSpacing,
+      sliceThicknessMm: thickness,
+      slices: n,
+      patientPosition: o.position,
+      imageOrientationPatient: iop,
+      firstPositionMm: [ippX, ippY, r1(firstZ)],
+      lastPositionMm: [ippX, ippY, r1(lastZ)],
+      zRangeMm: [r1(scanBottom), r1(scanTop)],
+    },
+    vertebrae,
+    fractures: vertebrae.filter((v) => v.grade >= 1),
+    confounders: {
+      osteoporotic: o.osteoporotic,
+      scoliosisMm: o.scoliosisMm,
+      noiseSigmaHu: o.noiseSigma,
+      partialCoverage: vertebrae.some((v) => !v.inFieldOfView && levelIndex(v.level) <= levelIndex('L5')),
+    },
+  };
+}
+
+/** Writes the phantom's files into `outDir` and the ground truth to `truthPath` (default outDir/ground-truth.json). */
+export function writePhantom(outDir: string, options: Partial<PhantomOptions>, truthPath?: string): { truth: GroundTruth; files: number; bytes: number } {
+  mkdirSync(outDir, { recursive: true });
+  let files = 0;
+  let bytes = 0;
+  const truth = generatePhantom(options, (f) => {
+    writeFileSync(join(outDir, f.name), f.data);
+    files++;
+    bytes += f.data.length;
+  });
+  writeFileSync(truthPath ?? join(outDir, 'ground-truth.json'), `${JSON.stringify(truth, null, 2)}\n`);
+  return { truth, files, bytes };
+}
+
+/** Generates the phantom in memory (tests and benchmarks). */
+export function phantomBuffers(options: Partial<PhantomOptions>): { truth: GroundTruth; files: PhantomFile[] } {
+  const files: PhantomFile[] = [];
+  const truth = generatePhantom(options, (f) => files.push(f));
+  return { truth, files };
+}
+
+export { SPINE_LEVELS };

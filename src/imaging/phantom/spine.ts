@@ -1,0 +1,322 @@
+/**
+ * Spine model for the phantom: levels T1–S1 laid out along a sagittal curve (thoracic kyphosis, lumbar
+ * lordosis, optional scoliosis), each vertebral body with its own local frame, adult dimensions growing
+ * caudally, and Genant fractures applied as changes to the endplate height profile.
+ */
+import type { Prng } from './prng';
+
+export const SPINE_LEVELS = [
+  'T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10', 'T11', 'T12',
+  'L1', 'L2', 'L3', 'L4', 'L5', 'S1',
+] as const;
+export type SpineLevel = (typeof SPINE_LEVELS)[number];
+
+export type Morphology = 'wedge' | 'biconcave' | 'crush';
+export type GenantGrade = 0 | 1 | 2 | 3;
+
+export function isSpineLevel(s: string): s is SpineLevel {
+  return (SPINE_LEVELS as readonly string[]).includes(s);
+}
+
+export function levelIndex(level: SpineLevel): number {
+  return SPINE_LEVELS.indexOf(level);
+}
+
+/** Adult reference dimensions (mm) per level: posterior body height, AP depth, width, disc below. */
+const DIMENSIONS: Record<SpineLevel, { hp: number; depth: number; width: number; discBelow: number }> = {
+  T1: { hp: 14.5, depth: 16, width: 26, discBelow: 3.5 },
+  T2: { hp: 15.5, depth: 17, width: 27, discBelow: 3.8 },
+  T3: { hp: 16.3, depth: 18, width: 28, discBelow: 4.0 },
+  T4: { hp: 17.2, depth: 19, width: 29, discBelow: 4.2 },
+  T5: { hp: 17.8, depth: 20, width: 30, discBelow: 4.4 },
+  T6: { hp: 18.4, depth: 21, width: 31, discBelow: 4.6 },
+  T7: { hp: 19.0, depth: 22, width: 32, discBelow: 4.8 },
+  T8: { hp: 19.6, depth: 23, width: 34, discBelow: 5.0 },
+  T9: { hp: 20.2, depth: 24, width: 35, discBelow: 5.3 },
+  T10: { hp: 21.0, depth: 25, width: 37, discBelow: 5.7 },
+  T11: { hp: 22.0, depth: 27, width: 39, discBelow: 6.2 },
+  T12: { hp: 23.0, depth: 28, width: 41, discBelow: 7.0 },
+  L1: { hp: 24.5, depth: 30, width: 43, discBelow: 8.0 },
+  L2: { hp: 25.5, depth: 31, width: 45, discBelow: 9.0 },
+  L3: { hp: 26.5, depth: 32, width: 47, discBelow: 10.0 },
+  L4: { hp: 27.5, depth: 33, width: 49, discBelow: 10.5 },
+  L5: { hp: 27.5, depth: 34, width: 51, discBelow: 10.0 },
+  S1: { hp: 26.0, depth: 33, width: 50, discBelow: 0 },
+};
+
+export type Vec3 = [number, number, number];
+
+export interface FractureSpec {
+  level: SpineLevel;
+  grade: 1 | 2 | 3;
+  morphology: Morphology;
+}
+
+export interface VertebraModel {
+  level: SpineLevel;
+  /** Body centre used for the local frame (LPS mm). */
+  frameCenter: Vec3;
+  /** Local frame: superior (along the spine), anterior, patient-left; orthonormal, LPS. */
+  up: Vec3;
+  anterior: Vec3;
+  left: Vec3;
+  /** Reference (unfractured) heights, mm. */
+  normalHeights: { anterior: number; middle: number; posterior: number };
+  /** Heights after any fracture, mm. */
+  heights: { anterior: number; middle: number; posterior: number };
+  depth: number;
+  width: number;
+  discBelow: number;
+  grade: GenantGrade;
+  morphology: Morphology | null;
+  /** Height loss of the most reduced height relative to its reference, 0–1. */
+  heightLoss: number;
+  canal: { apRadius: number; latRadius: number };
+  flags: { scleroticMetastasis: boolean; lyticMetastasis: boolean; schmorlNode: boolean; osteophytes: boolean };
+  /** Lesion centre (local frame s,a,l) and radius, when a metastasis is present. */
+  lesion: { s: number; a: number; l: number; radius: number } | null;
+  schmorl: { a: number; l: number; radius: number } | null;
+}
+
+/** Fractional height loss per Genant grade, drawn inside the grade's band. */
+export function heightLossForGrade(grade: 1 | 2 | 3, rng: Prng): number {
+  switch (grade) {
+    case 1:
+      return rng.range(0.21, 0.24);
+    case 2:
+      return rng.range(0.28, 0.37);
+    case 3:
+      return rng.range(0.44, 0.55);
+    default:
+      return grade satisfies never;
+  }
+}
+
+/** Genant grade for a fractional height reduction (CLINICAL.md). */
+export function gradeForLoss(loss: number): GenantGrade {
+  if (loss < 0.2) return 0;
+  if (loss <= 0.25) return 1;
+  if (loss <= 0.4) return 2;
+  return 3;
+}
+
+export interface SpineOptions {
+  fractures: FractureSpec[];
+  /** Lateral deviation amplitude in mm (scoliosis); 0 = straight in the coronal plane. */
+  scoliosisMm: number;
+  sclerotic: SpineLevel[];
+  lytic: SpineLevel[];
+  schmorl: SpineLevel[];
+  osteophytes: SpineLevel[];
+  /** LPS z of the top of T1's body. */
+  topZ: number;
+  /** LPS y of T1's body centre (posterior is +y). */
+  t1CenterY: number;
+  /** Anatomical jitter: each dimension scaled by a seeded factor in [1 - j, 1 + j]. */
+  sizeJitter: number;
+}
+
+function normalize(v: Vec3): Vec3 {
+  const n = Math.hypot(v[0], v[1], v[2]);
+  return [v[0] / n, v[1] / n, v[2] / n];
+}
+function cross(a: Vec3, b: Vec3): Vec3 {
+  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+}
+function dot(a: Vec3, b: Vec3): number {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+/**
+ * Sagittal angle (radians) of the spine's tangent, going caudally, as a function of progress through the
+ * column: positive moves posteriorly. Kyphosis ≈ 38° over the thoracic spine, lordosis ≈ 50° over the lumbar.
+ */
+function sagittalAngle(levelPos: number): number {
+  const deg = Math.PI / 180;
+  const thoracicEnd = 12; // T12/L1 junction, in vertebra units from the top of T1
+  if (levelPos <= thoracicEnd) return (20 - (38 * levelPos) / thoracicEnd) * deg;
+  return (-18 + (50 * (levelPos - thoracicEnd)) / 6) * deg;
+}
+
+/** Lays out T1–S1 from `topZ` downwards and returns one model per level. */
+export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
+  const jitter = (): number => 1 + rng.range(-opts.sizeJitter, opts.sizeJitter);
+  const globalScale = jitter();
+  const fracByLevel = new Map(opts.fractures.map((f) => [f.level, f]));
+  const totalLength = 560; // long enough for the layout, mm of arc
+  // Integrate the centreline: positions by arc length s (1 mm steps), with the level position (in vertebra
+  // units) driving the sagittal curve. First compute each segment's arc length (body + disc below).
+  const segs = SPINE_LEVELS.map((level) => {
+    const d = DIMENSIONS[level];
+    const f = fracByLevel.get(level);
+    const thoracic = level.startsWith('T');
+    const hpRef = d.hp * globalScale;
+    const normal = {
+      posterior: hpRef,
+      anterior: hpRef * (thoracic ? 0.94 : level === 'L5' || level === 'S1' ? 1.04 : 0.99),
+      middle: hpRef * 0.96,
+    };
+    let heights = { ...normal };
+    let loss = 0;
+    if (f) {
+      loss = heightLossForGrade(f.grade, rng);
+      switch (f.morphology) {
+        case 'wedge':
+          heights = { anterior: normal.posterior * (1 - loss), middle: (normal.posterior * (1 - loss) + normal.posterior) / 2, posterior: normal.posterior };
+          break;
+        case 'biconcave':
+          heights = { anterior: normal.anterior, middle: normal.posterior * (1 - loss), posterior: normal.posterior };
+          break;
+        case 'crush':
+          heights = { anterior: normal.anterior * (1 - loss), middle: normal.middle * (1 - loss), posterior: normal.posterior * (1 - loss) };
+          break;
+        default:
+          f.morphology satisfies never;
+      }
+    }
+    const length = Math.max(heights.anterior, heights.posterior) + d.discBelow * globalScale;
+    return { level, d, f, normal, heights, loss, length };
+  });
+  // Centreline sampled every 0.5 mm.
+  const step = 0.5;
+  const pts: Vec3[] = [];
+  const tangents: Vec3[] = [];
+  let p: Vec3 = [0, opts.t1CenterY, opts.topZ];
+  let cum = 0;
+  const segStart: number[] = [];
+  for (const s of segs) {
+    segStart.push(cum);
+    cum += s.length;
+  }
+  const spineLen = cum;
+  const scolioPhase = rng.range(0, Math.PI);
+  for (let i = 0; i * step <= totalLength; i++) {
+    const s = i * step;
+    // level position: which vertebra unit are we in?
+    let k = 0;
+    while (k + 1 < segs.length && (segStart[k + 1] ?? Infinity) <= s) k++;
+    const within = Math.min(1, (s - (segStart[k] ?? 0)) / (segs[k]?.length ?? 1));
+    const phi = sagittalAngle(k + within);
+    // scoliosis: lateral slope of a single thoracolumbar curve, zero at T1 and S1
+    const lat = opts.scoliosisMm === 0 ? 0 : ((opts.scoliosisMm * Math.PI) / spineLen) * Math.cos((Math.PI * s) / spineLen) * Math.sin(scolioPhase + Math.PI / 2);
+    const down = normalize([lat, Math.sin(phi), -Math.cos(phi)]);
+    pts.push(p);
+    tangents.push(down);
+    p = [p[0] + down[0] * step, p[1] + down[1] * step, p[2] + down[2] * step];
+  }
+  const at = (s: number): { pos: Vec3; down: Vec3 } => {
+    const i = Math.max(0, Math.min(pts.length - 1, Math.round(s / step)));
+    return { pos: pts[i] as Vec3, down: tangents[i] as Vec3 };
+  };
+
+  return segs.map((seg, idx) => {
+    const bodyLen = Math.max(seg.heights.anterior, seg.heights.posterior);
+    const sMid = (segStart[idx] ?? 0) + bodyLen / 2;
+    const { pos, down } = at(sMid);
+    const up: Vec3 = [-down[0], -down[1], -down[2]];
+    const phi = Math.atan2(down[1], -down[2]);
+    const a0: Vec3 = [0, -Math.cos(phi), -Math.sin(phi)];
+    const k = dot(a0, up);
+    const anterior = normalize([a0[0] - k * up[0], a0[1] - k * up[1], a0[2] - k * up[2]]);
+    const left = normalize(cross(up, anterior));
+    const lumbar = seg.level.startsWith('L') || seg.level === 'S1';
+    const v: VertebraModel = {
+      level: seg.level,
+      frameCenter: pos,
+      up,
+      anterior,
+      left,
+      normalHeights: seg.normal,
+      heights: seg.heights,
+      depth: seg.d.depth * globalScale,
+      width: seg.d.width * globalScale,
+      discBelow: seg.d.discBelow * globalScale,
+      grade: seg.f ? seg.f.grade : 0,
+      morphology: seg.f ? seg.f.morphology : null,
+      heightLoss: seg.loss,
+      canal: { apRadius: lumbar ? 8.5 : 7.5, latRadius: lumbar ? 11.5 : 8.5 },
+      flags: {
+        scleroticMetastasis: opts.sclerotic.includes(seg.level),
+        lyticMetastasis: opts.lytic.includes(seg.level),
+        schmorlNode: opts.schmorl.includes(seg.level),
+        osteophytes: opts.osteophytes.includes(seg.level),
+      },
+      lesion: null,
+      schmorl: null,
+    };
+    if (v.flags.scleroticMetastasis || v.flags.lyticMetastasis) {
+      v.lesion = {
+        s: rng.range(-0.15, 0.15) * v.heights.posterior,
+        a: rng.range(-0.2, 0.2) * v.depth,
+        l: rng.range(-0.2, 0.2) * v.width,
+        radius: Math.min(v.depth, v.heights.posterior) * rng.range(0.25, 0.32),
+      };
+    }
+    if (v.flags.schmorlNode) v.schmorl = { a: rng.range(-0.15, 0.1) * v.depth, l: rng.range(-0.15, 0.15) * v.width, radius: rng.range(3.5, 5) };
+    return v;
+  });
+}
+
+/**
+ * Endplate surfaces of a body at local (a = anterior offset, l = left offset), as offsets along `up`
+ * from the frame centre: the top (superior) and bottom (inferior) endplates.
+ */
+export function endplates(v: VertebraModel, a: number, l: number): { top: number; bottom: number } {
+  const half = v.depth / 2;
+  const t = Math.max(-1, Math.min(1, a / half)); // -1 posterior, +1 anterior
+  const w = (t + 1) / 2;
+  const n = v.normalHeights;
+  // Reference profile: linear from posterior to anterior, with a shallow central concavity (Hm < Hp).
+  const r2 = Math.min(1, t * t + (l / (v.width / 2)) ** 2);
+  const baseLinear = n.posterior + (n.anterior - n.posterior) * w;
+  const midLinear = (n.posterior + n.anterior) / 2;
+  const concavity = (midLinear - n.middle) * (1 - r2);
+  let top = baseLinear / 2 - concavity / 2;
+  let bottom = -baseLinear / 2 + concavity / 2;
+  if (v.morphology !== null) {
+    const h = v.heights;
+    switch (v.morphology) {
+      case 'wedge': {
+        // Loss grows linearly towards the anterior wall; mostly the superior endplate gives way.
+        const lossAnt = n.anterior - h.anterior;
+        const loss = Math.max(0, lossAnt * w + (n.posterior - h.posterior) * (1 - w));
+        top -= 0.7 * loss;
+        bottom += 0.3 * loss;
+        break;
+      }
+      case 'biconcave': {
+        // Central depression of both endplates; rims keep their height.
+        const lossMid = n.middle - h.middle;
+        const loss = Math.max(0, lossMid * (1 - r2));
+        top -= loss / 2;
+        bottom += loss / 2;
+        break;
+      }
+      case 'crush': {
+        const scale = h.posterior / n.posterior;
+        top *= scale;
+        bottom *= scale;
+        break;
+      }
+      default:
+        v.morphology satisfies never;
+    }
+  }
+  return { top, bottom };
+}
+
+/** True heights (mm) read from the endplate model at the anterior wall, centre and posterior wall. */
+export function measuredHeights(v: VertebraModel): { anterior: number; middle: number; posterior: number } {
+  const h = (a: number): number => {
+    const e = endplates(v, a, 0);
+    return e.top - e.bottom;
+  };
+  return { anterior: h(v.depth / 2), middle: h(0), posterior: h(-v.depth / 2) };
+}
+
+/** Body centre (LPS mm): midway between the endplates at the body's AP and lateral middle. */
+export function bodyCenter(v: VertebraModel): Vec3 {
+  const e = endplates(v, 0, 0);
+  const m = (e.top + e.bottom) / 2;
+  return [v.frameCenter[0] + v.up[0] * m, v.frameCenter[1] + v.up[1] * m, v.frameCenter[2] + v.up[2] * m];
+}
