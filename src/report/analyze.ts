@@ -1,0 +1,691 @@
+/**
+ * Report text -> vertebral fracture mentions (CONTRACT "analyze-report JSON").
+ *
+ * Pipeline, all linear in the text size:
+ *   fold (same offsets) -> lexicon matches (one alternation regex per category) -> sections, sentences,
+ *   clauses -> per clause: drop fractures of other bones, attach level groups to the nearest fracture
+ *   trigger, resolve cues into an assertion, attach grade/morphology/percent -> per sentence: one mention
+ *   per level (or region) -> reportedLevels / reportedRegions.
+ */
+import { applySection, assertionFor, resolveModifier, type CueContext, type Modifier, type Span } from './assertions';
+import { detectLanguage } from './language';
+import {
+  compileAlternation,
+  matchAll,
+  mergeLexicons,
+  type CompiledAlternation,
+  type CueEntry,
+  type LexMatch,
+  type Lexicon,
+  type RegionEntry,
+  type SiteEntry,
+  type TriggerEntry,
+} from './lexicon';
+import { LEXICON_EN } from './lexicon-en';
+import { LEXICON_FR } from './lexicon-fr';
+import { findLevelSpans, type LevelSpan } from './levels';
+import { SectionFinder, segment, type Range, type Sentence } from './sections';
+import { WordIndex, foldText, tokens } from './text';
+import {
+  REPORTED_REGIONS,
+  isReportedAssertion,
+  levelIndex,
+  regionOfLevel,
+  type AnalyzeOptions,
+  type Assertion,
+  type FractureMention,
+  type Grade,
+  type Morphology,
+  type Region,
+  type ReportAnalysis,
+  type ReportedRegion,
+  type VertebralLevel,
+} from './types';
+
+/** Max words between a level group and the fracture trigger it attaches to. */
+const ATTACH_WINDOW = 8;
+/** Max words between a feature (grade, percent) and its anchor. */
+const FEATURE_WINDOW = 8;
+/** Max words between a trigger and a non-vertebral site before / after it. */
+const SITE_BEFORE_WINDOW = 3;
+const SITE_AFTER_WINDOW = 6;
+
+interface Compiled {
+  lex: Lexicon;
+  triggers: CompiledAlternation<TriggerEntry>;
+  cues: CompiledAlternation<CueEntry>;
+  sites: CompiledAlternation<SiteEntry>;
+  regions: CompiledAlternation<RegionEntry>;
+  severity: CompiledAlternation<{ pattern: string; grade: Grade }>;
+  morphology: CompiledAlternation<{ pattern: string; morphology: Morphology }>;
+  disc: RegExp;
+  clause: RegExp;
+  sections: SectionFinder;
+  fillers: Set<string>;
+}
+
+/** Splits a pattern on its top-level '|' so that alternatives are ordered longest-first globally. */
+function splitTopLevel(pattern: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  let cls = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    if (ch === '\\') {
+      cur += ch + (pattern[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (cls) {
+      if (ch === ']') cls = false;
+      cur += ch;
+      continue;
+    }
+    if (ch === '[') cls = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    if (ch === '|' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.filter((p) => p.length > 0);
+}
+
+function explode<T extends { pattern: string }>(list: readonly T[]): T[] {
+  return list.flatMap((e) => splitTopLevel(e.pattern).map((p) => ({ ...e, pattern: p })));
+}
+
+/** Same phrase listed as forward and backward cue of one type becomes one "both" cue. */
+function mergeCueDirections(list: CueEntry[]): CueEntry[] {
+  const byKey = new Map<string, CueEntry>();
+  for (const e of list) {
+    const key = `${e.type}|${e.pattern}`;
+    const prev = byKey.get(key);
+    if (!prev) byKey.set(key, e);
+    else if (prev.direction !== e.direction) byKey.set(key, { ...prev, direction: 'both' });
+  }
+  return [...byKey.values()];
+}
+
+let compiled: Compiled | null = null;
+
+function getCompiled(): Compiled {
+  if (compiled) return compiled;
+  const lex = mergeLexicons(LEXICON_EN, LEXICON_FR);
+  const wordAlt = (pats: string[]) => pats.map((p) => `(?:${p})`).join('|');
+  compiled = {
+    lex,
+    triggers: compileAlternation(explode(lex.triggers)),
+    cues: compileAlternation(mergeCueDirections(explode(lex.cues))),
+    sites: compileAlternation(explode(lex.sites)),
+    regions: compileAlternation(explode(lex.regions)),
+    severity: compileAlternation(explode(lex.severity)),
+    morphology: compileAlternation(explode(lex.morphology)),
+    disc: new RegExp(`(?<![a-z])(?:${wordAlt(lex.discContext)})(?![a-z])`),
+    clause: new RegExp(`;|(?<![a-z0-9])(?:${wordAlt(lex.clauseBreaks)})(?![a-z0-9])`, 'g'),
+    sections: new SectionFinder(lex),
+    fillers: new Set(lex.siteFillers),
+  };
+  return compiled;
+}
+
+interface NumberMatch extends Span {
+  value: number;
+}
+
+const PERCENT_RE =
+  /(?<![0-9.,])(\d{1,3}(?:[.,]\d+)?)(?:\s?%?\s?(?:-|to|a|à)\s?(\d{1,3}(?:[.,]\d+)?))?\s?(?:%|percent|pour ?cent|p\.? ?100)/g;
+const FRACTION_RE =
+  /(?<![a-z])(?:(?:one|a|un) (?:third|tiers)|(?:two|deux) (?:thirds|tiers)|(?:one |a )?half|(?:la )?moitie|(?:one |a )?quarter|(?:un )?quart)(?![a-z])/g;
+const GRADE_RE =
+  /(?<![a-z])(?:genant(?: grade)?|grade)\s?(?:de genant\s?)?(?:type\s?)?(1|2|3|iii|ii|i|one|two|three)(?![a-z0-9])/g;
+
+function parseNum(s: string): number {
+  return Number(s.replace(',', '.'));
+}
+
+function findPercents(folded: string): NumberMatch[] {
+  const out: NumberMatch[] = [];
+  PERCENT_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = PERCENT_RE.exec(folded)) !== null) {
+    const a = parseNum(m[1] as string);
+    const b = m[2] !== undefined ? parseNum(m[2]) : a;
+    const v = Math.max(a, b);
+    if (v > 0 && v <= 100) out.push({ start: m.index, end: m.index + m[0].length, value: Math.round(v * 10) / 10 });
+  }
+  FRACTION_RE.lastIndex = 0;
+  while ((m = FRACTION_RE.exec(folded)) !== null) {
+    const t = m[0];
+    const v = /two|deux/.test(t) ? 67 : /third|tiers/.test(t) ? 33 : /half|moitie/.test(t) ? 50 : 25;
+    out.push({ start: m.index, end: m.index + t.length, value: v });
+  }
+  return out.sort((x, y) => x.start - y.start);
+}
+
+function findGrades(folded: string): NumberMatch[] {
+  const out: NumberMatch[] = [];
+  GRADE_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = GRADE_RE.exec(folded)) !== null) {
+    const g = m[1] as string;
+    const v = g === '1' || g === 'i' || g === 'one' ? 1 : g === '2' || g === 'ii' || g === 'two' ? 2 : 3;
+    out.push({ start: m.index, end: m.index + m[0].length, value: v });
+  }
+  return out;
+}
+
+/** Items of a start-sorted list that start inside [start, end). Binary search: O(log n + k). */
+function within<T extends Span>(list: readonly T[], start: number, end: number): T[] {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as T).start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: T[] = [];
+  for (let i = lo; i < list.length; i++) {
+    const it = list[i] as T;
+    if (it.start >= end) break;
+    out.push(it);
+  }
+  return out;
+}
+
+interface Doc {
+  original: string;
+  folded: string;
+  words: WordIndex;
+  triggers: LexMatch<TriggerEntry>[];
+  cues: LexMatch<CueEntry>[];
+  sites: LexMatch<SiteEntry>[];
+  regions: LexMatch<RegionEntry>[];
+  severity: LexMatch<{ pattern: string; grade: Grade }>[];
+  morphology: LexMatch<{ pattern: string; morphology: Morphology }>[];
+  levels: LevelSpan[];
+  percents: NumberMatch[];
+  grades: NumberMatch[];
+  sentences: Sentence[];
+}
+
+function buildDoc(text: string): Doc {
+  const c = getCompiled();
+  const folded = foldText(text);
+  return {
+    original: text,
+    folded,
+    words: new WordIndex(folded),
+    triggers: matchAll(c.triggers, folded),
+    cues: matchAll(c.cues, folded),
+    sites: matchAll(c.sites, folded),
+    regions: matchAll(c.regions, folded),
+    severity: matchAll(c.severity, folded),
+    morphology: matchAll(c.morphology, folded),
+    levels: findLevelSpans(folded, c.disc),
+    percents: findPercents(folded),
+    grades: findGrades(folded),
+    sentences: segment(text, folded, c.sections, c.clause),
+  };
+}
+
+interface Group extends Span {
+  levels: VertebralLevel[];
+  spans: LevelSpan[];
+}
+
+const GROUP_GAP_WORDS = new Set([
+  'and', 'et', 'or', 'ou', 'the', 'la', 'le', 'les', 'de', 'du', 'des', 'd', 'l', 'at', 'of', 'vertebral', 'vertebra', 'vertebrae',
+  'body', 'bodies', 'level', 'levels', 'niveau', 'niveaux', 'corps', 'vertebraux', 'vertebre', 'vertebres', 'grade', 'genant',
+  'mild', 'moderate', 'severe', 'leger', 'legere', 'modere', 'moderee', 'important', 'importante', 'as', 'well', 'also', 'en',
+  'respectively', 'both', 'from', 'between',
+]);
+
+function isGroupGap(gap: string): boolean {
+  if (gap.length > 40) return false;
+  if (/[;:]/.test(gap)) return false;
+  return tokens(gap).every((t) => GROUP_GAP_WORDS.has(t) || /^\d{1,3}$/.test(t));
+}
+
+function groupLevels(folded: string, spans: LevelSpan[]): Group[] {
+  const groups: Group[] = [];
+  for (const s of spans) {
+    const last = groups[groups.length - 1];
+    if (last && isGroupGap(folded.slice(last.end, s.start))) {
+      last.end = s.end;
+      last.spans.push(s);
+      for (const l of s.levels) if (!last.levels.includes(l)) last.levels.push(l);
+    } else groups.push({ start: s.start, end: s.end, levels: [...s.levels], spans: [s] });
+  }
+  return groups;
+}
+
+function distance(words: WordIndex, a: Span, b: Span): number {
+  return a.end <= b.start ? words.wordsBetween(a.end, b.start) : b.end <= a.start ? words.wordsBetween(b.end, a.start) : 0;
+}
+
+function charDistance(a: Span, b: Span): number {
+  return a.end <= b.start ? b.start - a.end : b.end <= a.start ? a.start - b.end : 0;
+}
+
+function nearest<T extends Span>(words: WordIndex, target: Span, candidates: readonly T[], max: number): T | null {
+  let best: T | null = null;
+  let bestW = Infinity;
+  let bestC = Infinity;
+  for (const c of candidates) {
+    const w = distance(words, target, c);
+    if (w > max) continue;
+    const ch = charDistance(target, c);
+    if (w < bestW || (w === bestW && ch < bestC)) {
+      best = c;
+      bestW = w;
+      bestC = ch;
+    }
+  }
+  return best;
+}
+
+function isFillerGap(gap: string, fillers: Set<string>): boolean {
+  const toks = tokens(gap);
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i] as string;
+    if (fillers.has(t)) continue;
+    if (/^\d{1,2}(?:st|nd|rd|th|e|eme|er|ere|re)?$/.test(t)) continue;
+    if (/^(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|premiere?|deuxieme|troisieme|quatrieme|cinquieme|sixieme|septieme|huitieme|neuvieme|dixieme|onzieme|douzieme)$/.test(t)) continue;
+    // "and"/"et" only between ordinals: "7th and 8th ribs", "7e et 8e arcs costaux".
+    if ((t === 'and' || t === 'et') && i + 1 < toks.length && /^\d{1,2}/.test(toks[i + 1] as string)) continue;
+    return false;
+  }
+  return true;
+}
+
+/** A fracture of a rib, the sacrum, a transverse process... is not a vertebral body fracture. */
+function attributedToOtherSite(doc: Doc, trig: Span, clause: Range, clauseTriggers: Span[], levels: LevelSpan[]): boolean {
+  const c = getCompiled();
+  const sites = within(doc.sites, clause.start, clause.end);
+  for (const s of sites) {
+    if (s.end <= trig.start) {
+      if (doc.words.wordsBetween(s.end, trig.start) > SITE_BEFORE_WINDOW) continue;
+      if (levels.some((l) => l.start >= s.end && l.end <= trig.start)) continue;
+      if (clauseTriggers.some((t) => t !== trig && t.start >= s.end && t.end <= trig.start)) continue;
+      return true;
+    }
+    if (s.start >= trig.end) {
+      if (doc.words.wordsBetween(trig.end, s.start) > SITE_AFTER_WINDOW) break;
+      if (clauseTriggers.some((t) => t !== trig && t.start >= trig.end && t.end <= s.start)) break;
+      let gap = doc.folded.slice(trig.end, s.start);
+      const levelsBetween = levels.filter((l) => l.start >= trig.end && l.end <= s.start);
+      if (levelsBetween.length > 0) {
+        // "fracture of the L2 transverse process": a level may sit between only for posterior elements.
+        if (!s.entry.posteriorElement) break;
+        for (const l of levelsBetween) gap = gap.replace(doc.folded.slice(l.start, l.end), ' ');
+      }
+      if (isFillerGap(gap, c.fillers)) return true;
+      break;
+    }
+  }
+  return false;
+}
+
+/** Levels directly followed by a posterior element ("L2 and L3 transverse processes") are not bodies. */
+function boundToPosteriorElement(doc: Doc, group: Group, clause: Range): boolean {
+  const after = within(doc.sites, group.end, clause.end)[0];
+  if (!after || !after.entry.posteriorElement) return false;
+  const gap = doc.folded.slice(group.end, after.start);
+  return doc.words.wordsBetween(group.end, after.start) <= 3 && tokens(gap).every((t) => getCompiled().fillers.has(t) || t === 'and' || t === 'et');
+}
+
+interface Features {
+  grade: Grade | null;
+  severity: Grade | null;
+  morphology: Morphology | null;
+  percent: number | null;
+}
+
+function emptyFeatures(): Features {
+  return { grade: null, severity: null, morphology: null, percent: null };
+}
+
+function gradeFromPercent(p: number): Grade | null {
+  if (p < 20) return null;
+  if (p <= 25) return 1;
+  if (p <= 40) return 2;
+  return 3;
+}
+
+interface Draft {
+  level: VertebralLevel | null;
+  region: Region;
+  assertion: Assertion;
+  grade: Grade | null;
+  morphology: Morphology | null;
+  heightLossPercent: number | null;
+  sentence: Sentence;
+  /** End offset of the trigger or level group the draft comes from (for hedges that follow it). */
+  anchorEnd: number;
+}
+
+/**
+ * Features of a mention: the level group's own ("T12 grade 2"), then its trigger's ("moderate wedge
+ * fracture"), then those of level-less triggers of the same clause ("fracture of T12 with 30% anterior
+ * height loss"). Grade falls back to the Genant band of a stated percentage.
+ */
+function finalFeatures(own: Features, trig: Features, entry: TriggerEntry, clause: Features = emptyFeatures()): Pick<Draft, 'grade' | 'morphology' | 'heightLossPercent'> {
+  const percent = own.percent ?? trig.percent ?? clause.percent;
+  const grade =
+    own.grade ?? trig.grade ?? clause.grade ?? own.severity ?? trig.severity ?? entry.grade ?? clause.severity ?? (percent !== null ? gradeFromPercent(percent) : null);
+  const morphology = own.morphology ?? trig.morphology ?? entry.morphology ?? clause.morphology ?? null;
+  return { grade, morphology, heightLossPercent: percent };
+}
+
+interface ClauseResult {
+  drafts: Draft[];
+  /** Level groups with no trigger of their own (candidates for a lead-in's trigger). */
+  orphanGroups: Group[];
+  /** Active triggers without levels, with their assertion (for a lead-in sentence). */
+  levellessTriggers: { trig: LexMatch<TriggerEntry>; assertion: Assertion; features: Features }[];
+}
+
+function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasLevels: boolean): ClauseResult {
+  const words = doc.words;
+  const allTriggers = within(doc.triggers, clause.start, clause.end);
+  const levelSpans = within(doc.levels, clause.start, clause.end);
+  const kept = allTriggers.filter((t) => !attributedToOtherSite(doc, t, clause, allTriggers, levelSpans));
+  const primaries = kept.filter((t) => !t.entry.secondary);
+  const active = primaries.length > 0 ? primaries : kept;
+
+  const groups = groupLevels(doc.folded, levelSpans).filter((g) => !boundToPosteriorElement(doc, g, clause));
+  const result: ClauseResult = { drafts: [], orphanGroups: [], levellessTriggers: [] };
+
+  // Attach each level group to its nearest trigger.
+  const byTrigger = new Map<LexMatch<TriggerEntry>, Group[]>();
+  for (const g of groups) {
+    const t = nearest(words, g, active, ATTACH_WINDOW);
+    if (!t) {
+      if (active.length === 0) result.orphanGroups.push(g);
+      continue;
+    }
+    const list = byTrigger.get(t) ?? [];
+    list.push(g);
+    byTrigger.set(t, list);
+  }
+  if (active.length === 0) return result;
+
+  // Features go to their nearest anchor (a trigger or a level group).
+  const anchors: (Span & { feats: Features })[] = [];
+  const featOf = new Map<Span, Features>();
+  for (const t of active) {
+    const f = emptyFeatures();
+    featOf.set(t, f);
+    anchors.push({ start: t.start, end: t.end, feats: f });
+  }
+  for (const gs of byTrigger.values())
+    for (const g of gs) {
+      const f = emptyFeatures();
+      featOf.set(g, f);
+      anchors.push({ start: g.start, end: g.end, feats: f });
+    }
+  const assign = (s: Span, apply: (f: Features) => void) => {
+    const a = nearest(words, s, anchors, FEATURE_WINDOW);
+    if (a) apply(a.feats);
+  };
+  for (const m of within(doc.grades, clause.start, clause.end)) assign(m, (f) => (f.grade ??= m.value as Grade));
+  for (const m of within(doc.severity, clause.start, clause.end)) assign(m, (f) => (f.severity ??= m.entry.grade));
+  for (const m of within(doc.morphology, clause.start, clause.end)) assign(m, (f) => (f.morphology ??= m.entry.morphology));
+  for (const m of within(doc.percents, clause.start, clause.end)) assign(m, (f) => (f.percent = Math.max(f.percent ?? 0, m.value)));
+
+  const ctx: CueContext = {
+    folded: doc.folded,
+    words,
+    cues: within(doc.cues, clause.start, clause.end),
+    triggers: active,
+    levels: levelSpans,
+  };
+
+  // Features of triggers that got no level are shared with the clause's level mentions.
+  const clauseFeats = emptyFeatures();
+  for (const t of active) {
+    if (byTrigger.has(t)) continue;
+    const f = featOf.get(t) ?? emptyFeatures();
+    clauseFeats.grade ??= f.grade;
+    clauseFeats.severity ??= f.severity;
+    clauseFeats.morphology ??= f.morphology ?? t.entry.morphology ?? null;
+    clauseFeats.percent ??= f.percent;
+  }
+
+  for (const t of active) {
+    const mod: Modifier = resolveModifier(ctx, t);
+    const assertion = applySection(assertionFor(t.entry.kind, mod), sentence.section);
+    const tf = featOf.get(t) ?? emptyFeatures();
+    const gs = byTrigger.get(t);
+    if (gs && gs.length > 0) {
+      for (const g of gs) {
+        const gf = featOf.get(g) ?? emptyFeatures();
+        const feats = finalFeatures(gf, tf, t.entry, clauseFeats);
+        for (const level of g.levels) {
+          result.drafts.push({ level, region: regionOfLevel(level), assertion, ...feats, sentence, anchorEnd: Math.max(t.end, g.end) });
+        }
+      }
+      continue;
+    }
+    const regions = regionsNear(doc, t, clause, sentenceHasLevels);
+    const feats = finalFeatures(emptyFeatures(), tf, t.entry);
+    if (regions.length === 0) {
+      result.levellessTriggers.push({ trig: t, assertion, features: tf });
+      continue;
+    }
+    for (const region of regions) result.drafts.push({ level: null, region, assertion, ...feats, sentence, anchorEnd: t.end });
+    result.levellessTriggers.push({ trig: t, assertion, features: tf });
+  }
+  // "Mild height loss of T12, which may represent / pouvant correspondre à un tassement": a hedged
+  // level-less trigger after a finding hedges that finding.
+  const hedge = result.levellessTriggers.find((x) => x.assertion === 'possible');
+  if (hedge) {
+    for (const d of result.drafts) if (d.level !== null && d.assertion === 'present' && d.anchorEnd <= hedge.trig.start) d.assertion = 'possible';
+  }
+  return result;
+}
+
+/**
+ * Region of a fracture trigger that names no level: the nearest explicit region ("thoracic") and the
+ * regions listed with it; else "spine" when the trigger is vertebra-specific or a spinal word is near
+ * and no level is named anywhere in the sentence; else none (a bare "no acute fracture" is not a VCF).
+ */
+function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range, sentenceHasLevels: boolean): Region[] {
+  const cands = within(doc.regions, clause.start, clause.end).filter((r) => distance(doc.words, t, r) <= 10);
+  const specific = cands.filter((r) => r.entry.regions.length > 0);
+  const first = nearest(doc.words, t, specific, 10);
+  if (first) {
+    const out = new Set<Region>(first.entry.regions);
+    const idx = specific.indexOf(first);
+    // Regions listed together: "thoracic or lumbar", "dorsaux et lombaires".
+    for (let i = idx - 1; i >= 0; i--) {
+      const r = specific[i] as LexMatch<RegionEntry>;
+      const next = specific[i + 1] as LexMatch<RegionEntry>;
+      if (!isListGap(doc.folded.slice(r.end, next.start))) break;
+      for (const x of r.entry.regions) out.add(x);
+    }
+    for (let i = idx + 1; i < specific.length; i++) {
+      const r = specific[i] as LexMatch<RegionEntry>;
+      const prev = specific[i - 1] as LexMatch<RegionEntry>;
+      if (!isListGap(doc.folded.slice(prev.end, r.start))) break;
+      for (const x of r.entry.regions) out.add(x);
+    }
+    return [...out];
+  }
+  if (sentenceHasLevels) return [];
+  if (t.entry.specific || cands.length > 0) return ['spine'];
+  return [];
+}
+
+function isListGap(gap: string): boolean {
+  return gap.length <= 20 && /^[\s,]*(?:and|or|et|ou|nor|ni|&|and\/or)?[\s,]*(?:spines?|rachis)?[\s,]*$/.test(gap);
+}
+
+const ASSERTION_RANK: Record<Assertion, number> = { present: 5, possible: 4, historical: 3, hypothetical: 2, absent: 1 };
+
+function mergeInto(a: Draft, b: Draft): Draft {
+  const keep = ASSERTION_RANK[b.assertion] > ASSERTION_RANK[a.assertion] ? b : a;
+  const other = keep === a ? b : a;
+  return {
+    ...keep,
+    grade: keep.grade ?? other.grade,
+    morphology: keep.morphology ?? other.morphology,
+    heightLossPercent: keep.heightLossPercent ?? other.heightLossPercent,
+  };
+}
+
+function analyseDoc(doc: Doc): FractureMention[] {
+  const drafts: Draft[] = [];
+  const dropped = new Set<Draft>();
+  // A lead-in ("Compression fractures:") lends its trigger to the list items that follow it.
+  let carry: { assertion: Assertion; features: Features; entry: TriggerEntry; paragraph: number; leadDrafts: Draft[] } | null = null;
+  for (const sentence of doc.sentences) {
+    const sentenceHasLevels = within(doc.levels, sentence.start, sentence.end).length > 0;
+    const sDrafts: Draft[] = [];
+    const orphans: Group[] = [];
+    const levelless: ClauseResult['levellessTriggers'] = [];
+    for (const clause of sentence.clauses) {
+      const r = analyseClause(doc, sentence, clause, sentenceHasLevels);
+      // A hedge clause about the same finding ("mild height loss of L4; a fracture cannot be excluded")
+      // makes the finding of the preceding clauses possible.
+      if (r.drafts.every((d) => d.level === null) && r.levellessTriggers.length > 0 && r.levellessTriggers.every((t) => t.assertion === 'possible')) {
+        for (const d of sDrafts) if (d.level !== null && d.assertion === 'present') d.assertion = 'possible';
+      }
+      sDrafts.push(...r.drafts);
+      orphans.push(...r.orphanGroups);
+      levelless.push(...r.levellessTriggers);
+    }
+    const anyTrigger = sDrafts.length > 0 || levelless.length > 0;
+    if (!anyTrigger && carry && carry.paragraph === sentence.paragraph && orphans.length > 0) {
+      for (const g of orphans)
+        for (const level of g.levels) {
+          const feats = finalFeatures(featuresOfGroup(doc, g, sentence), carry.features, carry.entry);
+          sDrafts.push({ level, region: regionOfLevel(level), assertion: carry.assertion, ...feats, sentence, anchorEnd: g.end });
+        }
+      // The lead-in's own level-less "spine" mention is now explained by its items.
+      for (const d of carry.leadDrafts) if (d.level === null && d.region === 'spine') dropped.add(d);
+    } else if (anyTrigger) {
+      carry = null;
+    }
+    if (sentence.leadIn && levelless.length > 0 && !sDrafts.some((d) => d.level !== null)) {
+      const first = levelless[0] as ClauseResult['levellessTriggers'][number];
+      carry = { assertion: first.assertion, features: first.features, entry: first.trig.entry, paragraph: sentence.paragraph, leadDrafts: sDrafts };
+    }
+    drafts.push(...sDrafts);
+  }
+  return dedupe(drafts.filter((d) => !dropped.has(d)), doc);
+}
+
+function featuresOfGroup(doc: Doc, g: Group, sentence: Sentence): Features {
+  const f = emptyFeatures();
+  for (const m of within(doc.grades, sentence.start, sentence.end)) if (distance(doc.words, g, m) <= 4) f.grade ??= m.value as Grade;
+  for (const m of within(doc.severity, sentence.start, sentence.end)) if (distance(doc.words, g, m) <= 4) f.severity ??= m.entry.grade;
+  for (const m of within(doc.morphology, sentence.start, sentence.end)) if (distance(doc.words, g, m) <= 4) f.morphology ??= m.entry.morphology;
+  for (const m of within(doc.percents, sentence.start, sentence.end)) if (distance(doc.words, g, m) <= 4) f.percent ??= m.value;
+  return f;
+}
+
+function dedupe(drafts: Draft[], doc: Doc): FractureMention[] {
+  const byKey = new Map<string, Draft>();
+  const order: string[] = [];
+  for (const d of drafts) {
+    const key = `${d.sentence.start}|${d.level ?? `region:${d.region}`}`;
+    const prev = byKey.get(key);
+    if (prev) byKey.set(key, mergeInto(prev, d));
+    else {
+      byKey.set(key, d);
+      order.push(key);
+    }
+  }
+  return order.map((k) => {
+    const d = byKey.get(k) as Draft;
+    return {
+      level: d.level,
+      region: d.region,
+      assertion: d.assertion,
+      grade: d.grade,
+      morphology: d.morphology,
+      heightLossPercent: d.heightLossPercent,
+      section: d.sentence.section,
+      evidence: { start: d.sentence.start, end: d.sentence.end, text: doc.original.slice(d.sentence.start, d.sentence.end) },
+    };
+  });
+}
+
+/**
+ * Finds the vertebral fractures a radiology report mentions (English or French) and how it asserts
+ * them. Never throws on any string input; linear in the text size.
+ */
+export function analyzeReport(text: string, opts: AnalyzeOptions = {}): ReportAnalysis {
+  const input = typeof text === 'string' ? text : '';
+  const doc = buildDoc(input);
+  const language = opts.language ?? detectLanguage(input, doc.folded);
+  const mentions = analyseDoc(doc);
+  const levels = new Set<VertebralLevel>();
+  const regions = new Set<ReportedRegion>();
+  for (const m of mentions) {
+    if (!isReportedAssertion(m.assertion)) continue;
+    if (m.level !== null) levels.add(m.level);
+    else if (m.region !== 'sacral') regions.add(m.region);
+  }
+  return {
+    language,
+    mentions,
+    reportedLevels: [...levels].sort((a, b) => levelIndex(a) - levelIndex(b)),
+    reportedRegions: REPORTED_REGIONS.filter((r) => regions.has(r)),
+  };
+}
+
+/**
+ * CONTRACT rule for the correlator: a fracture found at `level` counts as reported when the level is
+ * in `reportedLevels` or its region is in `reportedRegions` (a bare "spine" mention does not cover a level).
+ */
+export function isLevelReported(analysis: ReportAnalysis, level: VertebralLevel): boolean {
+  if (analysis.reportedLevels.includes(level)) return true;
+  const region = regionOfLevel(level);
+  return region !== 'sacral' && analysis.reportedRegions.includes(region);
+}
+
+/** Coarse assertion categories used to compare with NegEx/ConText style annotations. */
+export type SpanAssertion = { polarity: 'affirmed' | 'negated' | 'possible'; temporality: 'recent' | 'historical' | 'hypothetical' };
+
+/**
+ * Applies the cue engine to an arbitrary span of `text` (any concept, not only fractures), as if it were
+ * a fracture trigger. Used to measure the assertion rules on third-party annotated corpora.
+ */
+export function assertSpan(text: string, start: number, end: number): SpanAssertion {
+  const doc = buildDoc(text);
+  const sentence = doc.sentences.find((s) => s.start <= start && start < s.end) ?? null;
+  const clause = sentence?.clauses.find((c) => c.start <= start && start < c.end) ?? { start: 0, end: text.length };
+  const target: Span = { start, end };
+  const others = within(doc.triggers, clause.start, clause.end).filter((t) => t.end <= start || t.start >= end);
+  const triggers = [...others, target].sort((a, b) => a.start - b.start);
+  const ctx: CueContext = {
+    folded: doc.folded,
+    words: doc.words,
+    cues: within(doc.cues, clause.start, clause.end).filter((c) => c.end <= start || c.start >= end),
+    triggers,
+    levels: within(doc.levels, clause.start, clause.end),
+  };
+  const mod = resolveModifier(ctx, target);
+  const section = sentence?.section ?? 'findings';
+  const a = applySection(assertionFor('fracture', mod), section);
+  switch (a) {
+    case 'present':
+      return { polarity: 'affirmed', temporality: 'recent' };
+    case 'absent':
+      return { polarity: 'negated', temporality: 'recent' };
+    case 'possible':
+      return { polarity: 'possible', temporality: 'recent' };
+    case 'historical':
+      return { polarity: 'affirmed', temporality: 'historical' };
+    case 'hypothetical':
+      return { polarity: 'affirmed', temporality: 'hypothetical' };
+    default:
+      return a satisfies never;
+  }
+}

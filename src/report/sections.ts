@@ -1,0 +1,191 @@
+/**
+ * Report structure: section titles, sentences and clauses, as offset ranges over the folded text.
+ * Everything here is a single linear scan; sentences are capped in length so that later per-sentence
+ * work stays bounded on pathological inputs (1 MB without punctuation).
+ */
+import type { Lexicon } from './lexicon';
+import type { Section } from './types';
+
+export interface Range {
+  start: number;
+  end: number;
+}
+
+export interface Sentence extends Range {
+  section: Section;
+  clauses: Range[];
+  /** The sentence ends with ':' (a lead-in to a list: "Compression fractures:"). */
+  leadIn: boolean;
+  /** Index of the paragraph (blank line or header separated) the sentence belongs to. */
+  paragraph: number;
+}
+
+interface Header extends Range {
+  section: Section;
+}
+
+/** Longest sentence considered as one unit; longer runs are cut at a space. */
+export const MAX_SENTENCE_CHARS = 1200;
+
+const ABBREVIATIONS = new Set([
+  'approx', 'vs', 'e.g', 'i.e', 'dr', 'mr', 'mrs', 'ms', 'fig', 'cf', 'env', 'resp', 'no', 'nos', 'st', 'etc', 'pt', 'mt',
+  'ant', 'post', 'sup', 'inf', 'lat', 'max', 'min', 'cm', 'mm', 'ca',
+]);
+
+export class SectionFinder {
+  private readonly headerRe: RegExp;
+  private readonly sectionOf: { re: RegExp; section: Section }[];
+
+  constructor(lex: Lexicon) {
+    const all = lex.sections.map((s) => s.pattern).join('|');
+    // At line start (optionally after a bullet or markup), a known title, then ':' or end of line.
+    this.headerRe = new RegExp(`^[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*(?::|-[ \\t]|$)`, 'gm');
+    this.sectionOf = lex.sections.map((s) => ({ re: new RegExp(`^[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${s.pattern})(?![a-z])`), section: s.section }));
+  }
+
+  headers(folded: string): Header[] {
+    const out: Header[] = [];
+    this.headerRe.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = this.headerRe.exec(folded)) !== null) {
+      if (m[0].length === 0) {
+        this.headerRe.lastIndex++;
+        continue;
+      }
+      const text = m[0];
+      // A line that is only a title without colon must really be alone on its line.
+      if (!text.includes(':') && !/-[ \t]$/.test(text)) {
+        const lineEnd = folded.indexOf('\n', m.index);
+        const rest = folded.slice(m.index + text.length, lineEnd === -1 ? folded.length : lineEnd);
+        if (rest.trim() !== '') continue;
+      }
+      let section: Section = 'findings';
+      let best = -1;
+      for (const s of this.sectionOf) {
+        const mm = s.re.exec(text);
+        if (mm && mm[0].length > best) {
+          best = mm[0].length;
+          section = s.section;
+        }
+      }
+      out.push({ start: m.index, end: m.index + text.length, section });
+    }
+    return out;
+  }
+}
+
+function isSpace(code: number): boolean {
+  return code === 32 || code === 10 || code === 9 || code === 13;
+}
+
+function isLower(code: number): boolean {
+  return (code >= 97 && code <= 122) || (code >= 0xdf && code <= 0xff);
+}
+
+function isListMarkerAt(text: string, i: number): boolean {
+  // "- ", "* ", "• ", "1. ", "2) " at the start of a line.
+  const ch = text[i];
+  if (ch === '-' || ch === '*' || ch === '\u2022') return text[i + 1] === ' ';
+  let j = i;
+  while (j < text.length && j - i < 3 && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
+  return j > i && (text[j] === '.' || text[j] === ')') && (text[j + 1] === ' ' || text[j + 1] === '\t');
+}
+
+/**
+ * Splits the report into sentences (with their section) and each sentence into clauses.
+ * `original` decides line continuations (a wrapped line starts in lower case); `folded` is searched.
+ */
+export function segment(original: string, folded: string, finder: SectionFinder, clauseRe: RegExp): Sentence[] {
+  const headers = finder.headers(folded);
+  const sentences: Sentence[] = [];
+  const n = folded.length;
+  let section: Section = 'findings';
+  let paragraph = 0;
+  let h = 0;
+  let start = 0;
+
+  const push = (s: number, e: number) => {
+    while (s < e && isSpace(folded.charCodeAt(s))) s++;
+    while (e > s && isSpace(folded.charCodeAt(e - 1))) e--;
+    if (e <= s) return;
+    const text = folded.slice(s, e);
+    if (!/[a-z0-9]/.test(text)) return;
+    sentences.push({ start: s, end: e, section, clauses: clauses(folded, s, e, clauseRe), leadIn: text.endsWith(':'), paragraph });
+  };
+
+  let i = 0;
+  while (i < n) {
+    const header = headers[h];
+    if (header && i === header.start) {
+      push(start, i);
+      section = header.section;
+      paragraph++;
+      i = header.end;
+      start = i;
+      h++;
+      continue;
+    }
+    const code = folded.charCodeAt(i);
+    if (code === 46 || code === 33 || code === 63) {
+      // . ! ?
+      const next = folded.charCodeAt(i + 1);
+      if (i + 1 >= n || isSpace(next)) {
+        let boundary = true;
+        if (code === 46) {
+          let j = i - 1;
+          while (j >= 0 && /[a-z.]/.test(folded[j] as string)) j--;
+          const word = folded.slice(j + 1, i);
+          if (ABBREVIATIONS.has(word)) boundary = false;
+          // "1." list numbers stay with their item.
+          if (/^\d{1,2}$/.test(folded.slice(Math.max(start, i - 2), i).trim()) && folded.slice(start, i).trim().length <= 2) boundary = false;
+        }
+        if (boundary) {
+          push(start, i + 1);
+          start = i + 1;
+        }
+      }
+    } else if (code === 10) {
+      // Newline: a blank line, a list item or a line starting with a capital ends the sentence; a
+      // wrapped line (lower case continuation) does not.
+      let j = i + 1;
+      while (j < n && (folded[j] === ' ' || folded[j] === '\t')) j++;
+      const blank = j < n && folded.charCodeAt(j) === 10;
+      const nextHeader = headers[h] !== undefined && (headers[h] as Header).start <= j;
+      const prevChar = folded.slice(Math.max(start, i - 1), i);
+      const continuation =
+        j < n && !blank && !nextHeader && !isListMarkerAt(original, j) && (isLower(original.charCodeAt(j)) || /[,(]$/.test(prevChar));
+      if (!continuation) {
+        push(start, i);
+        start = i + 1;
+        if (blank) paragraph++;
+      }
+    } else if (i - start >= MAX_SENTENCE_CHARS && code === 32) {
+      push(start, i);
+      start = i + 1;
+    } else if (i - start >= MAX_SENTENCE_CHARS * 2) {
+      push(start, i);
+      start = i;
+    }
+    i++;
+  }
+  push(start, n);
+  return sentences;
+}
+
+function clauses(folded: string, start: number, end: number, clauseRe: RegExp): Range[] {
+  const out: Range[] = [];
+  const text = folded.slice(start, end);
+  clauseRe.lastIndex = 0;
+  let last = 0;
+  let m: RegExpExecArray | null;
+  while ((m = clauseRe.exec(text)) !== null) {
+    if (m[0].length === 0) {
+      clauseRe.lastIndex++;
+      continue;
+    }
+    if (m.index > last) out.push({ start: start + last, end: start + m.index });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push({ start: start + last, end });
+  return out;
+}
