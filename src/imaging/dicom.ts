@@ -6,6 +6,8 @@
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
 import { getNumber, getNumbers, getSequence, getString, getStrings, TAG, type DicomJson } from './dicom-json';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { max, min, round } = Math;
 
 // dcmjs complains on stderr about private VRs ("xs", "ox") in implicit-VR files; those are harmless here.
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
@@ -115,7 +117,7 @@ export function headersFromDicomJson(ds: DicomJson, transferSyntaxUid?: string):
     photometricInterpretation: getString(ds, TAG.PhotometricInterpretation),
     pixelPaddingValue: getNumber(ds, TAG.PixelPaddingValue),
     frameIndex: 0,
-    numberOfFrames: Math.max(1, getNumber(ds, TAG.NumberOfFrames) ?? 1),
+    numberOfFrames: max(1, getNumber(ds, TAG.NumberOfFrames) ?? 1),
   };
   const perFrame = getSequence(ds, TAG.PerFrameFunctionalGroupsSequence);
   if (perFrame.length === 0) return [base];
@@ -244,7 +246,7 @@ export function convertToHu(
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = !bigEndian;
   const signed = h.pixelRepresentation === 1;
-  const bs = Math.max(1, Math.min(16, h.bitsStored));
+  const bs = max(1, min(16, h.bitsStored));
   const shift = 16 - bs;
   const mask = bs >= 16 ? 0xffff : (1 << bs) - 1;
   const slope = h.rescaleSlope;
@@ -266,7 +268,7 @@ export function convertToHu(
     const sv = signed ? ((raw << (16 + shift)) >> (16 + shift)) : raw & mask;
     let hu: number;
     if (pad !== undefined && sv === pad) hu = -1024;
-    else hu = identity ? sv + icpt : Math.round(sv * slope + icpt);
+    else hu = identity ? sv + icpt : round(sv * slope + icpt);
     out[offset + i] = hu < -32768 ? -32768 : hu > 32767 ? 32767 : hu;
   }
 }

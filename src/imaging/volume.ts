@@ -12,6 +12,8 @@
  */
 import { AppError } from '../errors';
 import { checkDecodable, readFrameHu, type SliceHeader } from './dicom';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { abs, atan2, cos, floor, hypot, max, min, round } = Math;
 
 export type Vec3 = [number, number, number];
 
@@ -75,7 +77,7 @@ export interface AssembleOptions {
 const dot = (a: Vec3, b: Vec3): number => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 const cross = (a: Vec3, b: Vec3): Vec3 => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 const sub = (a: Vec3, b: Vec3): Vec3 => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-const norm = (a: Vec3): number => Math.hypot(a[0], a[1], a[2]);
+const norm = (a: Vec3): number => hypot(a[0], a[1], a[2]);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,7 +91,7 @@ export function sliceNormal(iop: readonly number[]): { row: Vec3; col: Vec3; nor
   const col: Vec3 = [iop[3] ?? 0, iop[4] ?? 0, iop[5] ?? 0];
   const nr = norm(row);
   const nc = norm(col);
-  if (Math.abs(nr - 1) > 0.01 || Math.abs(nc - 1) > 0.01 || Math.abs(dot(row, col)) > 0.01) {
+  if (abs(nr - 1) > 0.01 || abs(nc - 1) > 0.01 || abs(dot(row, col)) > 0.01) {
     throw new AppError('VOLUME_INVALID', 'ImageOrientationPatient cosines are not unit and orthogonal');
   }
   const r: Vec3 = [row[0] / nr, row[1] / nr, row[2] / nr];
@@ -119,10 +121,10 @@ export function planVolume(headers: SliceHeader[], opts: AssembleOptions = {}) {
       throw new AppError('VOLUME_INVALID', `slices differ in size (${h.rows}x${h.columns} vs ${first.rows}x${first.columns})`);
     }
     if (!h.imagePositionPatient) throw new AppError('VOLUME_INVALID', 'ImagePositionPatient missing on a slice');
-    if (!h.imageOrientationPatient || h.imageOrientationPatient.some((v, i) => Math.abs(v - (first.imageOrientationPatient?.[i] ?? 0)) > 1e-3)) {
+    if (!h.imageOrientationPatient || h.imageOrientationPatient.some((v, i) => abs(v - (first.imageOrientationPatient?.[i] ?? 0)) > 1e-3)) {
       throw new AppError('VOLUME_INVALID', 'slices differ in ImageOrientationPatient (mixed planes or a localizer in the series)');
     }
-    if (!h.pixelSpacing || Math.abs(h.pixelSpacing[0] - ps[0]) > 1e-3 || Math.abs(h.pixelSpacing[1] - ps[1]) > 1e-3) {
+    if (!h.pixelSpacing || abs(h.pixelSpacing[0] - ps[0]) > 1e-3 || abs(h.pixelSpacing[1] - ps[1]) > 1e-3) {
       throw new AppError('VOLUME_INVALID', 'slices differ in PixelSpacing');
     }
   }
@@ -139,19 +141,19 @@ export function planVolume(headers: SliceHeader[], opts: AssembleOptions = {}) {
     .sort((a, b) => a.d - b.d);
   const steps: number[] = [];
   for (let i = 1; i < sorted.length; i++) steps.push((sorted[i] as { d: number }).d - (sorted[i - 1] as { d: number }).d);
-  const minStep = Math.min(...steps);
+  const minStep = min(...steps);
   if (minStep < 1e-3) {
     throw new AppError('VOLUME_INVALID', 'two slices share a position (several acquisitions or phases in one series)');
   }
   const step = median(steps);
-  const maxStep = Math.max(...steps);
+  const maxStep = max(...steps);
   // Shear: the stack must advance along the normal. Compare first→last displacement with the normal.
   const p0 = (sorted[0] as { h: SliceHeader }).h.imagePositionPatient as Vec3;
   const p1 = (sorted[sorted.length - 1] as { h: SliceHeader }).h.imagePositionPatient as Vec3;
   const disp = sub(p1, p0);
   const along = dot(disp, normal);
   const lateral = norm(sub(disp, [normal[0] * along, normal[1] * along, normal[2] * along]));
-  const shearDeg = (Math.atan2(lateral, along) * 180) / Math.PI;
+  const shearDeg = (atan2(lateral, along) * 180) / Math.PI;
   if (shearDeg > maxShearDeg) {
     const tag = first.gantryDetectorTilt !== undefined && first.gantryDetectorTilt !== 0 ? ` (GantryDetectorTilt ${first.gantryDetectorTilt}°)` : '';
     throw new AppError(
@@ -160,10 +162,10 @@ export function planVolume(headers: SliceHeader[], opts: AssembleOptions = {}) {
     );
   }
   const notes: string[] = [];
-  if (first.gantryDetectorTilt !== undefined && Math.abs(first.gantryDetectorTilt) > 0.1) {
+  if (first.gantryDetectorTilt !== undefined && abs(first.gantryDetectorTilt) > 0.1) {
     notes.push(`GantryDetectorTilt ${first.gantryDetectorTilt}° but positions are not sheared; geometry taken from positions`);
   }
-  const uniform = steps.every((s) => Math.abs(s - step) <= Math.max(0.01, tol * step));
+  const uniform = steps.every((s) => abs(s - step) <= max(0.01, tol * step));
   let missing = 0;
   let nz = sorted.length;
   let outStep = step;
@@ -176,11 +178,11 @@ export function planVolume(headers: SliceHeader[], opts: AssembleOptions = {}) {
       );
     }
     const span = (sorted[sorted.length - 1] as { d: number }).d - (sorted[0] as { d: number }).d;
-    nz = Math.round(span / step) + 1;
+    nz = round(span / step) + 1;
     outStep = span / (nz - 1);
     for (const s of steps) {
-      const k = Math.round(s / step);
-      if (k >= 2 && Math.abs(s - k * step) <= Math.max(0.05, tol * step * k)) missing += k - 1;
+      const k = round(s / step);
+      if (k >= 2 && abs(s - k * step) <= max(0.05, tol * step * k)) missing += k - 1;
     }
     notes.push(
       missing > 0
@@ -267,11 +269,11 @@ export function assembleVolume(frames: FrameSource[], opts: AssembleOptions = {}
       }
       const dl = (plan.sorted[loIdx] as { d: number }).d;
       const dh = (plan.sorted[hiIdx] as { d: number }).d;
-      const w = Math.max(0, Math.min(1, (d - dl) / (dh - dl)));
+      const w = max(0, min(1, (d - dl) / (dh - dl)));
       const off = k * sliceLen;
       if (w < 1e-6) data.set(lo, off);
       else if (w > 1 - 1e-6) data.set(hi, off);
-      else for (let i = 0; i < sliceLen; i++) data[off + i] = Math.round((lo[i] as number) * (1 - w) + (hi[i] as number) * w);
+      else for (let i = 0; i < sliceLen; i++) data[off + i] = round((lo[i] as number) * (1 - w) + (hi[i] as number) * w);
     }
   }
   const volume: Volume = {
@@ -318,8 +320,8 @@ export function huRange(v: Volume): [number, number] {
 
 /** Orientation code of an axis direction, e.g. [1,0,0] → "L", [0,0,-1] → "I" (the dominant component). */
 export function axisCode(d: Vec3): string {
-  const ax = [Math.abs(d[0]), Math.abs(d[1]), Math.abs(d[2])];
-  const m = ax.indexOf(Math.max(...ax));
+  const ax = [abs(d[0]), abs(d[1]), abs(d[2])];
+  const m = ax.indexOf(max(...ax));
   const pos = ['L', 'P', 'S'][m] as string;
   const neg = ['R', 'A', 'I'][m] as string;
   return (d[m] as number) >= 0 ? pos : neg;
@@ -334,12 +336,12 @@ export function orientationCode(v: Volume): string {
 export function sampleTrilinear(v: Volume, fi: number, fj: number, fk: number, outside = -1024): number {
   const [nx, ny, nz] = v.dims;
   if (fi < -0.5 || fj < -0.5 || fk < -0.5 || fi > nx - 0.5 || fj > ny - 0.5 || fk > nz - 0.5) return outside;
-  const ci = Math.max(0, Math.min(nx - 1, fi));
-  const cj = Math.max(0, Math.min(ny - 1, fj));
-  const ck = Math.max(0, Math.min(nz - 1, fk));
-  const i0 = Math.min(nx - 2, Math.floor(ci));
-  const j0 = Math.min(ny - 2, Math.floor(cj));
-  const k0 = Math.min(Math.max(0, nz - 2), Math.floor(ck));
+  const ci = max(0, min(nx - 1, fi));
+  const cj = max(0, min(ny - 1, fj));
+  const ck = max(0, min(nz - 1, fk));
+  const i0 = min(nx - 2, floor(ci));
+  const j0 = min(ny - 2, floor(cj));
+  const k0 = min(max(0, nz - 2), floor(ck));
   const ti = nx > 1 ? ci - i0 : 0;
   const tj = ny > 1 ? cj - j0 : 0;
   const tk = nz > 1 ? ck - k0 : 0;
@@ -367,8 +369,8 @@ export function sampleTrilinear(v: Volume, fi: number, fj: number, fk: number, o
 
 /** Whether every axis of the volume is within `tolDeg` of a patient axis. */
 export function isAxisAligned(v: Volume, tolDeg = 1): boolean {
-  const c = Math.cos((tolDeg * Math.PI) / 180);
-  return v.direction.every((d) => Math.max(Math.abs(d[0]), Math.abs(d[1]), Math.abs(d[2])) >= c);
+  const c = cos((tolDeg * Math.PI) / 180);
+  return v.direction.every((d) => max(abs(d[0]), abs(d[1]), abs(d[2])) >= c);
 }
 
 /**
@@ -383,7 +385,7 @@ export function toCanonicalLps(v: Volume, opts: { spacingMm?: Vec3 } = {}): Volu
     const map: Array<{ axis: 0 | 1 | 2; sign: 1 | -1 }> = [0, 1, 2].map((out) => {
       for (const a of [0, 1, 2] as const) {
         const comp = (v.direction[a] as Vec3)[out] as number;
-        if (Math.abs(comp) > 0.5) return { axis: a, sign: comp > 0 ? 1 : -1 };
+        if (abs(comp) > 0.5) return { axis: a, sign: comp > 0 ? 1 : -1 };
       }
       throw new AppError('INTERNAL', 'degenerate direction matrix');
     }) as Array<{ axis: 0 | 1 | 2; sign: 1 | -1 }>;
@@ -424,17 +426,17 @@ export function toCanonicalLps(v: Volume, opts: { spacingMm?: Vec3 } = {}): Volu
   const [nx, ny, nz] = v.dims;
   const corners: Vec3[] = [];
   for (const i of [0, nx - 1]) for (const j of [0, ny - 1]) for (const k of [0, nz - 1]) corners.push(voxelToLps(v, i, j, k));
-  const lo: Vec3 = [Math.min(...corners.map((c) => c[0])), Math.min(...corners.map((c) => c[1])), Math.min(...corners.map((c) => c[2]))];
-  const hi: Vec3 = [Math.max(...corners.map((c) => c[0])), Math.max(...corners.map((c) => c[1])), Math.max(...corners.map((c) => c[2]))];
-  const sp: Vec3 = opts.spacingMm ?? [Math.min(...v.spacing), Math.min(...v.spacing), Math.min(...v.spacing)];
-  const dims: [number, number, number] = [0, 1, 2].map((a) => Math.max(1, Math.floor(((hi[a] as number) - (lo[a] as number)) / (sp[a] as number) + 1e-6) + 1)) as [number, number, number];
+  const lo: Vec3 = [min(...corners.map((c) => c[0])), min(...corners.map((c) => c[1])), min(...corners.map((c) => c[2]))];
+  const hi: Vec3 = [max(...corners.map((c) => c[0])), max(...corners.map((c) => c[1])), max(...corners.map((c) => c[2]))];
+  const sp: Vec3 = opts.spacingMm ?? [min(...v.spacing), min(...v.spacing), min(...v.spacing)];
+  const dims: [number, number, number] = [0, 1, 2].map((a) => max(1, floor(((hi[a] as number) - (lo[a] as number)) / (sp[a] as number) + 1e-6) + 1)) as [number, number, number];
   const out = new Int16Array(dims[0] * dims[1] * dims[2]);
   let o = 0;
   for (let z = 0; z < dims[2]; z++) {
     for (let y = 0; y < dims[1]; y++) {
       for (let x = 0; x < dims[0]; x++) {
         const f = lpsToVoxel(v, [lo[0] + x * sp[0], lo[1] + y * sp[1], lo[2] + z * sp[2]]);
-        out[o++] = Math.round(sampleTrilinear(v, f[0], f[1], f[2]));
+        out[o++] = round(sampleTrilinear(v, f[0], f[1], f[2]));
       }
     }
   }
@@ -447,7 +449,7 @@ export function toCanonicalLps(v: Volume, opts: { spacingMm?: Vec3 } = {}): Volu
  */
 export function sagittalPlane(canon: Volume, xMm: number): { hu: Int16Array; rows: number; cols: number; rowSpacing: number; colSpacing: number } {
   const [nx, ny, nz] = canon.dims;
-  const i = Math.max(0, Math.min(nx - 1, Math.round((xMm - canon.origin[0]) / canon.spacing[0])));
+  const i = max(0, min(nx - 1, round((xMm - canon.origin[0]) / canon.spacing[0])));
   const out = new Int16Array(ny * nz);
   for (let r = 0; r < nz; r++) {
     const k = nz - 1 - r;
@@ -462,7 +464,7 @@ export function sagittalPlane(canon: Volume, xMm: number): { hu: Int16Array; row
  */
 export function axialPlane(canon: Volume, zMm: number): { hu: Int16Array; rows: number; cols: number; rowSpacing: number; colSpacing: number } {
   const [nx, ny, nz] = canon.dims;
-  const k = Math.max(0, Math.min(nz - 1, Math.round((zMm - canon.origin[2]) / canon.spacing[2])));
+  const k = max(0, min(nz - 1, round((zMm - canon.origin[2]) / canon.spacing[2])));
   const out = canon.data.slice(k * nx * ny, (k + 1) * nx * ny);
   return { hu: out, rows: ny, cols: nx, rowSpacing: canon.spacing[1], colSpacing: canon.spacing[0] };
 }

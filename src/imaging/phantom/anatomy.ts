@@ -5,6 +5,8 @@
  */
 import type { Prng } from './prng';
 import { endplates, type Vec3, type VertebraModel } from './spine';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { abs, ceil, cos, floor, hypot, max, min, round, sin, sqrt } = Math;
 
 /** Reference HU values (CT of an adult, non-contrast). */
 export const HU = {
@@ -111,18 +113,18 @@ function interpWall(u: number): { a: number; b: number; cy: number } {
 export function levelPosition(levelZ: number[], z: number): number {
   const n = levelZ.length;
   const zAt = (i: number): number => levelZ[i] as number;
-  if (z >= zAt(0)) return -(z - zAt(0)) / Math.max(1, zAt(0) - zAt(1));
+  if (z >= zAt(0)) return -(z - zAt(0)) / max(1, zAt(0) - zAt(1));
   for (let i = 0; i + 1 < n; i++) {
     if (z <= zAt(i) && z >= zAt(i + 1)) return i + (zAt(i) - z) / (zAt(i) - zAt(i + 1));
   }
-  return n - 1 + (zAt(n - 1) - z) / Math.max(1, zAt(n - 2) - zAt(n - 1));
+  return n - 1 + (zAt(n - 1) - z) / max(1, zAt(n - 2) - zAt(n - 1));
 }
 
 /** Spine centre (x, y) at height z, interpolated between vertebra frame centres. */
 function spineXYAt(m: AnatomyModel, z: number): [number, number, VertebraModel] {
   const u = levelPosition(m.levelZ, z);
-  const i = Math.max(0, Math.min(m.vertebrae.length - 2, Math.floor(u)));
-  const t = Math.max(-1.5, Math.min(2.5, u - i));
+  const i = max(0, min(m.vertebrae.length - 2, floor(u)));
+  const t = max(-1.5, min(2.5, u - i));
   const a = m.vertebrae[i] as VertebraModel;
   const b = m.vertebrae[i + 1] as VertebraModel;
   return [
@@ -198,16 +200,16 @@ function fillEllipse(
   value: number | ((x: number, y: number, r2: number) => number | null),
 ): void {
   if (ax <= 0 || ay <= 0) return;
-  const r0 = Math.max(0, Math.ceil((cy - ay - cv.y0) / cv.ps));
-  const r1 = Math.min(cv.rows - 1, Math.floor((cy + ay - cv.y0) / cv.ps));
+  const r0 = max(0, ceil((cy - ay - cv.y0) / cv.ps));
+  const r1 = min(cv.rows - 1, floor((cy + ay - cv.y0) / cv.ps));
   for (let r = r0; r <= r1; r++) {
     const y = cv.y0 + r * cv.ps;
     const dy = (y - cy) / ay;
     const w = 1 - dy * dy;
     if (w <= 0) continue;
-    const half = ax * Math.sqrt(w);
-    const c0 = Math.max(0, Math.ceil((cx - half - cv.x0) / cv.ps));
-    const c1 = Math.min(cv.cols - 1, Math.floor((cx + half - cv.x0) / cv.ps));
+    const half = ax * sqrt(w);
+    const c0 = max(0, ceil((cx - half - cv.x0) / cv.ps));
+    const c1 = min(cv.cols - 1, floor((cx + half - cv.x0) / cv.ps));
     const row = r * cv.cols;
     if (typeof value === 'number') {
       cv.hu.fill(value, row + c0, row + c1 + 1);
@@ -226,7 +228,7 @@ function fillEllipse(
 function fillEllipsoidSection(cv: SliceCanvas, e: Ellipsoid, z: number, value: number | ((x: number, y: number, r2: number) => number | null)): void {
   const dz = (z - e.c[2]) / e.r[2];
   if (dz * dz >= 1) return;
-  const k = Math.sqrt(1 - dz * dz);
+  const k = sqrt(1 - dz * dz);
   fillEllipse(cv, e.c[0], e.c[1], e.r[0] * k, e.r[1] * k, value);
 }
 
@@ -257,7 +259,7 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
   }
   // Lungs: thoracic cavity lateral to the mediastinum, under the apex, above the diaphragm domes.
   if (z < m.apexZ && u < 13) {
-    const medHalf = 30 + Math.max(0, Math.min(1, (u - 2) / 5)) * 15;
+    const medHalf = 30 + max(0, min(1, (u - 2) / 5)) * 15;
     fillEllipse(cv, 0, icy, ca - 3, cb - 3, (x, y) => {
       // Mediastinum (sternum to spine) and the paraspinal gutter are not lung.
       const medCy = (icy - cb + sy) / 2;
@@ -265,40 +267,40 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
       if (((x - sx) / medHalf) ** 2 + ((y - medCy) / medB) ** 2 < 1) return null;
       if (((x - sx) / (vDepth / 2 + 24)) ** 2 + ((y - sy - 12) / (vDepth / 2 + 22)) ** 2 < 1) return null;
       const dome = x < 0 ? m.domeRightZ : m.domeLeftZ;
-      const lat = Math.max(0, (Math.abs(x) - 50) / 100);
-      const post = Math.max(0, (y - icy) / cb);
+      const lat = max(0, (abs(x) - 50) / 100);
+      const post = max(0, (y - icy) / cb);
       const domeZ = dome - 45 * lat * lat - 40 * post * post;
       if (z < domeZ) return null;
       // Apex narrows the lungs.
-      const apexT = Math.max(0, Math.min(1, (m.apexZ - z) / 60));
-      const ax = Math.abs(x) / (ca - 3);
+      const apexT = max(0, min(1, (m.apexZ - z) / 60));
+      const ax = abs(x) / (ca - 3);
       if (ax > 0.4 + 0.6 * apexT) return null;
       return HU.lung;
     });
     // Vessels in the lungs: a few small bright dots with seeded positions per slice band.
-    const band = Math.floor(z / 6);
+    const band = floor(z / 6);
     for (let i = 0; i < 14; i++) {
-      const h = Math.sin(band * 12.9898 + i * 78.233) * 43758.5453;
-      const f1 = h - Math.floor(h);
-      const h2 = Math.sin(band * 39.3468 + i * 11.135) * 24634.6345;
-      const f2 = h2 - Math.floor(h2);
+      const h = sin(band * 12.9898 + i * 78.233) * 43758.5453;
+      const f1 = h - floor(h);
+      const h2 = sin(band * 39.3468 + i * 11.135) * 24634.6345;
+      const f2 = h2 - floor(h2);
       const x = (f1 - 0.5) * 2 * (ca - 20);
       const y = icy + (f2 - 0.5) * 2 * (cb - 20);
-      const idx = Math.round((y - cv.y0) / cv.ps) * cv.cols + Math.round((x - cv.x0) / cv.ps);
-      if (idx >= 0 && idx < cv.hu.length && cv.hu[idx] === HU.lung) fillEllipse(cv, x, y, 2 + f2 * 1.5, 2 + f1 * 1.5, (xx, yy) => (cv.hu[Math.round((yy - cv.y0) / cv.ps) * cv.cols + Math.round((xx - cv.x0) / cv.ps)] === HU.lung ? 35 : null));
+      const idx = round((y - cv.y0) / cv.ps) * cv.cols + round((x - cv.x0) / cv.ps);
+      if (idx >= 0 && idx < cv.hu.length && cv.hu[idx] === HU.lung) fillEllipse(cv, x, y, 2 + f2 * 1.5, 2 + f1 * 1.5, (xx, yy) => (cv.hu[round((yy - cv.y0) / cv.ps) * cv.cols + round((xx - cv.x0) / cv.ps)] === HU.lung ? 35 : null));
     }
   }
   // Organs below the diaphragm and the heart above it.
   const below = (x: number, y: number): boolean => {
     const dome = x < 0 ? m.domeRightZ : m.domeLeftZ;
-    const lat = Math.max(0, (Math.abs(x) - 50) / 100);
-    const post = Math.max(0, (y - icy) / cb);
+    const lat = max(0, (abs(x) - 50) / 100);
+    const post = max(0, (y - icy) / cb);
     return z < dome - 45 * lat * lat - 40 * post * post;
   };
   const inCavity = (x: number, y: number): boolean => (x / ca) ** 2 + ((y - icy) / cb) ** 2 < 1;
   const [heart, liver, spleen, stomach, ...kidneys] = m.organs;
   if (heart) fillEllipsoidSection(cv, heart, z, (x, y) => (!below(x, y) && inCavity(x, y) ? heart.hu : null));
-  if (!thorax || z < Math.max(m.domeRightZ, m.domeLeftZ) + 5) {
+  if (!thorax || z < max(m.domeRightZ, m.domeLeftZ) + 5) {
     for (const o of [liver, spleen, stomach]) {
       if (o) fillEllipsoidSection(cv, o, z, (x, y) => (below(x, y) && inCavity(x, y) ? o.hu : null));
     }
@@ -310,7 +312,7 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
   // Psoas muscles beside the lumbar bodies (after the bowel, which must not overlap them).
   if (u > 11) {
     for (const side of [-1, 1]) {
-      const pr = Math.min(24, 6 + (u - 11) * 3.5);
+      const pr = min(24, 6 + (u - 11) * 3.5);
       fillEllipse(cv, sx + side * (nearV.width / 2 + pr * 0.8), sy - 2 + (u - 11) * 2, pr, pr * 0.85, HU.muscle + 5);
     }
   }
@@ -334,7 +336,7 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
   // Iliac wings from mid-L5 down.
   if (u > 16.2) {
     for (const side of [-1, 1]) {
-      const grow = Math.min(1, (u - 16.2) / 1.2);
+      const grow = min(1, (u - 16.2) / 1.2);
       paintSegment(cv, sx + side * (nearV.width / 2 + 8), sy + 8, sx + side * (nearV.width / 2 + 8 + 90 * grow), sy - 30 * grow, 6, m.bone);
     }
   }
@@ -344,14 +346,14 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
 
 /** A thick bony segment (cortex + marrow) between two points in the slice. */
 function paintSegment(cv: SliceCanvas, x1: number, y1: number, x2: number, y2: number, radius: number, bone: BoneDensity): void {
-  const minx = Math.min(x1, x2) - radius;
-  const maxx = Math.max(x1, x2) + radius;
-  const miny = Math.min(y1, y2) - radius;
-  const maxy = Math.max(y1, y2) + radius;
-  const c0 = Math.max(0, Math.floor((minx - cv.x0) / cv.ps));
-  const c1 = Math.min(cv.cols - 1, Math.ceil((maxx - cv.x0) / cv.ps));
-  const r0 = Math.max(0, Math.floor((miny - cv.y0) / cv.ps));
-  const r1 = Math.min(cv.rows - 1, Math.ceil((maxy - cv.y0) / cv.ps));
+  const minx = min(x1, x2) - radius;
+  const maxx = max(x1, x2) + radius;
+  const miny = min(y1, y2) - radius;
+  const maxy = max(y1, y2) + radius;
+  const c0 = max(0, floor((minx - cv.x0) / cv.ps));
+  const c1 = min(cv.cols - 1, ceil((maxx - cv.x0) / cv.ps));
+  const r0 = max(0, floor((miny - cv.y0) / cv.ps));
+  const r1 = min(cv.rows - 1, ceil((maxy - cv.y0) / cv.ps));
   const dx = x2 - x1;
   const dy = y2 - y1;
   const len2 = dx * dx + dy * dy || 1;
@@ -359,8 +361,8 @@ function paintSegment(cv: SliceCanvas, x1: number, y1: number, x2: number, y2: n
     const y = cv.y0 + r * cv.ps;
     for (let c = c0; c <= c1; c++) {
       const x = cv.x0 + c * cv.ps;
-      const t = Math.max(0, Math.min(1, ((x - x1) * dx + (y - y1) * dy) / len2));
-      const d = Math.hypot(x - x1 - t * dx, y - y1 - t * dy);
+      const t = max(0, min(1, ((x - x1) * dx + (y - y1) * dy) / len2));
+      const d = hypot(x - x1 - t * dx, y - y1 - t * dy);
       if (d < radius) cv.hu[r * cv.cols + c] = radius - d < bone.corticalThickness + 0.4 ? bone.cortical : bone.cancellous + 40;
     }
   }
@@ -379,24 +381,24 @@ function paintRibs(cv: SliceCanvas, m: AnatomyModel, z: number, cy: number, wa: 
       let y: number;
       if (alpha < a0) {
         const t = alpha / a0;
-        const wx = rib.side * wa * Math.sin(a0);
-        const wy = cy + wb * Math.cos(a0);
+        const wx = rib.side * wa * sin(a0);
+        const wy = cy + wb * cos(a0);
         x = rib.head[0] + (wx - rib.head[0]) * t;
         y = rib.head[1] + (wy - rib.head[1]) * t;
       } else {
-        x = rib.side * wa * Math.sin(alpha);
-        y = cy + wb * Math.cos(alpha);
+        x = rib.side * wa * sin(alpha);
+        y = cy + wb * cos(alpha);
       }
-      const zr = rib.z0 - rib.drop * Math.max(0, (alpha - 0.3) / (rib.cartilageEnd - 0.3)) ** 0.9;
-      const dz = Math.abs(z - zr);
+      const zr = rib.z0 - rib.drop * max(0, (alpha - 0.3) / (rib.cartilageEnd - 0.3)) ** 0.9;
+      const dz = abs(z - zr);
       const cartilage = alpha > rib.boneEnd;
       const rr = cartilage ? rib.radius * 0.8 : rib.radius;
       if (dz >= rr) continue;
-      const rad = Math.sqrt(rr * rr - dz * dz);
+      const rad = sqrt(rr * rr - dz * dz);
       fillEllipse(cv, x, y, rad * 1.15, rad * 0.8, (px, py) => {
         if (cartilage) return HU.cartilage;
-        const d = Math.hypot((px - x) / 1.15, (py - y) / 0.8);
-        const depthIn = rr - Math.hypot(d, dz);
+        const d = hypot((px - x) / 1.15, (py - y) / 0.8);
+        const depthIn = rr - hypot(d, dz);
         return depthIn < m.bone.corticalThickness ? m.bone.cortical : m.bone.cancellous + 60;
       });
     }
@@ -404,10 +406,10 @@ function paintRibs(cv: SliceCanvas, m: AnatomyModel, z: number, cy: number, wa: 
 }
 
 function bboxCols(cv: SliceCanvas, x: number, half: number): [number, number] {
-  return [Math.max(0, Math.floor((x - half - cv.x0) / cv.ps)), Math.min(cv.cols - 1, Math.ceil((x + half - cv.x0) / cv.ps))];
+  return [max(0, floor((x - half - cv.x0) / cv.ps)), min(cv.cols - 1, ceil((x + half - cv.x0) / cv.ps))];
 }
 function bboxRows(cv: SliceCanvas, y0: number, y1: number): [number, number] {
-  return [Math.max(0, Math.floor((y0 - cv.y0) / cv.ps)), Math.min(cv.rows - 1, Math.ceil((y1 - cv.y0) / cv.ps))];
+  return [max(0, floor((y0 - cv.y0) / cv.ps)), min(cv.rows - 1, ceil((y1 - cv.y0) / cv.ps))];
 }
 
 /** Spine: canal and discs first, then bodies and posterior elements of each vertebra near this slice. */
@@ -418,7 +420,7 @@ function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
       const v = vs[i] as VertebraModel;
       const next = vs[i + 1];
       const reach = v.heights.posterior / 2 + v.discBelow + 45;
-      if (Math.abs(z - v.frameCenter[2]) > reach) continue;
+      if (abs(z - v.frameCenter[2]) > reach) continue;
       const [c0, c1] = bboxCols(cv, v.frameCenter[0], v.width / 2 + 45);
       const [r0, r1] = bboxRows(cv, v.frameCenter[1] - v.depth / 2 - 25, v.frameCenter[1] + v.depth / 2 + 70);
       const pz = z - v.frameCenter[2];
@@ -484,43 +486,43 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const ep = endplates(v, a, l);
     let grow = 0;
     if (v.flags.osteophytes && a > 0) {
-      const dTop = Math.abs(s - ep.top);
-      const dBot = Math.abs(s - ep.bottom);
-      grow = 5 * Math.max(0, 1 - Math.min(dTop, dBot) / 4);
+      const dTop = abs(s - ep.top);
+      const dBot = abs(s - ep.bottom);
+      grow = 5 * max(0, 1 - min(dTop, dBot) / 4);
     }
     const ea = a > 0 ? halfD + grow : halfD;
     const el = halfW + grow * 0.6;
-    const q = Math.sqrt((l / el) ** 2 + (a / ea) ** 2);
-    const postFlat = -halfD + 1.5 * (1 - Math.min(1, (l / halfW) ** 2));
-    const dRad = Math.min((1 - q) * Math.min(ea, el), a - postFlat);
-    const dAx = Math.min(ep.top - s, s - ep.bottom);
-    const d = Math.min(dRad, dAx + (grow > 0 ? grow : 0));
+    const q = sqrt((l / el) ** 2 + (a / ea) ** 2);
+    const postFlat = -halfD + 1.5 * (1 - min(1, (l / halfW) ** 2));
+    const dRad = min((1 - q) * min(ea, el), a - postFlat);
+    const dAx = min(ep.top - s, s - ep.bottom);
+    const d = min(dRad, dAx + (grow > 0 ? grow : 0));
     if (d > 0) {
       let hu: number = d < bone.corticalThickness ? bone.cortical : bone.cancellous;
       if (v.schmorl) {
         const sn = v.schmorl;
-        const dn = Math.hypot(s - ep.top, a - sn.a, l - sn.l);
+        const dn = hypot(s - ep.top, a - sn.a, l - sn.l);
         if (dn < sn.radius) return HU.disc;
         if (dn < sn.radius + 1.2) hu = 550;
       }
       if (v.lesion) {
         const le = v.lesion;
-        const dl = Math.hypot(s - le.s, a - le.a, l - le.l);
+        const dl = hypot(s - le.s, a - le.a, l - le.l);
         if (dl < le.radius) {
           if (v.flags.lyticMetastasis) return 35;
           return 1000 - 250 * (dl / le.radius);
         }
-        if (v.flags.scleroticMetastasis && dl < le.radius + 3) hu = Math.max(hu, 600 - 100 * (dl - le.radius));
+        if (v.flags.scleroticMetastasis && dl < le.radius + 3) hu = max(hu, 600 - 100 * (dl - le.radius));
       }
       return hu;
     }
-    if (v.lesion && v.flags.lyticMetastasis && Math.hypot(s - v.lesion.s, a - v.lesion.a, l - v.lesion.l) < v.lesion.radius && d > -3) return 35;
+    if (v.lesion && v.flags.lyticMetastasis && hypot(s - v.lesion.s, a - v.lesion.a, l - v.lesion.l) < v.lesion.radius && d > -3) return 35;
   }
   if (v.level === 'S1') {
     // Sacral ala: lateral wings instead of a neural arch.
-    const qa = Math.abs(l) - halfW;
+    const qa = abs(l) - halfW;
     if (qa > -5 && qa < 32 && a > -halfD - 4 && a < halfD * 0.6 && s < hp / 2 && s > -hp / 2 - 10) {
-      const dd = Math.min(qa + 5, 32 - qa, a + halfD + 4, halfD * 0.6 - a, hp / 2 - s, s + hp / 2 + 10);
+      const dd = min(qa + 5, 32 - qa, a + halfD + 4, halfD * 0.6 - a, hp / 2 - s, s + hp / 2 + 10);
       return dd < bone.corticalThickness ? bone.cortical : bone.cancellous + 20;
     }
     return null;
@@ -530,21 +532,21 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
   const ca = canalCenterA(v);
   const rA = v.canal.apRadius;
   const rL = v.canal.latRadius;
-  let d = -Infinity;
+  let d = -1e9; // not -Infinity: a global lookup, slow per voxel in vm contexts
   // Pedicles: short rods from the body's posterolateral corners back to the arch.
   if (s < hp * 0.42 && s > -hp * 0.12) {
     for (const side of [-1, 1]) {
       const pl = l - side * (rL + 3);
-      if (a < -halfD + 2 && a > ca - 2) d = Math.max(d, Math.min(4.5 - Math.hypot(pl, (s - hp * 0.15) * 0.9), a - (ca - 2), -halfD + 2 - a));
+      if (a < -halfD + 2 && a > ca - 2) d = max(d, min(4.5 - hypot(pl, (s - hp * 0.15) * 0.9), a - (ca - 2), -halfD + 2 - a));
     }
   }
   // Laminae: an elliptic ring behind the canal.
-  const ringOuter = Math.sqrt(((a - ca) / (rA + 4.5)) ** 2 + (l / (rL + 4.5)) ** 2);
-  const ringInner = Math.sqrt(((a - ca) / rA) ** 2 + (l / rL) ** 2);
+  const ringOuter = sqrt(((a - ca) / (rA + 4.5)) ** 2 + (l / (rL + 4.5)) ** 2);
+  const ringInner = sqrt(((a - ca) / rA) ** 2 + (l / rL) ** 2);
   const lamTop = hp * 0.45;
   const lamBot = -hp * (lumbar ? 0.35 : 0.55);
   if (a < ca + 1 && s < lamTop && s > lamBot && ringOuter < 1 && ringInner > 1) {
-    d = Math.max(d, Math.min((1 - ringOuter) * 4.5, (ringInner - 1) * rA, lamTop - s, s - lamBot));
+    d = max(d, min((1 - ringOuter) * 4.5, (ringInner - 1) * rA, lamTop - s, s - lamBot));
   }
   // Spinous process: posterior, sloping caudally (steep in the thoracic spine).
   const spStart = ca - rA - 2;
@@ -555,7 +557,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const sc = -hp * 0.05 - slope * depth;
     const halfH = lumbar ? 8 : 3.5;
     const halfL = lumbar ? 3.5 : 3;
-    d = Math.max(d, Math.min(halfH - Math.abs(s - sc), halfL - Math.abs(l), spLen - depth));
+    d = max(d, min(halfH - abs(s - sc), halfL - abs(l), spLen - depth));
   }
   // Transverse processes.
   const tpLen = lumbar ? halfW + 22 : halfW + 14;
@@ -564,7 +566,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const ll = side * l;
     if (ll > rL && ll < tpLen) {
       const r = lumbar ? 4.5 : 5;
-      d = Math.max(d, Math.min(r - Math.hypot(a - tpA - (thoracicTip(lumbar, ll, tpLen)), s - hp * 0.2), tpLen - ll));
+      d = max(d, min(r - hypot(a - tpA - (thoracicTip(lumbar, ll, tpLen)), s - hp * 0.2), tpLen - ll));
     }
   }
   if (d > 0) return d < bone.corticalThickness ? bone.cortical : bone.cancellous + 80;
@@ -573,7 +575,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
 
 /** Thoracic transverse processes angle backwards towards their tips (where the ribs articulate). */
 function thoracicTip(lumbar: boolean, ll: number, len: number): number {
-  return lumbar ? 0 : -10 * Math.max(0, (ll - len * 0.5) / (len * 0.5));
+  return lumbar ? 0 : -10 * max(0, (ll - len * 0.5) / (len * 0.5));
 }
 
 export interface RenderScratch {

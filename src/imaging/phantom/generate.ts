@@ -22,6 +22,8 @@ import {
   type Vec3,
   type VertebraModel,
 } from './spine';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { abs, ceil, floor, max, min, round } = Math;
 
 export type PatientPosition = 'HFS' | 'FFS' | 'HFP' | 'FFP';
 
@@ -173,7 +175,7 @@ function orientationFor(position: PatientPosition): [number, number, number, num
   }
 }
 
-const r1 = (n: number): number => Math.round(n * 100) / 100;
+const r1 = (n: number): number => round(n * 100) / 100;
 const v1 = (v: Vec3): Vec3 => [r1(v[0]), r1(v[1]), r1(v[2])];
 
 /**
@@ -209,7 +211,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   if (levelIndex(o.coverage.from) > levelIndex(o.coverage.to)) throw new Error('coverage must go from a higher to a lower level');
   const zTopCov = bodyCenter(from)[2] + from.heights.posterior / 2 + 15;
   const zBotCov = bodyCenter(to)[2] - to.heights.posterior / 2 - 15;
-  const nNeeded = Math.ceil((zTopCov - zBotCov) / o.sliceSpacing) + 1;
+  const nNeeded = ceil((zTopCov - zBotCov) / o.sliceSpacing) + 1;
   const n = o.slices ?? nNeeded;
   if (!Number.isInteger(n) || n < 2 || n > 4000) throw new Error('slices must be an integer in 2..4000');
   const zMid = (zTopCov + zBotCov) / 2;
@@ -269,12 +271,12 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       const cr = sy > 0 ? r : rows - 1 - r;
       for (let c = 0; c < cols; c++) {
         const cc = sx > 0 ? c : cols - 1 - c;
-        const v = Math.round((hu[cr * cols + cc] as number) - intercept);
+        const v = round((hu[cr * cols + cc] as number) - intercept);
         stored[r * cols + c] = v < lo ? lo : v > hi ? hi : v;
       }
     }
     if (projection) {
-      const zi = Math.round((zTop - z) / o.sliceSpacing);
+      const zi = round((zTop - z) / o.sliceSpacing);
       for (let c = 0; c < cols; c++) {
         let sum = 0;
         for (let r = 0; r < rows; r++) sum += (hu[r * cols + c] as number) + 1000;
@@ -314,9 +316,9 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     seriesNumber = 1;
     const lrows = n;
     const img = new Uint16Array(lrows * cols);
-    let max = 1;
-    for (const v of projection) max = Math.max(max, v);
-    for (let i = 0; i < img.length; i++) img[i] = Math.round(((projection[i] as number) / max) * 4000);
+    let peak = 1;
+    for (const v of projection) peak = max(peak, v);
+    for (let i = 0; i < img.length; i++) img[i] = round(((projection[i] as number) / peak) * 4000);
     const locUid = uid('localizer-series');
     extraSeries.push({ seriesInstanceUid: locUid, kind: 'localizer' });
     sink({
@@ -350,7 +352,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     const img = new Uint16Array(size * size);
     const pr = rng.fork('dose');
     for (let line = 0; line < 12; line++) {
-      const len = Math.floor(pr.range(60, 220));
+      const len = floor(pr.range(60, 220));
       for (let r = 20 + line * 18; r < 30 + line * 18; r++) for (let c = 16; c < 16 + len; c++) if (pr.next() < 0.55) img[r * size + c] = 255;
     }
     const doseUid = uid('dose-series');
@@ -377,8 +379,8 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     });
   }
 
-  const scanTop = Math.max(zTop, zBottom);
-  const scanBottom = Math.min(zTop, zBottom);
+  const scanTop = max(zTop, zBottom);
+  const scanBottom = min(zTop, zBottom);
   const vertebrae: TruthVertebra[] = spine.map((v) => {
     const h = measuredHeights(v);
     const ep = endplates(v, 0, 0);
@@ -395,13 +397,13 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
         loss = 1 - h.posterior / v.normalHeights.posterior;
         break;
       case null:
-        loss = Math.max(0, 1 - h.anterior / h.posterior, 1 - h.middle / h.posterior);
+        loss = max(0, 1 - h.anterior / h.posterior, 1 - h.middle / h.posterior);
         break;
       default:
         v.morphology satisfies never;
     }
-    const topZ = Math.max(at(ep.top)[2], at(ep.bottom)[2]) + v.depth / 2 * Math.abs(v.anterior[2]);
-    const botZ = Math.min(at(ep.top)[2], at(ep.bottom)[2]) - v.depth / 2 * Math.abs(v.anterior[2]);
+    const topZ = max(at(ep.top)[2], at(ep.bottom)[2]) + v.depth / 2 * abs(v.anterior[2]);
+    const botZ = min(at(ep.top)[2], at(ep.bottom)[2]) - v.depth / 2 * abs(v.anterior[2]);
     const inFov = topZ <= scanTop && botZ >= scanBottom;
     const flags: string[] = [];
     if (v.flags.scleroticMetastasis) flags.push('sclerotic');

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { cos, imul, log, max, sqrt } = Math;
 
 /** A seeded PRNG (mulberry32): fast, 32-bit state, good enough for anatomy jitter and noise. Never Math.random. */
 export class Prng {
@@ -11,8 +13,8 @@ export class Prng {
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return (t ^ (t >>> 14)) >>> 0;
   }
 
@@ -28,9 +30,9 @@ export class Prng {
 
   /** Standard normal (Box–Muller). */
   gauss(): number {
-    const u = Math.max(this.next(), 1e-12);
+    const u = max(this.next(), 1e-12);
     const v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return sqrt(-2 * log(u)) * cos(2 * Math.PI * v);
   }
 
   /** A child generator whose stream does not depend on how much of this one was consumed later. */

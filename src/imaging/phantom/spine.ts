@@ -4,6 +4,8 @@
  * caudally, and Genant fractures applied as changes to the endplate height profile.
  */
 import type { Prng } from './prng';
+// Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
+const { atan2, cos, hypot, max, min, round, sin } = Math;
 
 export const SPINE_LEVELS = [
   'T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10', 'T11', 'T12',
@@ -117,7 +119,7 @@ export interface SpineOptions {
 }
 
 function normalize(v: Vec3): Vec3 {
-  const n = Math.hypot(v[0], v[1], v[2]);
+  const n = hypot(v[0], v[1], v[2]);
   return [v[0] / n, v[1] / n, v[2] / n];
 }
 function cross(a: Vec3, b: Vec3): Vec3 {
@@ -174,7 +176,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
           f.morphology satisfies never;
       }
     }
-    const length = Math.max(heights.anterior, heights.posterior) + d.discBelow * globalScale;
+    const length = max(heights.anterior, heights.posterior) + d.discBelow * globalScale;
     return { level, d, f, normal, heights, loss, length };
   });
   // Centreline sampled every 0.5 mm.
@@ -195,27 +197,27 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
     // level position: which vertebra unit are we in?
     let k = 0;
     while (k + 1 < segs.length && (segStart[k + 1] ?? Infinity) <= s) k++;
-    const within = Math.min(1, (s - (segStart[k] ?? 0)) / (segs[k]?.length ?? 1));
+    const within = min(1, (s - (segStart[k] ?? 0)) / (segs[k]?.length ?? 1));
     const phi = sagittalAngle(k + within);
     // scoliosis: lateral slope of a single thoracolumbar curve, zero at T1 and S1
-    const lat = opts.scoliosisMm === 0 ? 0 : ((opts.scoliosisMm * Math.PI) / spineLen) * Math.cos((Math.PI * s) / spineLen) * Math.sin(scolioPhase + Math.PI / 2);
-    const down = normalize([lat, Math.sin(phi), -Math.cos(phi)]);
+    const lat = opts.scoliosisMm === 0 ? 0 : ((opts.scoliosisMm * Math.PI) / spineLen) * cos((Math.PI * s) / spineLen) * sin(scolioPhase + Math.PI / 2);
+    const down = normalize([lat, sin(phi), -cos(phi)]);
     pts.push(p);
     tangents.push(down);
     p = [p[0] + down[0] * step, p[1] + down[1] * step, p[2] + down[2] * step];
   }
   const at = (s: number): { pos: Vec3; down: Vec3 } => {
-    const i = Math.max(0, Math.min(pts.length - 1, Math.round(s / step)));
+    const i = max(0, min(pts.length - 1, round(s / step)));
     return { pos: pts[i] as Vec3, down: tangents[i] as Vec3 };
   };
 
   return segs.map((seg, idx) => {
-    const bodyLen = Math.max(seg.heights.anterior, seg.heights.posterior);
+    const bodyLen = max(seg.heights.anterior, seg.heights.posterior);
     const sMid = (segStart[idx] ?? 0) + bodyLen / 2;
     const { pos, down } = at(sMid);
     const up: Vec3 = [-down[0], -down[1], -down[2]];
-    const phi = Math.atan2(down[1], -down[2]);
-    const a0: Vec3 = [0, -Math.cos(phi), -Math.sin(phi)];
+    const phi = atan2(down[1], -down[2]);
+    const a0: Vec3 = [0, -cos(phi), -sin(phi)];
     const k = dot(a0, up);
     const anterior = normalize([a0[0] - k * up[0], a0[1] - k * up[1], a0[2] - k * up[2]]);
     const left = normalize(cross(up, anterior));
@@ -249,7 +251,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
         s: rng.range(-0.15, 0.15) * v.heights.posterior,
         a: rng.range(-0.2, 0.2) * v.depth,
         l: rng.range(-0.2, 0.2) * v.width,
-        radius: Math.min(v.depth, v.heights.posterior) * rng.range(0.25, 0.32),
+        radius: min(v.depth, v.heights.posterior) * rng.range(0.25, 0.32),
       };
     }
     if (v.flags.schmorlNode) v.schmorl = { a: rng.range(-0.15, 0.1) * v.depth, l: rng.range(-0.15, 0.15) * v.width, radius: rng.range(3.5, 5) };
@@ -263,11 +265,11 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
  */
 export function endplates(v: VertebraModel, a: number, l: number): { top: number; bottom: number } {
   const half = v.depth / 2;
-  const t = Math.max(-1, Math.min(1, a / half)); // -1 posterior, +1 anterior
+  const t = max(-1, min(1, a / half)); // -1 posterior, +1 anterior
   const w = (t + 1) / 2;
   const n = v.normalHeights;
   // Reference profile: linear from posterior to anterior, with a shallow central concavity (Hm < Hp).
-  const r2 = Math.min(1, t * t + (l / (v.width / 2)) ** 2);
+  const r2 = min(1, t * t + (l / (v.width / 2)) ** 2);
   const baseLinear = n.posterior + (n.anterior - n.posterior) * w;
   const midLinear = (n.posterior + n.anterior) / 2;
   const concavity = (midLinear - n.middle) * (1 - r2);
@@ -279,7 +281,7 @@ export function endplates(v: VertebraModel, a: number, l: number): { top: number
       case 'wedge': {
         // Loss grows linearly towards the anterior wall; mostly the superior endplate gives way.
         const lossAnt = n.anterior - h.anterior;
-        const loss = Math.max(0, lossAnt * w + (n.posterior - h.posterior) * (1 - w));
+        const loss = max(0, lossAnt * w + (n.posterior - h.posterior) * (1 - w));
         top -= 0.7 * loss;
         bottom += 0.3 * loss;
         break;
@@ -287,7 +289,7 @@ export function endplates(v: VertebraModel, a: number, l: number): { top: number
       case 'biconcave': {
         // Central depression of both endplates; rims keep their height.
         const lossMid = n.middle - h.middle;
-        const loss = Math.max(0, lossMid * (1 - r2));
+        const loss = max(0, lossMid * (1 - r2));
         top -= loss / 2;
         bottom += loss / 2;
         break;

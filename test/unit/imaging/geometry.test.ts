@@ -1,0 +1,108 @@
+import { AppError } from '../../../src/errors';
+import { assembleVolume, lpsToVoxel, orientationCode, toCanonicalLps, voxelToLps } from '../../../src/imaging/volume';
+import { makeSlice, sources } from './helpers';
+
+const zs = (n: number, step: number, start = 0): number[] => Array.from({ length: n }, (_, i) => start + i * step);
+
+function stack(positions: number[], extra: Parameters<typeof makeSlice>[0] extends infer T ? Partial<T> : never = {}) {
+  // Stored value encodes the slice's z so we can check ordering: HU = z*10.
+  return positions.map((z) => makeSlice({ ...extra, imagePositionPatient: [0, 0, z] }, () => 1024 + Math.round(z * 10)));
+}
+
+function expectInvalid(fn: () => unknown, pattern: RegExp): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('VOLUME_INVALID');
+    expect((err as AppError).message).toMatch(pattern);
+    return;
+  }
+  throw new Error('expected VOLUME_INVALID');
+}
+
+describe('volume assembly geometry', () => {
+  it('sorts shuffled slices along the normal and takes spacing from positions, not SliceThickness', () => {
+    const pos = zs(6, 2.5, -10);
+    const shuffled = [3, 0, 5, 1, 4, 2].map((i) => pos[i] as number);
+    const { volume, report } = assembleVolume(sources(stack(shuffled, { sliceThickness: 5 })));
+    expect(volume.dims).toEqual([4, 4, 6]);
+    expect(volume.spacing[2]).toBeCloseTo(2.5, 6);
+    expect(report.nominalSliceThicknessMm).toBe(5);
+    for (let k = 0; k < 6; k++) expect(volume.data[k * 16]).toBe(Math.round((pos[k] as number) * 10));
+    expect(volume.origin).toEqual([0, 0, -10]);
+    expect(orientationCode(volume)).toBe('LPS');
+  });
+
+  it('interpolates one missing slice and says so', () => {
+    const pos = zs(8, 2).filter((_, i) => i !== 4);
+    const { volume, report } = assembleVolume(sources(stack(pos)));
+    expect(volume.dims[2]).toBe(8);
+    expect(report.missingSlices).toBe(1);
+    expect(report.resampled).toBe(true);
+    expect(report.notes.join(' ')).toMatch(/1 missing slice/);
+    // z = 8 was missing: interpolated between z = 6 (60) and z = 10 (100).
+    expect(volume.data[4 * 16]).toBe(80);
+  });
+
+  it('rejects a gap too wide to interpolate', () => {
+    const pos = [...zs(5, 2), ...zs(5, 2, 20)];
+    expectInvalid(() => assembleVolume(sources(stack(pos))), /gap of 12\.0 mm/);
+  });
+
+  it('resamples uneven spacing onto a uniform grid', () => {
+    const pos = [0, 1, 2, 3, 4.5, 6, 7, 8, 9];
+    const { volume, report } = assembleVolume(sources(stack(pos)));
+    expect(report.resampled).toBe(true);
+    expect(report.notes.join(' ')).toMatch(/uneven|missing/);
+    expect(volume.spacing[2]).toBeCloseTo(1, 6);
+    expect(volume.dims[2]).toBe(10);
+    expect(volume.data[5 * 16]).toBe(50);
+  });
+
+  it('rejects gantry tilt (sheared stack) with a reason', () => {
+    // The table moves along z while the image plane is tilted: positions are sheared against the normal.
+    const tilt = (20 * Math.PI) / 180;
+    const bufs = zs(6, 2).map((z) =>
+      makeSlice({ imagePositionPatient: [0, 0, z], imageOrientationPatient: [1, 0, 0, 0, Math.cos(tilt), -Math.sin(tilt)], gantryDetectorTilt: 20 }),
+    );
+    expectInvalid(() => assembleVolume(sources(bufs)), /gantry tilt.*GantryDetectorTilt 20/);
+  });
+
+  it('rejects two slices at one position (mixed acquisitions) and mixed orientations', () => {
+    expectInvalid(() => assembleVolume(sources(stack([0, 2, 2, 4]))), /share a position/);
+    const bufs = [...stack([0, 2, 4]), makeSlice({ imagePositionPatient: [0, 0, 6], imageOrientationPatient: [1, 0, 0, 0, 0, -1] })];
+    expectInvalid(() => assembleVolume(sources(bufs)), /ImageOrientationPatient/);
+  });
+
+  it('honours feet-first and prone orientations and maps voxels to LPS', () => {
+    // Feet-first supine: rows run to patient right; the normal points to the feet.
+    const ffs = zs(4, 3).map((z) => makeSlice({ imagePositionPatient: [10, -5, z], imageOrientationPatient: [-1, 0, 0, 0, 1, 0] }, (c, r) => 1024 + c + 10 * r));
+    const { volume } = assembleVolume(sources(ffs));
+    expect(orientationCode(volume)).toBe('RPI');
+    // Sorted along the normal (−z): k = 0 is the highest z.
+    expect(volume.origin).toEqual([10, -5, 9]);
+    expect(voxelToLps(volume, 2, 1, 3)).toEqual([8, -4, 0]);
+    expect(lpsToVoxel(volume, [8, -4, 0]).map((x) => Math.round(x * 1e6) / 1e6)).toEqual([2, 1, 3]);
+    const canon = toCanonicalLps(volume);
+    expect(orientationCode(canon)).toBe('LPS');
+    expect(canon.origin).toEqual([7, -5, 0]);
+    // The voxel at LPS (8, -4, 0) holds column 2, row 1 of the slice at z = 0.
+    const [i, j, k] = lpsToVoxel(canon, [8, -4, 0]).map(Math.round) as [number, number, number];
+    expect(canon.data[i + j * 4 + k * 16]).toBe(2 + 10);
+    // Prone: both in-plane axes flipped.
+    const hfp = zs(3, 2).map((z) => makeSlice({ imagePositionPatient: [0, 0, z], imageOrientationPatient: [-1, 0, 0, 0, -1, 0] }));
+    expect(orientationCode(assembleVolume(sources(hfp)).volume)).toBe('RAS');
+  });
+
+  it('resamples an oblique volume onto an LPS grid', () => {
+    const c = Math.cos(Math.PI / 6);
+    const s = Math.sin(Math.PI / 6);
+    const bufs = zs(4, 1).map((z) => makeSlice({ imagePositionPatient: [0, 0, z], imageOrientationPatient: [c, s, 0, -s, c, 0] }, () => 1124));
+    const { volume } = assembleVolume(sources(bufs));
+    const canon = toCanonicalLps(volume);
+    expect(canon.direction).toEqual([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+    const [i, j, k] = lpsToVoxel(canon, voxelToLps(volume, 1.5, 1.5, 1)).map(Math.round) as [number, number, number];
+    expect(canon.data[i + j * canon.dims[0] + k * canon.dims[0] * canon.dims[1]]).toBe(100);
+  });
+});

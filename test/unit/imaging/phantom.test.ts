@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
+import { parseFractureList, phantomBuffers, type PhantomOptions } from '../../../src/imaging/phantom/generate';
+import { deterministicUid } from '../../../src/imaging/phantom/prng';
+import { lpsToVoxel, orientationCode, sampleTrilinear, toCanonicalLps, type Volume } from '../../../src/imaging/volume';
+
+const { abs, max } = Math; // local aliases: global lookups are slow in jest's vm context
+
+/** Small and fast: 96×96 at 4 mm, 3 mm slices, T10–L3 only. */
+const SMALL: Partial<PhantomOptions> = { size: 96, pixelSpacing: 4, sliceSpacing: 3, coverage: { from: 'T10', to: 'L3' } };
+
+const hashAll = (files: Array<{ name: string; data: Buffer }>): string => {
+  const h = createHash('sha256');
+  for (const f of files) h.update(f.name).update(f.data);
+  return h.digest('hex');
+};
+
+const huAt = (v: Volume, p: [number, number, number]): number => {
+  const [i, j, k] = lpsToVoxel(v, p);
+  return sampleTrilinear(v, i, j, k);
+};
+
+describe('phantom', () => {
+  it('is deterministic: same seed ⇒ identical bytes; another seed ⇒ different bytes and UIDs', () => {
+    const a = phantomBuffers({ ...SMALL, seed: 11, fractures: parseFractureList('T12:2') });
+    const b = phantomBuffers({ ...SMALL, seed: 11, fractures: parseFractureList('T12:2') });
+    const c = phantomBuffers({ ...SMALL, seed: 12, fractures: parseFractureList('T12:2') });
+    expect(hashAll(a.files)).toBe(hashAll(b.files));
+    expect(hashAll(a.files)).not.toBe(hashAll(c.files));
+    expect(a.truth).toEqual(b.truth);
+    expect(a.truth.studyInstanceUid).not.toBe(c.truth.studyInstanceUid);
+    expect(a.truth.studyInstanceUid).toMatch(/^2\.25\.\d+$/);
+    expect(a.truth.studyInstanceUid.length).toBeLessThanOrEqual(64);
+    expect(deterministicUid(1, 'x')).toBe(deterministicUid(1, 'x'));
+  });
+
+  it('gives true heights that match the requested Genant grade and morphology', () => {
+    const { truth } = phantomBuffers({
+      ...SMALL,
+      slices: 3,
+      fractures: parseFractureList('T11:1:wedge,T12:2:wedge,L1:3:biconcave,L2:2:crush,L3:3:crush'),
+    });
+    const by = new Map(truth.vertebrae.map((v) => [v.level, v]));
+    const band = { 1: [20, 25], 2: [25, 40], 3: [40, 100] } as const;
+    for (const f of truth.fractures) {
+      const [lo, hi] = band[f.grade as 1 | 2 | 3];
+      expect(f.heightLossPercent).toBeGreaterThanOrEqual(lo);
+      expect(f.heightLossPercent).toBeLessThanOrEqual(hi);
+    }
+    const t12 = by.get('T12')!;
+    expect(t12.heightsMm.anterior).toBeLessThan(t12.heightsMm.posterior * 0.75);
+    expect(Math.abs(t12.heightsMm.posterior - t12.referenceHeightsMm.posterior)).toBeLessThan(0.05);
+    const l1 = by.get('L1')!;
+    expect(l1.heightsMm.middle).toBeLessThan(l1.heightsMm.posterior * 0.6);
+    expect(l1.heightsMm.anterior).toBeGreaterThan(l1.heightsMm.posterior * 0.9);
+    const l3 = by.get('L3')!;
+    expect(l3.heightsMm.posterior).toBeLessThan(l3.referenceHeightsMm.posterior * 0.6);
+    // Normal vertebrae: grade 0, < 20 % reduction, heights growing caudally.
+    const normals = truth.vertebrae.filter((v) => v.grade === 0);
+    for (const v of normals) expect(v.heightLossPercent).toBeLessThan(20);
+    expect(by.get('T1')!.heightsMm.posterior).toBeLessThan(by.get('T8')!.heightsMm.posterior);
+    expect(by.get('T8')!.heightsMm.posterior).toBeLessThan(by.get('L4')!.heightsMm.posterior);
+    expect(by.get('T4')!.heightsMm.posterior).toBeGreaterThan(15);
+    expect(by.get('L4')!.heightsMm.posterior).toBeGreaterThan(25);
+  });
+
+  it('marks partial coverage and confounder flags in the truth', () => {
+    const { truth } = phantomBuffers({ ...SMALL, slices: 3, sclerotic: ['L2'], lytic: ['T10'], schmorl: ['L3'], scoliosisMm: 12 });
+    const by = new Map(truth.vertebrae.map((v) => [v.level, v]));
+    expect(by.get('L2')!.flags).toEqual(expect.arrayContaining(['sclerotic', 'scoliosis']));
+    expect(by.get('T10')!.flags).toContain('lytic');
+    expect(by.get('L3')!.flags).toContain('schmorlNode');
+    expect(by.get('T1')!.flags).toContain('partialCoverage');
+    expect(truth.confounders.partialCoverage).toBe(true);
+  });
+
+  it('puts the vertebral bodies where the truth says, for head/feet-first and supine/prone', () => {
+    const base = { ...SMALL, seed: 5, noiseSigma: 0, fractures: parseFractureList('L1:3:wedge') };
+    const results = (['HFS', 'FFS', 'HFP', 'FFP'] as const).map((position) => {
+      const { truth, files } = phantomBuffers({ ...base, position });
+      const { volume, analysis } = analyzeSeriesBuffers(files.map((f) => f.data));
+      return { position, truth, volume, analysis };
+    });
+    const codes = results.map((r) => orientationCode(r.volume));
+    expect(codes).toEqual(['LPS', 'RPI', 'RAS', 'LAI']);
+    const ref = results[0]!;
+    for (const r of results) {
+      expect(r.analysis.volume.patientPosition).toBe(r.position);
+      for (const v of r.truth.vertebrae.filter((x) => x.inFieldOfView)) {
+        // Same LPS centres whatever the position.
+        expect(v.centerMm).toEqual(ref.truth.vertebrae.find((x) => x.level === v.level)!.centerMm);
+        const c = v.centerMm;
+        // Body centre is cancellous bone; 12 mm in front of the anterior wall is soft tissue or fat.
+        expect(huAt(r.volume, c)).toBeGreaterThan(120);
+        expect(huAt(r.volume, c)).toBeLessThan(400);
+        const front: [number, number, number] = [c[0], c[1] - v.depthMm / 2 - 12, c[2]];
+        expect(huAt(r.volume, front)).toBeLessThan(100);
+      }
+      // Canonical LPS volumes are the same voxels whatever the acquisition.
+      const canon = toCanonicalLps(r.volume);
+      const refCanon = toCanonicalLps(ref.volume);
+      expect(canon.dims).toEqual(refCanon.dims);
+      expect(canon.origin.map((x) => Math.round(x * 1000) / 1000)).toEqual(refCanon.origin.map((x) => Math.round(x * 1000) / 1000));
+      let diff = 0;
+      for (let i = 0; i < canon.data.length; i++) diff = max(diff, abs((canon.data[i] as number) - (refCanon.data[i] as number)));
+      expect(diff).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('writes unsigned (intercept −1024) and signed pixels that decode to the same HU', () => {
+    const u = phantomBuffers({ ...SMALL, seed: 3, slices: 4 });
+    const s = phantomBuffers({ ...SMALL, seed: 3, slices: 4, signedPixels: true });
+    const vu = analyzeSeriesBuffers(u.files.map((f) => f.data)).volume;
+    const vs = analyzeSeriesBuffers(s.files.map((f) => f.data)).volume;
+    expect(Array.from(vs.data)).toEqual(Array.from(vu.data));
+    expect(Math.min(...vu.data)).toBeLessThan(-900);
+  });
+
+  it('rejects bad fracture lists', () => {
+    expect(() => parseFractureList('T13:2')).toThrow(/unknown level/);
+    expect(() => parseFractureList('T12:4')).toThrow(/grade/);
+    expect(() => parseFractureList('T12:2:burst')).toThrow(/morphology/);
+    expect(parseFractureList('t12:2,L1:3:crush')).toEqual([
+      { level: 'T12', grade: 2, morphology: 'wedge' },
+      { level: 'L1', grade: 3, morphology: 'crush' },
+    ]);
+  });
+});
