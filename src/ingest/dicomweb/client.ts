@@ -309,7 +309,7 @@ export class DicomwebClient {
   private getJson(operation: string, path: string, query: QidoQuery, options: RequestOptions): Promise<DicomJson[]> {
     const url = this.url(path, query);
     return this.withRetries(operation, options.signal, async (signal, touch) => {
-      const res = await this.send(operation, url, `${MEDIA_TYPE.DICOM_JSON}, application/json;q=0.9`, signal);
+      const res = await this.send(operation, url, MEDIA_TYPE.DICOM_JSON, signal);
       touch();
       // QIDO-RS: 204 No Content means no match.
       if (res.status === 204) {
