@@ -65,27 +65,52 @@ export function analyzeInstances(
   input: StudyAnalysis['input'],
   started: number = performance.now(),
 ): { analysis: StudyAnalysis; volume: Volume } {
-  const selection = selectSeries(groupBySeries(instances.map((i) => i.dataset)));
-  const chosen = selection.chosen;
-  if (!chosen) {
+  const groups = groupBySeries(instances.map((i) => i.dataset));
+  const selection = selectSeries(groups);
+  if (!selection.chosen) {
     const why = selection.rejected.map((r) => `series ${r.seriesNumber ?? r.seriesInstanceUid}: ${r.reason}`).join('; ');
     throw new AppError('STUDY_UNUSABLE', `no usable CT series${why ? ` (${why})` : ''}`);
   }
-  const wanted = new Set(chosen.sopInstanceUids);
-  const sources: FrameSource[] = [];
+  // Try the ranked series in order: a series that looks right in its metadata can still fail assembly
+  // (a gap, mixed phases); the next best one is then analysed and the failure recorded as a rejection.
+  let chosen: SeriesSummary | undefined;
+  let assembled: { volume: Volume; report: AssemblyReport } | undefined;
   let studyUid = '';
-  for (const inst of instances) {
-    const f0 = inst.frames[0];
-    if (!f0 || f0.seriesInstanceUid !== chosen.seriesInstanceUid || !wanted.has(f0.sopInstanceUid)) continue;
-    studyUid ||= f0.studyInstanceUid;
-    for (const fr of inst.frames) sources.push({ header: fr, read: (out, off) => readFrameHu(inst.bytes(), fr, out, off) });
+  const failures: string[] = [];
+  for (const candidate of selection.ranked) {
+    const wanted = new Set(candidate.sopInstanceUids);
+    const sources: FrameSource[] = [];
+    let uid = '';
+    for (const inst of instances) {
+      const f0 = inst.frames[0];
+      if (!f0 || f0.seriesInstanceUid !== candidate.seriesInstanceUid || !wanted.has(f0.sopInstanceUid)) continue;
+      uid ||= f0.studyInstanceUid;
+      for (const fr of inst.frames) sources.push({ header: fr, read: (out, off) => readFrameHu(inst.bytes(), fr, out, off) });
+    }
+    try {
+      assembled = assembleVolume(sources);
+      chosen = candidate;
+      studyUid = uid;
+      break;
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'VOLUME_INVALID') throw err;
+      failures.push(`series ${candidate.seriesNumber ?? candidate.seriesInstanceUid}: ${err.message}`);
+      const entry: SeriesSelection['rejected'][number] = { seriesInstanceUid: candidate.seriesInstanceUid, reason: `cannot assemble a volume: ${err.message}` };
+      if (candidate.seriesNumber !== undefined) entry.seriesNumber = candidate.seriesNumber;
+      if (candidate.description !== undefined) entry.description = candidate.description;
+      selection.rejected.push(entry);
+    } finally {
+      releasePixelCache();
+    }
   }
-  let assembled;
-  try {
-    assembled = assembleVolume(sources);
-  } finally {
-    releasePixelCache();
-  }
+  if (!chosen || !assembled) throw new AppError('VOLUME_INVALID', failures.join('; '));
+  const reasons =
+    chosen === selection.chosen
+      ? selection.reasons
+      : [
+          `the better-ranked series could not be assembled (${failures.join('; ')})`,
+          ...selectSeries(groups.filter((g) => g.seriesInstanceUid === chosen.seriesInstanceUid)).reasons,
+        ];
   const { volume, report } = assembled;
   const load = performance.now() - started;
   const { sopInstanceUids: _omit, ...chosenPublic } = chosen;
@@ -96,7 +121,7 @@ export function analyzeInstances(
     vertebrae: [],
     fractures: [],
     notes: [DETECTION_UNAVAILABLE_NOTE],
-    series: { chosen: chosenPublic, reasons: selection.reasons, rejected: selection.rejected },
+    series: { chosen: chosenPublic, reasons, rejected: selection.rejected },
     volume: {
       dims: volume.dims,
       spacingMm: [round(volume.spacing[0], 4), round(volume.spacing[1], 4), round(volume.spacing[2], 4)],

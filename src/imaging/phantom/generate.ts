@@ -185,7 +185,7 @@ const v1 = (v: Vec3): Vec3 => [r1(v[0]), r1(v[1]), r1(v[2])];
 export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: PhantomFile) => void): GroundTruth {
   const o: PhantomOptions = { ...DEFAULT_PHANTOM, ...partial };
   if (!Number.isInteger(o.size) || o.size < 16 || o.size > 2048) throw new Error('size must be an integer in 16..2048');
-  if (!(o.pixelSpacing > 0.1 && o.pixelSpacing < 5)) throw new Error('pixel spacing must be in (0.1, 5) mm');
+  if (!(o.pixelSpacing > 0.1 && o.pixelSpacing <= 10)) throw new Error('pixel spacing must be in (0.1, 10] mm');
   if (!(o.sliceSpacing > 0.1 && o.sliceSpacing <= 10)) throw new Error('slice spacing must be in (0.1, 10] mm');
   const thickness = o.sliceThickness ?? o.sliceSpacing;
   const rng = new Prng(o.seed);

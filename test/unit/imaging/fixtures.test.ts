@@ -1,0 +1,93 @@
+/**
+ * Conformance on real files from ../shared/fixtures/imaging (public samples). Skipped, saying so, when the
+ * folder is absent.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '../../../src/errors';
+import { analyzeDirectory } from '../../../src/imaging/analyze';
+import { parseHeaders } from '../../../src/imaging/dicom';
+import { assembleVolume, bufferFrameSource } from '../../../src/imaging/volume';
+
+const ROOT = join(__dirname, '../../../../shared/fixtures/imaging');
+const have = (p: string): boolean => existsSync(join(ROOT, p));
+const maybe = (p: string) => (have(p) ? describe : describe.skip);
+
+if (!have('')) {
+  // eslint-disable-next-line no-console
+  console.warn(`imaging fixture tests skipped: ${ROOT} is absent`);
+}
+
+maybe('dcmqi/ct-3slice')('real CT: dcmqi ct-3slice (GE, implicit VR little endian)', () => {
+  const dir = join(ROOT, 'dcmqi/ct-3slice');
+  it('parses the headers of implicit-VR files', () => {
+    const h = parseHeaders(readFileSync(join(dir, '01.dcm')));
+    expect(h.transferSyntaxUid).toBe('1.2.840.10008.1.2');
+    const f = h.frames[0]!;
+    expect(f.modality).toBe('CT');
+    expect(f.rows).toBe(512);
+    expect(f.columns).toBe(512);
+    expect(f.imageType).toEqual(['ORIGINAL', 'PRIMARY', 'AXIAL']);
+    expect(f.imagePositionPatient).toEqual([-235.199997, -226.800003, -126.690002]);
+    expect(f.convolutionKernel).toBe('STANDARD');
+    expect(f.patientPosition).toBe('FFS');
+  });
+
+  it('assembles the three slices with spacing from positions and plausible HU', () => {
+    const srcs = readdirSync(dir)
+      .filter((f) => f.endsWith('.dcm'))
+      .map((f) => {
+        const buf = readFileSync(join(dir, f));
+        return bufferFrameSource(parseHeaders(buf).frames[0]!, buf);
+      });
+    const { volume, report } = assembleVolume(srcs);
+    expect(volume.dims).toEqual([512, 512, 3]);
+    expect(volume.spacing[2]).toBeCloseTo(1, 3);
+    expect(report.nominalSliceThicknessMm).toBe(1.25);
+    // Air outside the body and soft tissue/bone inside.
+    expect(volume.data[0]).toBeLessThan(-900);
+    const centre = volume.data[256 + 256 * 512 + 512 * 512]!;
+    expect(centre).toBeGreaterThan(-200);
+  });
+
+  it('analyze-study reports the series and volume facts', () => {
+    const { analysis } = analyzeDirectory(dir);
+    expect(analysis.seriesInstanceUid).toBe('1.2.392.200103.20080913.113635.1.2009.6.22.21.43.10.23430.1');
+    expect(analysis.volume.dims).toEqual([512, 512, 3]);
+    expect(analysis.volume.orientation).toBe('LPS');
+    expect(analysis.model).toBeNull();
+    expect(analysis.vertebrae).toEqual([]);
+  });
+});
+
+maybe('pydicom')('real CT: pydicom samples (explicit VR, stubs and a non-DICOM README)', () => {
+  it('skips non-DICOM files with a note and falls back past a series with a gap', () => {
+    const { analysis } = analyzeDirectory(join(ROOT, 'pydicom'));
+    expect(analysis.input.skipped.map((s) => s.file)).toContain('README.txt');
+    expect(analysis.series.chosen.seriesNumber).toBe(5);
+    expect(analysis.series.rejected.find((r) => r.seriesNumber === 2)?.reason).toMatch(/gap of 202\.5 mm/);
+    expect(analysis.volume.dims).toEqual([16, 16, 5]);
+    expect(analysis.volume.spacingMm[2]).toBe(2.5);
+  });
+
+  it('reads CT_small.dcm (explicit VR little endian, signed pixels)', () => {
+    const h = parseHeaders(readFileSync(join(ROOT, 'pydicom/CT_small.dcm'))).frames[0]!;
+    expect(h.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+    expect(h.rows).toBe(128);
+    expect(h.pixelRepresentation).toBe(1);
+  });
+});
+
+maybe('totalsegmentator/example_ct_dicom')('real CT: TotalSegmentator DICOM (JPEG 2000 lossless)', () => {
+  it('rejects the compressed series with a clear VOLUME_INVALID reason', () => {
+    let err: unknown;
+    try {
+      analyzeDirectory(join(ROOT, 'totalsegmentator/example_ct_dicom'));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('VOLUME_INVALID');
+    expect((err as AppError).message).toMatch(/JPEG 2000 Lossless.*Explicit VR Little Endian/);
+  });
+});

@@ -1,0 +1,69 @@
+import { convertToHu, parseHeaders } from '../../../src/imaging/dicom';
+import { assembleVolume } from '../../../src/imaging/volume';
+import { makeSlice, sources } from './helpers';
+
+const le16 = (vals: number[]): Uint8Array => {
+  const b = new Uint8Array(vals.length * 2);
+  const v = new DataView(b.buffer);
+  vals.forEach((x, i) => v.setUint16(i * 2, x & 0xffff, true));
+  return b;
+};
+const be16 = (vals: number[]): Uint8Array => {
+  const b = new Uint8Array(vals.length * 2);
+  const v = new DataView(b.buffer);
+  vals.forEach((x, i) => v.setUint16(i * 2, x & 0xffff, false));
+  return b;
+};
+const base = { pixelRepresentation: 0 as 0 | 1, bitsStored: 16, rescaleSlope: 1, rescaleIntercept: 0, pixelPaddingValue: undefined };
+
+describe('stored values to HU', () => {
+  it('applies intercept to unsigned pixels', () => {
+    const out = new Int16Array(3);
+    convertToHu(le16([0, 1024, 4095]), false, { ...base, rescaleIntercept: -1024 }, out, 0);
+    expect(Array.from(out)).toEqual([-1024, 0, 3071]);
+  });
+
+  it('reads two’s complement when PixelRepresentation = 1, and sign-extends BitsStored = 12', () => {
+    const out = new Int16Array(3);
+    convertToHu(le16([-1000, -1, 700]), false, { ...base, pixelRepresentation: 1 }, out, 0);
+    expect(Array.from(out)).toEqual([-1000, -1, 700]);
+    // 12-bit signed −1000 stored without sign extension in the high nibble.
+    convertToHu(le16([(-1000 & 0x0fff) as number, 0x07ff, 0x0800]), false, { ...base, pixelRepresentation: 1, bitsStored: 12 }, out, 0);
+    expect(Array.from(out)).toEqual([-1000, 2047, -2048]);
+  });
+
+  it('masks bits above BitsStored for unsigned data and maps PixelPaddingValue to air', () => {
+    const out = new Int16Array(3);
+    convertToHu(le16([0xf000 | 1024, 2000, 63536]), false, { ...base, bitsStored: 12, rescaleIntercept: -1024 }, out, 0);
+    expect(out[0]).toBe(0);
+    convertToHu(le16([63536, 1024, 0]), false, { ...base, rescaleIntercept: -1024, pixelPaddingValue: 63536 }, out, 0);
+    expect(Array.from(out)).toEqual([-1024, 0, -1024]);
+  });
+
+  it('applies a non-unit slope with rounding and clamps to int16', () => {
+    const out = new Int16Array(3);
+    convertToHu(le16([0, 3, 65535]), false, { ...base, rescaleSlope: 0.5, rescaleIntercept: -1000.25 }, out, 0);
+    expect(Array.from(out)).toEqual([-1000, -999, 31767]);
+    convertToHu(le16([65535]), false, { ...base, rescaleSlope: 2, rescaleIntercept: 0 }, out, 0);
+    expect(out[0]).toBe(32767);
+  });
+
+  it('swaps bytes for Explicit VR Big Endian', () => {
+    const out = new Int16Array(2);
+    convertToHu(be16([-5, 300]), true, { ...base, pixelRepresentation: 1 }, out, 0);
+    expect(Array.from(out)).toEqual([-5, 300]);
+  });
+
+  it('decodes signed and unsigned Part-10 slices with their rescale through assembly', () => {
+    const signed = [0, 2].map((z) => makeSlice({ imagePositionPatient: [0, 0, z], pixelRepresentation: 1, rescaleIntercept: 0, rescaleSlope: 1 }, (c) => -1000 + c * 500));
+    const unsigned = [0, 2].map((z) => makeSlice({ imagePositionPatient: [0, 0, z], rescaleIntercept: -1024, rescaleSlope: 1 }, (c) => 24 + c * 500));
+    const scaled = [0, 2].map((z) => makeSlice({ imagePositionPatient: [0, 0, z], rescaleIntercept: -1000, rescaleSlope: 0.5 }, (c) => c * 1000));
+    const row = (bufs: Buffer[]) => Array.from(assembleVolume(sources(bufs)).volume.data.slice(0, 4));
+    expect(row(signed)).toEqual([-1000, -500, 0, 500]);
+    expect(row(unsigned)).toEqual([-1000, -500, 0, 500]);
+    expect(row(scaled)).toEqual([-1000, -500, 0, 500]);
+    const h = parseHeaders(signed[0]!).frames[0]!;
+    expect(h.pixelRepresentation).toBe(1);
+    expect(h.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+  });
+});
