@@ -53,7 +53,7 @@ export async function freePort(): Promise<number> {
 export interface StartOrthancOptions {
   /** Enables AuthenticationEnabled with these RegisteredUsers (HTTP basic). Default: no authentication. */
   users?: Record<string, string>;
-  /** Load the GDCM plugin when installed. Default true. */
+  /** Load the GDCM plugin when installed. Default true, unless VCF_TEST_ORTHANC_GDCM=off (to test without it). */
   gdcm?: boolean;
   /** Merged over the generated configuration. */
   extraConfig?: Record<string, unknown>;
@@ -133,7 +133,8 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
   const httpPort = await freePort();
   let dicomPort = await freePort();
   while (dicomPort === httpPort) dicomPort = await freePort();
-  const gdcmPlugin = options.gdcm === false ? null : findGdcmPlugin();
+  const useGdcm = options.gdcm ?? process.env.VCF_TEST_ORTHANC_GDCM !== 'off';
+  const gdcmPlugin = useGdcm ? findGdcmPlugin() : null;
   const users = options.users;
   const config = {
     Name: 'vcf-sentinel-test',

@@ -77,6 +77,17 @@ export class DicomwebHttpError extends AppError {
   }
 }
 
+/** DICOMWEB_UNAVAILABLE after the retries; `lastStatus` is the last HTTP status, if the last failure was one. */
+export class DicomwebUnavailableError extends AppError {
+  readonly lastStatus: number | undefined;
+
+  constructor(detail: string, lastStatus: number | undefined, cause: unknown) {
+    super('DICOMWEB_UNAVAILABLE', detail, { cause });
+    this.name = 'DicomwebUnavailableError';
+    this.lastStatus = lastStatus;
+  }
+}
+
 /** Internal: a non-2xx answer, classified by the retry loop. */
 class HttpStatusFailure extends Error {
   constructor(
@@ -256,8 +267,9 @@ export class DicomwebClient {
 
   /**
    * WADO-RS `GET /studies/{study}/series/{series}`: every instance as a Part-10 buffer, asked for in Explicit
-   * VR Little Endian. When the server answers 406 to that, asks again with `transfer-syntax=*` and sets
-   * `transcodingRefused`. The whole series is held in memory, bounded by `maxSeriesBytes`.
+   * VR Little Endian. When the server answers 406 to that (or still 500/501 after the retries: a server that
+   * cannot decode the stored syntax), asks again with `transfer-syntax=*` and sets `transcodingRefused`.
+   * The whole series is held in memory, bounded by `maxSeriesBytes`.
    */
   async retrieveSeries(
     studyInstanceUid: string,
@@ -335,10 +347,20 @@ export class DicomwebClient {
     try {
       return await this.retrieveDicomWith(operation, path, ACCEPT_DICOM_EXPLICIT_LE, false, options);
     } catch (err) {
-      if (!(err instanceof DicomwebHttpError && err.status === 406)) throw err;
+      // 406: the server says it will not transcode. 500/501 after every retry: it tried and failed, which is
+      // what Orthanc without a JPEG 2000 codec (orthanc-gdcm) answers. Either way the stored transfer syntax
+      // is still worth having: the caller sees `transcodingRefused` and each instance's transfer syntax.
+      const refused = err instanceof DicomwebHttpError && err.status === 406;
+      const failed = err instanceof DicomwebUnavailableError && (err.lastStatus === 500 || err.lastStatus === 501);
+      if (!refused && !failed) throw err;
       this.opts.logger?.warn(
-        { event: 'dicomweb.transcoding_refused', source: this.sourceName, operation },
-        'source refused Explicit VR Little Endian; retrieving stored transfer syntax, instances may be compressed',
+        {
+          event: 'dicomweb.transcoding_refused',
+          source: this.sourceName,
+          operation,
+          status: refused ? 406 : (err as DicomwebUnavailableError).lastStatus,
+        },
+        'source did not deliver Explicit VR Little Endian; retrieving the stored transfer syntax, instances may be compressed',
       );
       return this.retrieveDicomWith(operation, path, ACCEPT_DICOM_ANY_TRANSFER_SYNTAX, true, options);
     }
@@ -442,10 +464,10 @@ export class DicomwebClient {
       }
       if (!failure.retryable) throw failure.error;
       if (n > this.retries) {
-        throw new AppError(
-          'DICOMWEB_UNAVAILABLE',
+        throw new DicomwebUnavailableError(
           `DICOMweb source "${this.sourceName}" unavailable for ${operation}: ${failure.reason} (${n} attempts)`,
-          { cause: failure.error },
+          failure.error instanceof HttpStatusFailure ? failure.error.status : undefined,
+          failure.error,
         );
       }
       const exp = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (n - 1));

@@ -1,5 +1,5 @@
 /** DICOMweb ingest: the client bound to a configured source, and the study fetcher the worker calls. */
-export { createDicomwebClient, DicomwebClient, DicomwebHttpError } from './client';
+export { createDicomwebClient, DicomwebClient, DicomwebHttpError, DicomwebUnavailableError } from './client';
 export type { DicomwebClientOptions, DicomwebConfig, QidoQuery, RequestOptions, RetryEvent } from './client';
 export { fetchStudySeriesForAnalysis, studyFingerprint } from './fetch-study';
 export type { FetchStudyOptions, RetrievalMode, StudyFingerprint, StudyForAnalysis } from './fetch-study';

@@ -48,8 +48,9 @@ export interface RetrievedInstances {
   /** Sum of the Part-10 sizes. */
   bytes: number;
   /**
-   * True when the server refused transcoding (406) and the instances were asked for in whatever transfer
-   * syntax it stores; check each instance's `transferSyntaxUid` (see NATIVE_TRANSFER_SYNTAXES).
+   * True when the server refused (406) or failed (500/501 after the retries) to transcode to Explicit VR
+   * Little Endian and the instances were asked for in whatever transfer syntax it stores; check each
+   * instance's `transferSyntaxUid` (see NATIVE_TRANSFER_SYNTAXES).
    */
   transcodingRefused: boolean;
 }

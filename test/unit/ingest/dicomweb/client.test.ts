@@ -392,6 +392,35 @@ describe('WADO-RS retrieve', () => {
     expect(retries).toHaveLength(0);
   });
 
+  it('500 to every Explicit VR LE request (no codec on the server) → retries, then the stored transfer syntax', async () => {
+    const { body, contentType } = multipart([part10('1.2.3.1', TRANSFER_SYNTAX.JPEG_2000_LOSSLESS)]);
+    server = await serve((req, res) => {
+      if (req.headers.accept?.includes(TRANSFER_SYNTAX.EXPLICIT_VR_LITTLE_ENDIAN)) {
+        res.statusCode = 500;
+        return void res.end('{"Message":"Cannot transcode image"}');
+      }
+      res.setHeader('content-type', contentType);
+      res.end(body);
+    });
+    const { client, retries } = clientFor(server, { retries: 2 });
+    const result = await client.retrieveSeries(STUDY, SERIES);
+    expect(result.transcodingRefused).toBe(true);
+    expect(result.instances[0]?.transferSyntaxUid).toBe(TRANSFER_SYNTAX.JPEG_2000_LOSSLESS);
+    expect(server.requests).toHaveLength(4);
+    expect(retries.map((r) => r.reason)).toEqual(['HTTP 500', 'HTTP 500']);
+  });
+
+  it('no fallback when the server is down (network errors) or 503: DICOMWEB_UNAVAILABLE', async () => {
+    server = await serve((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const { client } = clientFor(server, { retries: 1 });
+    const err = await caught(client.retrieveSeries(STUDY, SERIES));
+    expect(err.code).toBe('DICOMWEB_UNAVAILABLE');
+    expect(server.requests.every((r) => r.headers.accept === ACCEPT_DICOM_EXPLICIT_LE)).toBe(true);
+  });
+
   it('accepts a bare application/dicom answer for one instance', async () => {
     const file = part10('1.2.3.9');
     server = await serve((_req, res) => {
