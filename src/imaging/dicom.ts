@@ -198,8 +198,37 @@ export function releasePixelCache(): void {
   cached = null;
 }
 
-function pixelBytes(buf: Uint8Array, uid: string): Uint8Array {
+/**
+ * Native pixel data is almost always the last element. When the 8 or 12 bytes before the last
+ * rows×columns×frames×2 bytes are exactly the (7FE0,0010) tag with that length, view the pixels there
+ * without re-parsing the whole dataset (which costs several times the pixel conversion itself).
+ */
+function trailingPixelData(buf: Uint8Array, frame: SliceHeader): Uint8Array | undefined {
+  const len = frame.rows * frame.columns * frame.numberOfFrames * 2;
+  const end = buf.byteLength;
+  const be = TRANSFER_SYNTAXES[frame.transferSyntaxUid]?.bigEndian === true;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const tagAt = (p: number): boolean =>
+    p >= 132 && (be ? view.getUint16(p, false) === 0x7fe0 && view.getUint16(p + 2, false) === 0x0010 : view.getUint16(p, true) === 0x7fe0 && view.getUint16(p + 2, true) === 0x0010);
+  // Explicit VR: tag, "OW"/"OB", 2 reserved bytes, 4-byte length.
+  const pe = end - len - 12;
+  if (tagAt(pe) && (buf[pe + 4] === 0x4f) && (buf[pe + 5] === 0x57 || buf[pe + 5] === 0x42) && view.getUint32(pe + 8, !be) === len) {
+    return buf.subarray(end - len, end);
+  }
+  // Implicit VR little endian: tag, 4-byte length.
+  const pi = end - len - 8;
+  if (frame.transferSyntaxUid === '1.2.840.10008.1.2' && tagAt(pi) && view.getUint32(pi + 4, true) === len) return buf.subarray(end - len, end);
+  return undefined;
+}
+
+function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   if (cached && cached.buf === buf) return cached.bytes;
+  const uid = frame.sopInstanceUid;
+  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' ? undefined : trailingPixelData(buf, frame);
+  if (fast) {
+    cached = { buf, bytes: fast };
+    return fast;
+  }
   let dict;
   try {
     dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { noCopy: true, ignoreErrors: true });
@@ -223,7 +252,7 @@ function pixelBytes(buf: Uint8Array, uid: string): Uint8Array {
  */
 export function readFrameHu(buf: Uint8Array, frame: SliceHeader, out: Int16Array, offset: number): void {
   checkDecodable(frame);
-  const bytes = pixelBytes(buf, frame.sopInstanceUid);
+  const bytes = pixelBytes(buf, frame);
   const n = frame.rows * frame.columns;
   const start = frame.frameIndex * n * 2;
   if (bytes.byteLength < start + n * 2) {

@@ -67,3 +67,24 @@ describe('stored values to HU', () => {
     expect(h.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
   });
 });
+
+describe('pixel data location', () => {
+  it('finds pixels that are not the last element (trailing padding) through the full parse', () => {
+    const value = (c: number, r: number) => 1024 + c + 10 * r;
+    const plain = [0, 2].map((z) => makeSlice({ imagePositionPatient: [0, 0, z] }, value));
+    const padded = [0, 2].map((z) =>
+      makeSlice(
+        {
+          imagePositionPatient: [0, 0, z],
+          extra: { DataSetTrailingPadding: new Uint8Array(6).buffer, _vrMap: { PixelData: 'OW', DataSetTrailingPadding: 'OB' } },
+        },
+        value,
+      ),
+    );
+    expect(padded[0]!.length).toBeGreaterThan(plain[0]!.length);
+    const a = assembleVolume(sources(plain)).volume.data;
+    const b = assembleVolume(sources(padded)).volume.data;
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(a[1 + 4 * 2]).toBe(21);
+  });
+});
