@@ -56,6 +56,8 @@ export interface CtSliceSpec {
   rescaleIntercept?: number;
   /** 0 unsigned, 1 two's complement. */
   pixelRepresentation: 0 | 1;
+  /** Frames in `pixels` (multi-frame, e.g. Enhanced CT with functional groups in `extra`); default 1. */
+  numberOfFrames?: number;
   windowCenter?: number;
   windowWidth?: number;
   extra?: Record<string, unknown>;
@@ -67,9 +69,10 @@ export function ds(n: number): number {
   return Object.is(s, -0) ? 0 : s;
 }
 
-/** Encodes one single-frame image as a Part-10 buffer; `pixels` are stored values, rows × columns. */
+/** Encodes one image as a Part-10 buffer; `pixels` are stored values, rows × columns (× frames). */
 export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array): Buffer {
-  if (pixels.length !== spec.rows * spec.columns) throw new Error(`pixel count ${pixels.length} != ${spec.rows}x${spec.columns}`);
+  const frames = spec.numberOfFrames ?? 1;
+  if (pixels.length !== spec.rows * spec.columns * frames) throw new Error(`pixel count ${pixels.length} != ${spec.rows}x${spec.columns}x${frames}`);
   const sopClassUid = spec.sopClassUid ?? SOP_CLASS.ctImage;
   const ds0: Record<string, unknown> = {
     SpecificCharacterSet: 'ISO_IR 100',
@@ -112,6 +115,7 @@ export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array)
     PixelRepresentation: spec.pixelRepresentation,
     _vrMap: { PixelData: 'OW' },
   };
+  if (spec.numberOfFrames !== undefined) ds0.NumberOfFrames = spec.numberOfFrames;
   if (spec.patientPosition !== undefined) ds0.PatientPosition = spec.patientPosition;
   if (spec.bodyPartExamined !== undefined) ds0.BodyPartExamined = spec.bodyPartExamined;
   if (spec.convolutionKernel !== undefined) ds0.ConvolutionKernel = spec.convolutionKernel;

@@ -1,4 +1,6 @@
 import { AppError } from '../../../src/errors';
+import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
+import { encodeImage, SOP_CLASS } from '../../../src/imaging/phantom/dicom-writer';
 import { assembleVolume, lpsToVoxel, orientationCode, toCanonicalLps, voxelToLps } from '../../../src/imaging/volume';
 import { makeSlice, sources } from './helpers';
 
@@ -104,5 +106,51 @@ describe('volume assembly geometry', () => {
     expect(canon.direction).toEqual([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
     const [i, j, k] = lpsToVoxel(canon, voxelToLps(volume, 1.5, 1.5, 1)).map(Math.round) as [number, number, number];
     expect(canon.data[i + j * canon.dims[0] + k * canon.dims[0] * canon.dims[1]]).toBe(100);
+  });
+});
+
+describe('multi-frame Enhanced CT', () => {
+  it('splits frames by their functional groups, sorts them and applies the shared rescale', () => {
+    const zsFrames = [4, 0, 8, 2, 6];
+    const px = new Uint16Array(16 * zsFrames.length);
+    zsFrames.forEach((z, f) => px.fill(1000 + z * 10, f * 16, (f + 1) * 16));
+    const buf = encodeImage(
+      {
+        sopClassUid: SOP_CLASS.enhancedCtImage,
+        studyInstanceUid: '2.25.71',
+        seriesInstanceUid: '2.25.72',
+        sopInstanceUid: '2.25.73',
+        frameOfReferenceUid: '2.25.74',
+        studyDate: '20260101',
+        studyTime: '120000',
+        accessionNumber: 'E1',
+        studyDescription: 'TEST',
+        seriesNumber: 3,
+        instanceNumber: 1,
+        seriesDescription: 'ENHANCED',
+        imageType: ['ORIGINAL', 'PRIMARY', 'AXIAL', 'NONE'],
+        patient: { name: 'SYNTHETIC^TEST', id: 'SYN', birthDate: '19500101', sex: 'O' },
+        rows: 4,
+        columns: 4,
+        pixelRepresentation: 0,
+        numberOfFrames: zsFrames.length,
+        extra: {
+          SharedFunctionalGroupsSequence: [
+            {
+              PixelMeasuresSequence: [{ PixelSpacing: [0.5, 0.5], SliceThickness: 2 }],
+              PlaneOrientationSequence: [{ ImageOrientationPatient: [1, 0, 0, 0, 1, 0] }],
+              PixelValueTransformationSequence: [{ RescaleIntercept: -1000, RescaleSlope: 1, RescaleType: 'HU' }],
+            },
+          ],
+          PerFrameFunctionalGroupsSequence: zsFrames.map((z) => ({ PlanePositionSequence: [{ ImagePositionPatient: [0, 0, z] }] })),
+        },
+      },
+      px,
+    );
+    const { analysis, volume } = analyzeSeriesBuffers([buf]);
+    expect(analysis.volume.dims).toEqual([4, 4, 5]);
+    expect(analysis.volume.spacingMm).toEqual([0.5, 0.5, 2]);
+    expect(analysis.series.chosen.frames).toBe(5);
+    expect([0, 1, 2, 3, 4].map((k) => volume.data[k * 16])).toEqual([0, 20, 40, 60, 80]);
   });
 });
