@@ -57,9 +57,12 @@ export interface FetchStudyOptions extends RequestOptions {
   /** Requests in flight for metadata (and for instances in 'instances' mode). Default 4. */
   concurrency?: number;
   /**
-   * How the chosen series is retrieved. Default 'series': measured against Orthanc 1.10 + DICOMweb 1.7 +
-   * GDCM with the 20-slice JPEG 2000 fixture, it is faster than 'instances' at concurrency 4 (see the
-   * integration test's retrieval comparison).
+   * How the chosen series is retrieved. Default 'series'. Measured against Orthanc 1.10.1 + DICOMweb 1.7
+   * (+ orthanc-gdcm 1.5) on 2 shared cores, 20 JPEG 2000 slices of 512×512 (10.6 MB once decoded), medians:
+   * transcoded, 'series' ~650 ms vs 'instances' ×4 ~1,800 ms; stored as is (no GDCM), 'series' ~95 ms vs
+   * 'instances' ×4 ~420 ms. The per-request overhead dominates. Debian's orthanc-gdcm also crashes far more
+   * often on per-instance requests (see test/helpers/orthanc.ts). 'instances' remains for servers that
+   * limit response sizes, and retries one instance rather than the series.
    */
   retrieval?: RetrievalMode;
   /** Modalities offered to the selector. Default ['CT']. */
