@@ -10,6 +10,7 @@
 import { applySection, assertionFor, resolveModifier, type CueContext, type Modifier, type Span } from './assertions';
 import { detectLanguage } from './language';
 import {
+  candidateStarts,
   compileAlternation,
   matchAll,
   mergeLexicons,
@@ -59,7 +60,7 @@ interface Compiled {
   severity: CompiledAlternation<{ pattern: string; grade: Grade }>;
   morphology: CompiledAlternation<{ pattern: string; morphology: Morphology }>;
   disc: RegExp;
-  clause: RegExp;
+  clause: CompiledAlternation<{ pattern: string }>;
   sections: SectionFinder;
   fillers: Set<string>;
 }
@@ -125,7 +126,7 @@ function getCompiled(): Compiled {
     severity: compileAlternation(explode(lex.severity)),
     morphology: compileAlternation(explode(lex.morphology)),
     disc: new RegExp(`(?<![a-z])(?:${wordAlt(lex.discContext)})(?![a-z])`),
-    clause: new RegExp(`;|(?<![a-z0-9])(?:${wordAlt(lex.clauseBreaks)})(?![a-z0-9])`, 'g'),
+    clause: compileAlternation(explode([{ pattern: ';' }, ...lex.clauseBreaks.map((pattern) => ({ pattern }))])),
     sections: new SectionFinder(lex),
     fillers: new Set(lex.siteFillers),
   };
@@ -158,7 +159,8 @@ function findPercents(folded: string): NumberMatch[] {
     if (v > 0 && v <= 100) out.push({ start: m.index, end: m.index + m[0].length, value: Math.round(v * 10) / 10 });
   }
   FRACTION_RE.lastIndex = 0;
-  while ((m = FRACTION_RE.exec(folded)) !== null) {
+  const hasFraction = /third|tiers|half|moitie|quar/.test(folded);
+  while (hasFraction && (m = FRACTION_RE.exec(folded)) !== null) {
     const t = m[0];
     const v = /two|deux/.test(t) ? 67 : /third|tiers/.test(t) ? 33 : /half|moitie/.test(t) ? 50 : 25;
     out.push({ start: m.index, end: m.index + t.length, value: v });
@@ -215,20 +217,21 @@ interface Doc {
 function buildDoc(text: string): Doc {
   const c = getCompiled();
   const folded = foldText(text);
+  const starts = candidateStarts(folded);
   return {
     original: text,
     folded,
     words: new WordIndex(folded),
-    triggers: matchAll(c.triggers, folded),
-    cues: matchAll(c.cues, folded),
-    sites: matchAll(c.sites, folded),
-    regions: matchAll(c.regions, folded),
-    severity: matchAll(c.severity, folded),
-    morphology: matchAll(c.morphology, folded),
+    triggers: matchAll(c.triggers, folded, starts),
+    cues: matchAll(c.cues, folded, starts),
+    sites: matchAll(c.sites, folded, starts),
+    regions: matchAll(c.regions, folded, starts),
+    severity: matchAll(c.severity, folded, starts),
+    morphology: matchAll(c.morphology, folded, starts),
     levels: findLevelSpans(folded, c.disc),
     percents: findPercents(folded),
     grades: findGrades(folded),
-    sentences: segment(text, folded, c.sections, c.clause),
+    sentences: segment(text, folded, c.sections, matchAll(c.clause, folded, starts)),
   };
 }
 

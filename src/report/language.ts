@@ -14,11 +14,11 @@ const EN_WORDS = new Set([
 ]);
 
 /**
- * Counts French vs English markers in (at most) the first 20,000 characters of folded text; accented
+ * Counts French vs English markers in (at most) the first 4,000 characters of folded text; accented
  * letters in the original count for French. Ties and empty text give `en`.
  */
 export function detectLanguage(original: string, folded: string): Language {
-  const sample = folded.slice(0, 20000);
+  const sample = folded.slice(0, 4000);
   let fr = 0;
   let en = 0;
   const re = /[a-z]+/g;
@@ -31,7 +31,7 @@ export function detectLanguage(original: string, folded: string): Language {
     else if (w.length > 4 && /(?:ique|iques|ement|ements|eux|euse|ale|ales|aux|ee|ees|eur)$/.test(w)) fr += 0.5;
     else if (w.length > 4 && /(?:ing|ed|ness|ity|ic|ous|ally|ly)$/.test(w)) en += 0.5;
   }
-  const accents = original.slice(0, 20000).match(/[éèêàçùâîôûœ]/gi);
+  const accents = original.slice(0, 4000).match(/[éèêàçùâîôûœ]/gi);
   fr += accents ? Math.min(accents.length, 20) * 0.5 : 0;
   // "d'", "l'" elisions are French.
   const elisions = sample.match(/\b[dlnqs]'[a-z]/g);

@@ -128,12 +128,20 @@ function findAtoms(folded: string): Atom[] {
       cursor = s + (cont[2] as string).length;
     }
   }
-  for (const [re, isFr] of [
-    [ORD_EN_RE, false],
-    [ORD_FR_RE, true],
-  ] as const) {
+  // Ordinal forms always name the vertebra ("first lumbar vertebra", "douzième vertèbre dorsale"):
+  // scan only a window before each "vertebr".
+  const seenOrdinal = new Set<number>();
+  for (let at = folded.indexOf('vertebr'); at !== -1; at = folded.indexOf('vertebr', at + 7)) {
+    const from = Math.max(0, at - 120);
+    const windowText = folded.slice(from, Math.min(folded.length, at + 60));
+    if (!/\d|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|ieme|premi/.test(windowText)) continue;
+    for (const re of [ORD_EN_RE, ORD_FR_RE]) {
     re.lastIndex = 0;
-    while ((m = re.exec(folded)) !== null) {
+    while ((m = re.exec(windowText)) !== null) {
+      if (m.index === 0 && from > 0 && /[a-z0-9]/.test(folded[from - 1] as string)) continue;
+      const absolute = from + m.index;
+      if (seenOrdinal.has(absolute)) continue;
+      seenOrdinal.add(absolute);
       const prefix = regionPrefix(m[2] as string);
       const list = m[1] as string;
       ORD_TOKEN_RE.lastIndex = 0;
@@ -141,11 +149,10 @@ function findAtoms(folded: string): Atom[] {
       while ((t = ORD_TOKEN_RE.exec(list)) !== null) {
         const lv = toLevel(prefix, ordinalValue(t[0]));
         if (lv === null) continue;
-        const s = m.index + t.index;
-        // The whole phrase is the evidence of the last ordinal so it covers "vertebra".
+        const s = absolute + t.index;
         atoms.push({ start: s, end: s + t[0].length, level: lv, prefix });
       }
-      void isFr;
+    }
     }
   }
   atoms.sort((a, b) => a.start - b.start || b.end - a.end);

@@ -71,22 +71,203 @@ export interface Lexicon {
   siteFillers: string[];
 }
 
+/**
+ * A compiled category: alternatives bucketed by the characters they can start with, so that at a
+ * candidate position only the few alternatives beginning with that character are tried (one big
+ * alternation tried every alternative at every position and ran at ~60 ms per 3 KB report). Within a
+ * bucket, entries are tried longest pattern first, like an alternation would.
+ */
 export interface CompiledAlternation<T> {
-  re: RegExp;
+  /** Indexed by char code (0-255); codes above go to `any`. */
+  byCode: (Bucket<T> | undefined)[];
+  /** Alternatives whose first character could not be determined (tried everywhere). */
+  any: Bucket<T> | undefined;
+}
+
+interface Bucket<T> {
+  /** All entries of the bucket as one alternation: one call rejects a position. */
+  combined: RegExp;
+  res: RegExp[];
   entries: T[];
 }
 
-// Word boundaries that also accept matches beginning or ending with punctuation ("\\?", "d'"):
-// before: the match starts with a non-word char, or the previous char is not a word char; after: alike.
 const W = 'a-z0-9\\u00df-\\u00ff';
-const WORD_BEFORE = `(?:(?=[^${W}])|(?<![${W}]))`;
+// A match must end at a word boundary unless its last character is punctuation ("d'", "\\?").
 const WORD_AFTER = `(?:(?<=[^${W}])|(?![${W}]))`;
 
-/** Builds `(?:(p0)|(p1)|...)` with word boundaries, entries sorted longest pattern first. */
+function isWordCode(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 0xdf && c <= 0xff);
+}
+
+/** Index of the ')' closing the '(' at `open`. */
+function closeParen(src: string, open: number): number {
+  let depth = 0;
+  let cls = false;
+  for (let i = open; i < src.length; i++) {
+    const ch = src[i];
+    if (ch === '\\') {
+      i++;
+      continue;
+    }
+    if (cls) {
+      if (ch === ']') cls = false;
+      continue;
+    }
+    if (ch === '[') cls = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') {
+      depth--;
+      if (depth === 0) return i;
+    }
+  }
+  return src.length - 1;
+}
+
+function splitAlternatives(src: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cls = false;
+  let cur = '';
+  for (let i = 0; i < src.length; i++) {
+    const ch = src[i] as string;
+    if (ch === '\\') {
+      cur += ch + (src[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (cls) {
+      if (ch === ']') cls = false;
+    } else if (ch === '[') cls = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    if (ch === '|' && depth === 0 && !cls) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+const DIGITS = '0123456789';
+
+/**
+ * Characters a regex source can start with, or null when unknown. Handles what the lexicons use:
+ * literals, escapes, simple classes, groups and the quantifiers ?, *, +, {m,n}.
+ */
+export function firstChars(src: string): Set<string> | null {
+  const result = new Set<string>();
+  for (const alt of splitAlternatives(src)) {
+    const r = firstOfSequence(alt);
+    if (r === null || r.canBeEmpty) return null;
+    for (const c of r.chars) result.add(c);
+  }
+  return result;
+}
+
+function firstOfSequence(src: string): { chars: Set<string>; canBeEmpty: boolean } | null {
+  const chars = new Set<string>();
+  let i = 0;
+  while (i < src.length) {
+    let termChars: Set<string> | null = new Set<string>();
+    let termEmpty = false;
+    const ch = src[i] as string;
+    let end = i + 1;
+    if (ch === '\\') {
+      const e = src[i + 1] ?? '';
+      end = i + 2;
+      if (e === 'd') for (const d of DIGITS) termChars.add(d);
+      else if (e === 's') ['\n', ' ', '\t'].forEach((c) => termChars?.add(c));
+      else if (e === 'u') {
+        termChars.add(String.fromCharCode(parseInt(src.slice(i + 2, i + 6), 16)));
+        end = i + 6;
+      } else if (/[a-zA-Z]/.test(e)) termChars = null;
+      else termChars.add(e);
+    } else if (ch === '[') {
+      const close = src.indexOf(']', i + 2);
+      const body = src.slice(i + 1, close);
+      end = close + 1;
+      if (body.startsWith('^') || body.includes('\\')) termChars = null;
+      else
+        for (let k = 0; k < body.length; k++) {
+          if (body[k + 1] === '-' && k + 2 < body.length) {
+            for (let c = body.charCodeAt(k); c <= body.charCodeAt(k + 2); c++) termChars.add(String.fromCharCode(c));
+            k += 2;
+          } else termChars.add(body[k] as string);
+        }
+    } else if (ch === '(') {
+      const close = closeParen(src, i);
+      let inner = src.slice(i + 1, close);
+      end = close + 1;
+      if (/^\?<?[=!]/.test(inner)) {
+        termEmpty = true; // lookaround: zero width
+        termChars = new Set();
+      } else {
+        if (inner.startsWith('?:')) inner = inner.slice(2);
+        let any = false;
+        for (const alt of splitAlternatives(inner)) {
+          const r = firstOfSequence(alt);
+          if (r === null) {
+            any = true;
+            break;
+          }
+          for (const c of r.chars) termChars.add(c);
+          if (r.canBeEmpty) termEmpty = true;
+        }
+        if (any) termChars = null;
+      }
+    } else if (ch === '.' || ch === '^' || ch === '$') {
+      termChars = null;
+    } else {
+      termChars.add(ch);
+    }
+    // Quantifier.
+    const q = src[end];
+    if (q === '?' || q === '*') {
+      termEmpty = true;
+      end++;
+    } else if (q === '+') end++;
+    else if (q === '{') {
+      const close = src.indexOf('}', end);
+      if (/^\{0[,}]/.test(src.slice(end, close + 1))) termEmpty = true;
+      end = close + 1;
+    }
+    if (src[end] === '?') end++; // lazy
+    if (termChars === null) return null;
+    for (const c of termChars) chars.add(c);
+    if (!termEmpty) return { chars, canBeEmpty: false };
+    i = end;
+  }
+  return { chars, canBeEmpty: true };
+}
+
+function bucket<T extends { pattern: string }>(entries: T[]): Bucket<T> {
+  const sorted = [...entries].sort((x, y) => y.pattern.length - x.pattern.length);
+  const combined = new RegExp(sorted.map((e) => `(?:${e.pattern})${WORD_AFTER}`).join('|'), 'y');
+  return { combined, res: sorted.map((e) => new RegExp(`(?:${e.pattern})${WORD_AFTER}`, 'y')), entries: sorted };
+}
+
+/** Compiles entries (longest pattern first at a given position) into first-character buckets. */
 export function compileAlternation<T extends { pattern: string }>(list: readonly T[]): CompiledAlternation<T> {
-  const entries = [...list].sort((a, b) => b.pattern.length - a.pattern.length);
-  const body = entries.map((e) => `(${WORD_BEFORE}(?:${e.pattern})${WORD_AFTER})`).join('|');
-  return { re: new RegExp(body, 'g'), entries };
+  const buckets = new Map<number, T[]>();
+  const unknown: T[] = [];
+  for (const e of list) {
+    const fc = firstChars(e.pattern);
+    if (fc === null) {
+      unknown.push(e);
+      continue;
+    }
+    for (const c of fc) {
+      const code = c.charCodeAt(0);
+      if (code > 255) continue;
+      const l = buckets.get(code) ?? [];
+      l.push(e);
+      buckets.set(code, l);
+    }
+  }
+  const byCode: (Bucket<T> | undefined)[] = new Array(256).fill(undefined);
+  for (const [code, es] of buckets) byCode[code] = bucket([...es, ...unknown]);
+  return { byCode, any: unknown.length > 0 ? bucket(unknown) : undefined };
 }
 
 export interface LexMatch<T> {
@@ -95,26 +276,46 @@ export interface LexMatch<T> {
   entry: T;
 }
 
-/** All non-overlapping matches of a compiled alternation over `folded`, in text order. */
-export function matchAll<T>(alt: CompiledAlternation<T>, folded: string): LexMatch<T>[] {
+/**
+ * Positions where a lexicon match may start: word starts and punctuation. Computed once per report and
+ * shared by every category.
+ */
+export function candidateStarts(folded: string): Int32Array {
+  const out = new Int32Array(folded.length);
+  let k = 0;
+  let prevWord = false;
+  for (let i = 0; i < folded.length; i++) {
+    const c = folded.charCodeAt(i);
+    const word = isWordCode(c);
+    if ((word && !prevWord) || (!word && c !== 32 && c !== 10)) out[k++] = i;
+    prevWord = word;
+  }
+  return out.subarray(0, k);
+}
+
+/** All non-overlapping matches over `folded`, in text order, starting at `starts` (see candidateStarts). */
+export function matchAll<T>(alt: CompiledAlternation<T>, folded: string, starts: Int32Array = candidateStarts(folded)): LexMatch<T>[] {
   const out: LexMatch<T>[] = [];
-  const re = alt.re;
-  re.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(folded)) !== null) {
-    if (m[0].length === 0) {
-      re.lastIndex++;
-      continue;
-    }
-    let idx = 0;
-    for (let g = 1; g < m.length; g++) {
-      if (m[g] !== undefined) {
-        idx = g - 1;
+  let minStart = 0;
+  const { byCode, any } = alt;
+  for (let k = 0; k < starts.length; k++) {
+    const i = starts[k] as number;
+    if (i < minStart) continue;
+    const code = folded.charCodeAt(i);
+    const b = code < 256 ? (byCode[code] ?? any) : any;
+    if (b === undefined) continue;
+    b.combined.lastIndex = i;
+    if (!b.combined.test(folded)) continue;
+    const res = b.res;
+    for (let e = 0; e < res.length; e++) {
+      const re = res[e] as RegExp;
+      re.lastIndex = i;
+      if (re.test(folded) && re.lastIndex > i) {
+        out.push({ start: i, end: re.lastIndex, entry: b.entries[e] as T });
+        minStart = re.lastIndex;
         break;
       }
     }
-    const entry = alt.entries[idx];
-    if (entry !== undefined) out.push({ start: m.index, end: m.index + m[0].length, entry });
   }
   return out;
 }

@@ -95,7 +95,7 @@ function isListMarkerAt(text: string, i: number): boolean {
  * Splits the report into sentences (with their section) and each sentence into clauses.
  * `original` decides line continuations (a wrapped line starts in lower case); `folded` is searched.
  */
-export function segment(original: string, folded: string, finder: SectionFinder, clauseRe: RegExp): Sentence[] {
+export function segment(original: string, folded: string, finder: SectionFinder, breaks: Range[]): Sentence[] {
   const headers = finder.headers(folded);
   const sentences: Sentence[] = [];
   const n = folded.length;
@@ -103,14 +103,25 @@ export function segment(original: string, folded: string, finder: SectionFinder,
   let paragraph = 0;
   let h = 0;
   let start = 0;
+  let b = 0;
 
   const push = (s: number, e: number) => {
     while (s < e && isSpace(folded.charCodeAt(s))) s++;
     while (e > s && isSpace(folded.charCodeAt(e - 1))) e--;
     if (e <= s) return;
-    const text = folded.slice(s, e);
-    if (!/[a-z0-9]/.test(text)) return;
-    sentences.push({ start: s, end: e, section, clauses: clauses(folded, s, e, clauseRe), leadIn: text.endsWith(':'), paragraph });
+    if (!/[a-z0-9]/.test(folded.slice(s, Math.min(e, s + 200))) && !/[a-z0-9]/.test(folded.slice(s, e))) return;
+    // Clause breaks of this sentence (breaks are sorted; sentences come in order).
+    while (b < breaks.length && (breaks[b] as Range).start < s) b++;
+    const clauses: Range[] = [];
+    let cs = s;
+    while (b < breaks.length && (breaks[b] as Range).end <= e) {
+      const br = breaks[b] as Range;
+      if (br.start > cs) clauses.push({ start: cs, end: br.start });
+      cs = br.end;
+      b++;
+    }
+    if (cs < e) clauses.push({ start: cs, end: e });
+    sentences.push({ start: s, end: e, section, clauses, leadIn: folded.charCodeAt(e - 1) === 58, paragraph });
   };
 
   let i = 0;
@@ -133,11 +144,11 @@ export function segment(original: string, folded: string, finder: SectionFinder,
         let boundary = true;
         if (code === 46) {
           let j = i - 1;
-          while (j >= 0 && /[a-z.]/.test(folded[j] as string)) j--;
+          while (j >= 0 && j > i - 12 && /[a-z.]/.test(folded[j] as string)) j--;
           const word = folded.slice(j + 1, i);
           if (ABBREVIATIONS.has(word)) boundary = false;
           // "1." list numbers stay with their item.
-          if (/^\d{1,2}$/.test(folded.slice(Math.max(start, i - 2), i).trim()) && folded.slice(start, i).trim().length <= 2) boundary = false;
+          if (i - start <= 4 && /^\s*\d{1,2}$/.test(folded.slice(start, i))) boundary = false;
         }
         if (boundary) {
           push(start, i + 1);
@@ -151,9 +162,9 @@ export function segment(original: string, folded: string, finder: SectionFinder,
       while (j < n && (folded[j] === ' ' || folded[j] === '\t')) j++;
       const blank = j < n && folded.charCodeAt(j) === 10;
       const nextHeader = headers[h] !== undefined && (headers[h] as Header).start <= j;
-      const prevChar = folded.slice(Math.max(start, i - 1), i);
+      const prevCode = i > start ? folded.charCodeAt(i - 1) : 0;
       const continuation =
-        j < n && !blank && !nextHeader && !isListMarkerAt(original, j) && (isLower(original.charCodeAt(j)) || /[,(]$/.test(prevChar));
+        j < n && !blank && !nextHeader && !isListMarkerAt(original, j) && (isLower(original.charCodeAt(j)) || prevCode === 44 || prevCode === 40);
       if (!continuation) {
         push(start, i);
         start = i + 1;
@@ -170,22 +181,4 @@ export function segment(original: string, folded: string, finder: SectionFinder,
   }
   push(start, n);
   return sentences;
-}
-
-function clauses(folded: string, start: number, end: number, clauseRe: RegExp): Range[] {
-  const out: Range[] = [];
-  const text = folded.slice(start, end);
-  clauseRe.lastIndex = 0;
-  let last = 0;
-  let m: RegExpExecArray | null;
-  while ((m = clauseRe.exec(text)) !== null) {
-    if (m[0].length === 0) {
-      clauseRe.lastIndex++;
-      continue;
-    }
-    if (m.index > last) out.push({ start: start + last, end: start + m.index });
-    last = m.index + m[0].length;
-  }
-  if (last < text.length) out.push({ start: start + last, end });
-  return out;
 }

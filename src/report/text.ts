@@ -13,38 +13,29 @@ const FOLD: Record<string, string> = {
   '\u00a0': ' ', '\u202f': ' ', '\u2009': ' ', '\t': ' ', '\f': ' ', '\v': ' ',
 };
 
+function foldChar(ch: string): string {
+  const code = ch.charCodeAt(0);
+  if (code === 13) return '\n';
+  if (code < 32) return ' ';
+  const lower = ch.toLowerCase();
+  const r = FOLD[lower] ?? (lower.length === 1 && code >= 0x80 ? lower : ch);
+  // Anything we cannot map to exactly one character (surrogates, some capitals) becomes a space.
+  return r.length === 1 ? r : ' ';
+}
+
 /**
  * Lower-cases, strips French/Latin accents, unifies apostrophes and dashes, and blanks control
  * characters (binary junk becomes spaces). Same length as the input.
  */
 export function foldText(text: string): string {
-  let out = '';
-  // Chunked concatenation keeps this linear and fast for 1 MB inputs.
-  const parts: string[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    const code = ch.charCodeAt(0);
-    let r: string;
-    if (code < 0x80) {
-      if (code >= 65 && code <= 90) r = String.fromCharCode(code + 32);
-      else if (code < 32 && code !== 10 && code !== 13) r = ' ';
-      else if (code === 13) r = '\n';
-      else r = ch;
-    } else {
-      const lower = ch.toLowerCase();
-      r = FOLD[lower] ?? (lower.length === 1 ? lower : ch);
-      // Anything outside Latin-1/punctuation we know (replacement chars, CJK, surrogates) stays a
-      // single non-word character.
-      if (r.length !== 1) r = ' ';
-    }
-    out += r;
-    if (out.length >= 4096) {
-      parts.push(out);
-      out = '';
-    }
+  const lower = text.toLowerCase();
+  if (lower.length === text.length) {
+    // Fast path: only characters outside printable ASCII need a look-up.
+    return lower.replace(/[^\x20-\x7e\n]/g, foldChar);
   }
-  parts.push(out);
-  return parts.join('');
+  let out = '';
+  for (let i = 0; i < text.length; i++) out += foldChar(text[i] as string);
+  return out;
 }
 
 function isWordChar(code: number): boolean {
