@@ -465,11 +465,24 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
     const tf = featOf.get(t) ?? emptyFeatures();
     const gs = byTrigger.get(t);
     if (gs && gs.length > 0) {
+      const manyLevels = gs.reduce((n, g) => n + g.spans.length, 0) > 1;
       for (const g of gs) {
         const gf = featOf.get(g) ?? emptyFeatures();
         const feats = finalFeatures(gf, tf, t.entry, clauseFeats);
-        for (const level of g.levels) {
-          result.drafts.push({ level, region: regionOfLevel(level), assertion, ...feats, sentence, anchorEnd: Math.max(t.end, g.end) });
+        for (const span of g.spans) {
+          // "Compression fractures of T12 (old) and L1 (new)": a cue hugging one level of a list wins.
+          const local = manyLevels ? localModifier(doc, span, ctx.cues) : null;
+          const a = local ? applySection(assertionFor(t.entry.kind, local), sentence.section) : assertion;
+          for (const level of span.levels) {
+            result.drafts.push({ level, region: regionOfLevel(level), assertion: a, ...feats, sentence, anchorEnd: Math.max(t.end, g.end) });
+          }
+        }
+      }
+      // "Multiple thoracic compression fractures, most pronounced at T8": the levels are examples, the
+      // region is reported too (not when the levels are the complete list: "at T4, T5 and T6").
+      if (MULTI_RE.test(doc.folded.slice(Math.max(clause.start, t.start - 30), t.end)) && PARTIAL_RE.test(doc.folded.slice(clause.start, clause.end))) {
+        for (const region of regionsNear(doc, t, clause, true, 5)) {
+          result.drafts.push({ level: null, region, assertion, ...finalFeatures(emptyFeatures(), tf, t.entry), sentence, anchorEnd: t.end });
         }
       }
       continue;
@@ -497,10 +510,10 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
  * regions listed with it; else "spine" when the trigger is vertebra-specific or a spinal word is near
  * and no level is named anywhere in the sentence; else none (a bare "no acute fracture" is not a VCF).
  */
-function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range, sentenceHasLevels: boolean): Region[] {
-  const cands = within(doc.regions, clause.start, clause.end).filter((r) => distance(doc.words, t, r) <= 10);
+function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range, sentenceHasLevels: boolean, window = 10): Region[] {
+  const cands = within(doc.regions, clause.start, clause.end).filter((r) => distance(doc.words, t, r) <= window);
   const specific = cands.filter((r) => r.entry.regions.length > 0);
-  const first = nearest(doc.words, t, specific, 10);
+  const first = nearest(doc.words, t, specific, window);
   if (first) {
     const out = new Set<Region>(first.entry.regions);
     const idx = specific.indexOf(first);
@@ -522,6 +535,26 @@ function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range,
   if (sentenceHasLevels) return [];
   if (t.entry.specific || cands.length > 0) return ['spine'];
   return [];
+}
+
+const MULTI_RE = /(?<![a-z])(?:multilevel|multi-level|multiple|several|numerous|diffuse|multifocal|multiples|plusieurs|nombreux|nombreuses|etages|etagees|diffus|pluri-?etages?)(?![a-z])/;
+
+const PARTIAL_RE = /(?<![a-z])(?:including|include|most (?:pronounced|severe|marked|notable)|worst|notably|especially|particularly|such as|predominantly|predominant|for example|e\.g\.|notamment|en particulier|dont|predominant|predominance|le plus (?:marque|severe|important)|surtout)(?![a-z])/;
+
+/** A cue right next to one level of a list: "T12 (old)", "old T12", "L1, new,". */
+function localModifier(doc: Doc, span: LevelSpan, cues: LexMatch<CueEntry>[]): Modifier | null {
+  for (const c of cues) {
+    if (c.entry.type === 'pseudo') continue;
+    if (c.start >= span.end && c.entry.direction !== 'forward') {
+      const gap = doc.folded.slice(span.end, c.start);
+      if (/^\s*[(,]?\s*$/.test(gap) && (gap.includes('(') || /^[\s,]*$/.test(gap))) return c.entry.type as Modifier;
+    }
+    if (c.end <= span.start && c.entry.direction !== 'backward') {
+      const gap = doc.folded.slice(c.end, span.start);
+      if (/^\s*(?:the |la |le )?$/.test(gap)) return c.entry.type as Modifier;
+    }
+  }
+  return null;
 }
 
 function isListGap(gap: string): boolean {

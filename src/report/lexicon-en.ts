@@ -63,6 +63,8 @@ const cues: CueEntry[] = [
   c('possible|possibly|probable|probably|likely|presumed|presumably|suspected|suspect|suspicious(?: for| of)?|suspicion (?:of|for)|concerning for|concern for|worrisome for|questionable|question of|question|questioned|query|equivocal|may|might|could (?:be|represent|reflect|indicate)|versus|vs|suggestive of|suggests?|favou?r(?:ed)?|differential (?:diagnosis )?(?:includes?|of)|cannot be differentiated from|borderline|debatable|uncertain', 'possible', 'forward'),
   c('versus|vs|possible|suspected|questionable|uncertain|probable|(?:is|are) (?:possible|suspected|questionable|uncertain|not certain|probable)', 'possible', 'backward'),
   c('\\?', 'possible', 'backward'),
+  // a deformity read as a variant: the radiologist saw it and judged it (still reported, hedged)
+  c('(?:likely |probably |possibly |most likely )?(?:physiologic(?:al)?|developmental|normal variant|anatomic variant|congenital|scheuermann(?:\'s)?(?: disease| changes?)?)', 'possible', 'backward'),
   // hypothetical
   c('rule out|r/o|to exclude|exclude|evaluate for|evaluation for|to evaluate(?: for)?|assess(?:ment)? for|to assess for|screen(?:ing)? for|look(?:ing)? for|search(?:ing)? for|if|in case of|should there be|in the event of|risk of|risk for|at risk(?: of| for)?|impending|consider|considered|candidate for|recommend(?:ed|ation)?|prevent(?:ion)?|prophylactic|whether there is', 'hypothetical', 'forward'),
   c('(?:is|are|could be|may be|can be|should be) (?:recommended|considered|performed|obtained)', 'hypothetical', 'backward'),
