@@ -142,7 +142,7 @@ export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic
   const j = (s: number): number => rng.range(-s, s);
   // Heart (anterior-left, lower thorax), liver (right upper quadrant), spleen, stomach, kidneys.
   organs.push({ c: [25 + j(5), -40 + j(5), vz(7) + j(5)], r: [62, 52, 58], hu: HU.blood });
-  organs.push({ c: [-60 + j(5), -5 + j(5), vz(11) + j(6)], r: [95, 88, 90], hu: HU.liver });
+  organs.push({ c: [-62 + j(5), -8 + j(5), vz(10) + j(6)], r: [88, 78, 85], hu: HU.liver });
   organs.push({ c: [85 + j(5), 45 + j(5), vz(10) + j(5)], r: [32, 48, 48], hu: HU.spleen });
   organs.push({ c: [50 + j(5), -45 + j(5), vz(11) + j(5)], r: [45, 38, 42], hu: 25 });
   for (const side of [-1, 1]) {
@@ -490,8 +490,12 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
       const dBot = abs(s - ep.bottom);
       grow = 5 * max(0, 1 - min(dTop, dBot) / 4);
     }
-    const ea = a > 0 ? halfD + grow : halfD;
-    const el = halfW + grow * 0.6;
+    // Waist: the anterior and lateral walls are concave, narrowest at mid-height (~1.5 mm).
+    const mid = (ep.top + ep.bottom) / 2;
+    const hh = max(1, (ep.top - ep.bottom) / 2);
+    const waist = 1.5 * max(0, 1 - ((s - mid) / hh) ** 2);
+    const ea = a > 0 ? halfD + grow - waist : halfD;
+    const el = halfW + grow * 0.6 - waist;
     const q = sqrt((l / el) ** 2 + (a / ea) ** 2);
     const postFlat = -halfD + 1.5 * (1 - min(1, (l / halfW) ** 2));
     const dRad = min((1 - q) * min(ea, el), a - postFlat);
@@ -565,7 +569,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
   for (const side of [-1, 1]) {
     const ll = side * l;
     if (ll > rL && ll < tpLen) {
-      const r = lumbar ? 4.5 : 5;
+      const r = lumbar ? 3.5 : 4.5;
       d = max(d, min(r - hypot(a - tpA - (thoracicTip(lumbar, ll, tpLen)), s - hp * 0.2), tpLen - ll));
     }
   }

@@ -90,6 +90,15 @@ export interface TruthVertebra {
   centerMm: Vec3;
   /** Superior/inferior endplate centres (LPS mm) and the body's superior axis. */
   endplates: { superiorCenterMm: Vec3; inferiorCenterMm: Vec3; upAxis: Vec3; anteriorAxis: Vec3 };
+  /** Six-point morphometry landmarks (LPS mm) in the mid-sagittal plane of the body. */
+  sixPointMm: {
+    superiorAnterior: Vec3;
+    superiorMiddle: Vec3;
+    superiorPosterior: Vec3;
+    inferiorAnterior: Vec3;
+    inferiorMiddle: Vec3;
+    inferiorPosterior: Vec3;
+  };
   heightsMm: { anterior: number; middle: number; posterior: number };
   referenceHeightsMm: { anterior: number; middle: number; posterior: number };
   /** Genant height reduction, %: wedge 1−Ha/Hp, biconcave 1−Hm/Hp, crush 1−Hp/Hp(reference). */
@@ -384,7 +393,13 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const vertebrae: TruthVertebra[] = spine.map((v) => {
     const h = measuredHeights(v);
     const ep = endplates(v, 0, 0);
-    const at = (s: number): Vec3 => [v.frameCenter[0] + v.up[0] * s, v.frameCenter[1] + v.up[1] * s, v.frameCenter[2] + v.up[2] * s];
+    const at = (s: number, a = 0): Vec3 => [
+      v.frameCenter[0] + v.up[0] * s + v.anterior[0] * a,
+      v.frameCenter[1] + v.up[1] * s + v.anterior[1] * a,
+      v.frameCenter[2] + v.up[2] * s + v.anterior[2] * a,
+    ];
+    const epA = endplates(v, v.depth / 2, 0);
+    const epP = endplates(v, -v.depth / 2, 0);
     let loss = 0;
     switch (v.morphology) {
       case 'wedge':
@@ -416,6 +431,14 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       level: v.level,
       centerMm: v1(bodyCenter(v)),
       endplates: { superiorCenterMm: v1(at(ep.top)), inferiorCenterMm: v1(at(ep.bottom)), upAxis: v1(v.up), anteriorAxis: v1(v.anterior) },
+      sixPointMm: {
+        superiorAnterior: v1(at(epA.top, v.depth / 2)),
+        superiorMiddle: v1(at(ep.top)),
+        superiorPosterior: v1(at(epP.top, -v.depth / 2)),
+        inferiorAnterior: v1(at(epA.bottom, v.depth / 2)),
+        inferiorMiddle: v1(at(ep.bottom)),
+        inferiorPosterior: v1(at(epP.bottom, -v.depth / 2)),
+      },
       heightsMm: { anterior: r1(h.anterior), middle: r1(h.middle), posterior: r1(h.posterior) },
       referenceHeightsMm: { anterior: r1(v.normalHeights.anterior), middle: r1(v.normalHeights.middle), posterior: r1(v.normalHeights.posterior) },
       heightLossPercent: r1(loss * 100),
