@@ -515,21 +515,14 @@ function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range,
   const specific = cands.filter((r) => r.entry.regions.length > 0);
   const first = nearest(doc.words, t, specific, window);
   if (first) {
-    const out = new Set<Region>(first.entry.regions);
     const idx = specific.indexOf(first);
+    let lo = idx;
+    let hi = idx;
     // Regions listed together: "thoracic or lumbar", "dorsaux et lombaires".
-    for (let i = idx - 1; i >= 0; i--) {
-      const r = specific[i] as LexMatch<RegionEntry>;
-      const next = specific[i + 1] as LexMatch<RegionEntry>;
-      if (!isListGap(doc.folded.slice(r.end, next.start))) break;
-      for (const x of r.entry.regions) out.add(x);
-    }
-    for (let i = idx + 1; i < specific.length; i++) {
-      const r = specific[i] as LexMatch<RegionEntry>;
-      const prev = specific[i - 1] as LexMatch<RegionEntry>;
-      if (!isListGap(doc.folded.slice(prev.end, r.start))) break;
-      for (const x of r.entry.regions) out.add(x);
-    }
+    while (lo > 0 && isListGap(doc.folded.slice((specific[lo - 1] as LexMatch<RegionEntry>).end, (specific[lo] as LexMatch<RegionEntry>).start))) lo--;
+    while (hi + 1 < specific.length && isListGap(doc.folded.slice((specific[hi] as LexMatch<RegionEntry>).end, (specific[hi + 1] as LexMatch<RegionEntry>).start))) hi++;
+    const out = new Set<Region>();
+    for (let i = lo; i <= hi; i++) for (const x of (specific[i] as LexMatch<RegionEntry>).entry.regions) out.add(x);
     return [...out];
   }
   if (sentenceHasLevels) return [];

@@ -18,7 +18,7 @@ function foldChar(ch: string): string {
   if (code === 13) return '\n';
   if (code < 32) return ' ';
   const lower = ch.toLowerCase();
-  const r = FOLD[lower] ?? (lower.length === 1 && code >= 0x80 ? lower : ch);
+  const r = FOLD[lower] ?? (lower.length === 1 ? lower : ch);
   // Anything we cannot map to exactly one character (surrogates, some capitals) becomes a space.
   return r.length === 1 ? r : ' ';
 }
