@@ -174,7 +174,7 @@ function negexFixtures() {
     // None of these fractures is vertebral: the analyser must not report a vertebral fracture.
     const res = analyzeReport(r.sentence, { language: 'en' });
     if (res.reportedLevels.length === 0 && res.reportedRegions.length === 0) nonVertebralIgnored++;
-    else disagreements.push({ sentence: r.sentence, concept: r.concept, expected: 'no vertebral fracture', got: JSON.stringify(res.reportedLevels.concat(res.reportedRegions as string[])) });
+    else disagreements.push({ sentence: r.sentence, concept: r.concept, expected: 'no vertebral fracture', got: JSON.stringify([...res.reportedLevels, ...res.reportedRegions]) });
     const span = findConcept(r.sentence, r.concept);
     if (!span) continue;
     const got = assertSpan(r.sentence, span.start, span.end);
