@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AppError } from '../errors';
 import { analyzeDirectory } from '../imaging/analyze';
-import { parseFractureList, parseLevelList, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
+import { parseFractureList, parseLevelList, randomPhantomOptions, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
 import { renderVolumePngs } from '../imaging/render';
 import { isSpineLevel } from '../imaging/phantom/spine';
 import { parseCommandArgs } from './args';
@@ -22,6 +22,8 @@ const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
   --signed                 signed pixels (intercept 0) instead of unsigned (intercept -1024)
   --kernel NAME            ConvolutionKernel (default B31f)
   --localizer --dose-report  also write a scout series and a dose-report secondary capture
+  --randomize              draw fractures, confounders, position, spacing, FOV and coverage from the seed
+                           (options given explicitly override the draw)
   --truth PATH             ground-truth JSON path (default <out>/ground-truth.json)
   --png DIR                render sagittal/axial PNGs (bone and soft tissue windows) into DIR`;
 
@@ -56,6 +58,7 @@ export async function run(args: string[]): Promise<number> {
     kernel: { type: 'string' },
     localizer: { type: 'boolean' },
     'dose-report': { type: 'boolean' },
+    randomize: { type: 'boolean' },
     truth: { type: 'string' },
     png: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -65,13 +68,14 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (!values.out) throw new AppError('BAD_REQUEST', 'phantom needs --out <dir> (see --help)');
-  const opts: Partial<PhantomOptions> = {};
+  let opts: Partial<PhantomOptions> = {};
   try {
     const seed = num(values.seed, 'seed');
     if (seed !== undefined) {
       if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error('--seed must be an integer in 0..4294967295');
       opts.seed = seed;
     }
+    if (values.randomize) opts = randomPhantomOptions(opts.seed ?? 1);
     if (values.fractures !== undefined) opts.fractures = parseFractureList(values.fractures);
     const size = num(values.size, 'size');
     if (size !== undefined) opts.size = size;

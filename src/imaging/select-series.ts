@@ -215,3 +215,16 @@ export function selectSeries(input: SeriesCandidate[]): SeriesSelection {
   }
   return { chosen, reasons, rejected, ranked: eligible };
 }
+
+/**
+ * `selectSeries` in the shape the DICOMweb study fetcher injects (`SelectSeries` in
+ * src/ingest/dicomweb/types.ts): the chosen series as its UID, plus the reasons and rejections.
+ */
+export function selectSeriesUid(candidates: SeriesCandidate[]): {
+  chosen: string | null;
+  reasons: string[];
+  rejected: SeriesSelection['rejected'];
+} {
+  const s = selectSeries(candidates);
+  return { chosen: s.chosen?.seriesInstanceUid ?? null, reasons: s.reasons, rejected: s.rejected };
+}

@@ -506,3 +506,49 @@ export function phantomBuffers(options: Partial<PhantomOptions>): { truth: Groun
 }
 
 export { SPINE_LEVELS };
+
+/**
+ * A varied but realistic phantom recipe drawn from the seed: fractures at random levels, grades and
+ * morphologies, confounders, patient position, slice spacing/thickness, field of view, noise and
+ * sometimes partial coverage. Explicit options given with it override these.
+ */
+export function randomPhantomOptions(seed: number): Partial<PhantomOptions> {
+  const r = new Prng(seed).fork('recipe');
+  const pick = <T>(xs: readonly T[]): T => xs[floor(r.next() * xs.length)] as T;
+  const graded = SPINE_LEVELS.slice(levelIndex('T4'), levelIndex('L5') + 1);
+  const fractures: FractureSpec[] = [];
+  const nFrac = pick([0, 1, 1, 2, 2, 3]);
+  const used = new Set<SpineLevel>();
+  while (fractures.length < nFrac) {
+    const level = pick(graded);
+    if (used.has(level)) continue;
+    used.add(level);
+    fractures.push({ level, grade: pick([1, 2, 3] as const), morphology: pick(['wedge', 'wedge', 'biconcave', 'crush'] as const) });
+  }
+  const some = (p: number, from: readonly SpineLevel[], max: number): SpineLevel[] => {
+    if (r.next() >= p) return [];
+    const n = 1 + floor(r.next() * max);
+    return [...new Set(Array.from({ length: n }, () => pick(from)))];
+  };
+  const spacing = pick([0.625, 1, 1.25, 1.25, 1.5, 2, 2.5, 3]);
+  const partial = r.next() < 0.2;
+  const from = partial ? pick(SPINE_LEVELS.slice(0, 10)) : 'T1';
+  const to = partial ? pick(SPINE_LEVELS.slice(max(levelIndex(from) + 4, 12))) : 'S1';
+  return {
+    seed,
+    fractures,
+    osteoporotic: r.next() < 0.4,
+    sclerotic: some(0.15, graded, 2),
+    lytic: some(0.15, graded, 1),
+    schmorl: some(0.25, graded, 2),
+    osteophytes: some(0.3, ['L1', 'L2', 'L3', 'L4', 'L5'], 3),
+    scoliosisMm: r.next() < 0.2 ? round(r.range(8, 25)) : 0,
+    position: pick(['HFS', 'HFS', 'HFS', 'HFS', 'HFS', 'HFS', 'HFS', 'FFS', 'HFP', 'FFP'] as const),
+    sliceSpacing: spacing,
+    sliceThickness: r.next() < 0.3 ? min(5, spacing * 1.25) : spacing,
+    pixelSpacing: round(r.range(0.6, 0.9) * 1000) / 1000,
+    coverage: { from, to },
+    noiseSigma: round(r.range(8, 25)),
+    convolutionKernel: pick(['B31f', 'STANDARD', 'Br40d', 'BONE', 'B60f']),
+  };
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
-import { parseFractureList, phantomBuffers, type PhantomOptions } from '../../../src/imaging/phantom/generate';
+import { parseFractureList, phantomBuffers, randomPhantomOptions, type PhantomOptions } from '../../../src/imaging/phantom/generate';
 import { deterministicUid } from '../../../src/imaging/phantom/prng';
 import { lpsToVoxel, orientationCode, sampleTrilinear, toCanonicalLps, type Volume } from '../../../src/imaging/volume';
 
@@ -124,5 +124,20 @@ describe('phantom', () => {
       { level: 'T12', grade: 2, morphology: 'wedge' },
       { level: 'L1', grade: 3, morphology: 'crush' },
     ]);
+  });
+});
+
+describe('randomPhantomOptions', () => {
+  it('draws a deterministic, valid recipe from the seed', () => {
+    expect(randomPhantomOptions(9)).toEqual(randomPhantomOptions(9));
+    const recipes = Array.from({ length: 40 }, (_, i) => randomPhantomOptions(i));
+    expect(new Set(recipes.map((r) => r.position)).size).toBeGreaterThan(1);
+    expect(recipes.some((r) => (r.fractures ?? []).length > 0)).toBe(true);
+    for (const r of recipes) {
+      for (const f of r.fractures ?? []) expect([1, 2, 3]).toContain(f.grade);
+      expect(r.sliceSpacing).toBeLessThanOrEqual(3);
+    }
+    const { truth } = phantomBuffers({ ...randomPhantomOptions(3), ...SMALL, slices: 2 });
+    expect(truth.seed).toBe(3);
   });
 });

@@ -1,5 +1,5 @@
 import type { DicomJson } from '../../../src/imaging/dicom-json';
-import { classifyKernel, groupBySeries, selectSeries } from '../../../src/imaging/select-series';
+import { classifyKernel, groupBySeries, selectSeries, selectSeriesUid } from '../../../src/imaging/select-series';
 
 interface Opts {
   series: string;
@@ -101,5 +101,19 @@ describe('series selection', () => {
     expect(classifyKernel('B70f')).toBe('lung');
     expect(classifyKernel('FC52')).toBe('lung');
     expect(classifyKernel(undefined)).toBe('unknown');
+  });
+});
+
+describe('selectSeriesUid (the DICOMweb fetcher’s SelectSeries)', () => {
+  it('returns the chosen UID with reasons and rejections', () => {
+    const out = selectSeriesUid(
+      groupBySeries([
+        ...series({ series: '5.1', number: 1, imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'] }, 1, 1),
+        ...series({ series: '5.2', number: 2 }, 200, 2),
+      ]),
+    );
+    expect(out.chosen).toBe('5.2');
+    expect(out.reasons.length).toBeGreaterThan(0);
+    expect(out.rejected).toEqual([expect.objectContaining({ seriesInstanceUid: '5.1', reason: expect.stringMatching(/localizer/) })]);
   });
 });
