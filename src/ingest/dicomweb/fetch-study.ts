@@ -59,8 +59,9 @@ export interface FetchStudyOptions extends RequestOptions {
   /**
    * How the chosen series is retrieved. Default 'series'. Measured against Orthanc 1.10.1 + DICOMweb 1.7
    * (+ orthanc-gdcm 1.5) on 2 shared cores, 20 JPEG 2000 slices of 512×512 (10.6 MB once decoded), medians:
-   * transcoded, 'series' ~650 ms vs 'instances' ×4 ~1,800 ms; stored as is (no GDCM), 'series' ~95 ms vs
-   * 'instances' ×4 ~420 ms. The per-request overhead dominates. Debian's orthanc-gdcm also crashes far more
+   * transcoded to Explicit VR LE, 'series' 650-850 ms vs 'instances' ×4 1,500-2,000 ms; as stored (3.2 MB,
+   * `transfer-syntax=*`), 'series' ~17 ms vs 'instances' ×4 ~165 ms. Per-request overhead (QIDO-like lookups,
+   * one multipart each) dominates, not bytes. Debian's orthanc-gdcm also crashes far more
    * often on per-instance requests (see test/helpers/orthanc.ts). 'instances' remains for servers that
    * limit response sizes, and retries one instance rather than the series.
    */
