@@ -7,7 +7,7 @@
  * Memory: headers are parsed without pixel data first; pixels are then decoded one instance at a time
  * straight into the preallocated volume (files are re-read from disk, buffers are only viewed).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AppError } from '../errors';
 import { looksLikePart10, parseHeaders, releasePixelCache, type SliceHeader } from './dicom';
@@ -15,6 +15,9 @@ import type { DicomJson } from './dicom-json';
 import { groupBySeries, selectSeries, type SeriesSelection, type SeriesSummary } from './select-series';
 import { assembleVolume, huRange, orientationCode, type AssemblyReport, type FrameSource, type Volume } from './volume';
 import { readFrameHu } from './dicom';
+
+/** Media Storage Directory Storage: a DICOMDIR index, not an image. */
+const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
 
 export const DETECTION_UNAVAILABLE_NOTE = 'vertebra detection is not available yet: volume and series facts only';
 
@@ -158,6 +161,17 @@ export function analyzeSeriesBuffers(buffers: Uint8Array[]): { analysis: StudyAn
   return analyzeInstances(instances, { files: buffers.length, dicomInstances: instances.length, skipped }, started);
 }
 
+function peek(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(132);
+    const n = readSync(fd, b, 0, 132, 0);
+    return b.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function listFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
@@ -194,18 +208,19 @@ export function analyzeDirectory(dir: string): { analysis: StudyAnalysis; volume
     const rel = relative(dir, path);
     let buf: Buffer;
     try {
+      // Peek at the preamble first so that large non-DICOM files (NIfTI, archives) are never read whole.
+      if (!looksLikePart10(peek(path))) {
+        skipped.push({ file: rel, reason: 'not a DICOM Part-10 file' });
+        continue;
+      }
       buf = readFileSync(path);
     } catch (err) {
       skipped.push({ file: rel, reason: `unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
       continue;
     }
-    if (!looksLikePart10(buf)) {
-      skipped.push({ file: rel, reason: rel.toUpperCase().endsWith('DICOMDIR') ? 'DICOMDIR index' : 'not a DICOM Part-10 file' });
-      continue;
-    }
     try {
       const h = parseHeaders(buf);
-      if (h.frames[0]?.sopClassUid === '1.2.840.10008.1.3.10') {
+      if (h.mediaStorageSopClassUid === MEDIA_STORAGE_DIRECTORY || h.frames[0]?.sopClassUid === MEDIA_STORAGE_DIRECTORY) {
         skipped.push({ file: rel, reason: 'DICOMDIR index' });
         continue;
       }

@@ -159,6 +159,8 @@ export interface ParsedHeaders {
   frames: SliceHeader[];
   /** The dataset without pixel data, in the DICOM JSON model (input to selectSeries). */
   dataset: DicomJson;
+  /** (0002,0002) from the File Meta Information (a DICOMDIR says 1.2.840.10008.1.3.10 here). */
+  mediaStorageSopClassUid: string | undefined;
 }
 
 /** Parses a Part-10 buffer up to (not including) the pixel data. Throws VOLUME_INVALID when it cannot. */
@@ -174,7 +176,7 @@ export function parseHeaders(buf: Uint8Array): ParsedHeaders {
   const dataset = dict.dict as DicomJson;
   // dcmjs leaves a placeholder for the tag it stopped at.
   delete dataset[TAG.PixelData];
-  return { transferSyntaxUid: ts, frames: headersFromDicomJson(dataset, ts), dataset };
+  return { transferSyntaxUid: ts, frames: headersFromDicomJson(dataset, ts), dataset, mediaStorageSopClassUid: getString(dict.meta as DicomJson, '00020002') };
 }
 
 /** Rejects what assembleVolume cannot decode, with a reason a PACS administrator can act on. */
