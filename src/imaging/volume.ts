@@ -431,12 +431,27 @@ export function toCanonicalLps(v: Volume, opts: { spacingMm?: Vec3 } = {}): Volu
   const sp: Vec3 = opts.spacingMm ?? [min(...v.spacing), min(...v.spacing), min(...v.spacing)];
   const dims: [number, number, number] = [0, 1, 2].map((a) => max(1, floor(((hi[a] as number) - (lo[a] as number)) / (sp[a] as number) + 1e-6) + 1)) as [number, number, number];
   const out = new Int16Array(dims[0] * dims[1] * dims[2]);
+  // Fractional input indices are affine in the output indices: f = f0 + x·ax + y·ay + z·az.
+  const f0 = lpsToVoxel(v, lo);
+  const step = (axis: 0 | 1 | 2): Vec3 => {
+    const d: Vec3 = [0, 0, 0];
+    d[axis] = sp[axis] as number;
+    return [dot(d, v.direction[0]) / v.spacing[0], dot(d, v.direction[1]) / v.spacing[1], dot(d, v.direction[2]) / v.spacing[2]];
+  };
+  const ax = step(0);
+  const ay = step(1);
+  const az = step(2);
   let o = 0;
   for (let z = 0; z < dims[2]; z++) {
     for (let y = 0; y < dims[1]; y++) {
+      let fi = f0[0] + y * ay[0] + z * az[0];
+      let fj = f0[1] + y * ay[1] + z * az[1];
+      let fk = f0[2] + y * ay[2] + z * az[2];
       for (let x = 0; x < dims[0]; x++) {
-        const f = lpsToVoxel(v, [lo[0] + x * sp[0], lo[1] + y * sp[1], lo[2] + z * sp[2]]);
-        out[o++] = round(sampleTrilinear(v, f[0], f[1], f[2]));
+        out[o++] = round(sampleTrilinear(v, fi, fj, fk));
+        fi += ax[0];
+        fj += ax[1];
+        fk += ax[2];
       }
     }
   }

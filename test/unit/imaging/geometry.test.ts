@@ -1,6 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { AppError } from '../../../src/errors';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
 import { encodeImage, SOP_CLASS } from '../../../src/imaging/phantom/dicom-writer';
+import { renderVolumePngs } from '../../../src/imaging/render';
 import { assembleVolume, lpsToVoxel, orientationCode, toCanonicalLps, voxelToLps } from '../../../src/imaging/volume';
 import { makeSlice, sources } from './helpers';
 
@@ -152,5 +155,29 @@ describe('multi-frame Enhanced CT', () => {
     expect(analysis.volume.spacingMm).toEqual([0.5, 0.5, 2]);
     expect(analysis.series.chosen.frames).toBe(5);
     expect([0, 1, 2, 3, 4].map((k) => volume.data[k * 16])).toEqual([0, 20, 40, 60, 80]);
+  });
+});
+
+describe('canonical resampling and renders', () => {
+  it('resamples to a requested spacing and renders windowed PNGs with square pixels', () => {
+    const bufs = zs(5, 3).map((z) => makeSlice({ imagePositionPatient: [0, 0, z], imageOrientationPatient: [-1, 0, 0, 0, 1, 0], rows: 8, columns: 8 }, (c) => 1024 + c * 100));
+    const { volume } = assembleVolume(sources(bufs));
+    const iso = toCanonicalLps(volume, { spacingMm: [1, 1, 1] });
+    expect(iso.dims).toEqual([8, 8, 13]);
+    // Along x (patient left), HU rises as the original column index falls (rows ran to patient right).
+    const row = Array.from(iso.data.slice(6 * 64, 6 * 64 + 8));
+    expect(row).toEqual([700, 600, 500, 400, 300, 200, 100, 0]);
+    const dir = mkdtempSync(`${tmpdir()}/vcf-render-`);
+    try {
+      const paths = renderVolumePngs(volume, `${dir}/t`, { axialZMm: [6] });
+      expect(paths).toHaveLength(4);
+      const png = readFileSync(paths[0]!);
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      // Sagittal: 8 columns × 1 mm wide, 5 slices × 3 mm tall → 8 × 15 display pixels at 1 mm.
+      expect(png.readUInt32BE(16)).toBe(8);
+      expect(png.readUInt32BE(20)).toBe(15);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
