@@ -38,6 +38,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     const producer = createRedis(config.REDIS_URL, 'producer');
     watchRedis(producer, 'producer', logger);
     stops.push(async () => void (await producer.quit().catch(() => producer.disconnect())));
+    // Start serving even if Redis is down (senders then get AR and /readyz says why), but give it a moment.
+    await waitReady(producer, 3000);
     const prefix = config.QUEUE_PREFIX;
     const reportsQueue = new Queue<ReportJobData>(QUEUES.reports, { connection: producer, prefix });
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
@@ -114,6 +116,19 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     await stopAll();
     throw err;
   }
+}
+
+function waitReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+    function done() {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    }
+  });
 }
 
 function watchRedis(redis: Redis, name: string, logger: Logger): void {

@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { type Role, type RunningApp, startApp } from '../../src/app';
+import { loadConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A queue/key prefix of its own per test file, so tests never see each other's jobs. */
+export function testPrefix(name: string): string {
+  return `test-${name}-${randomUUID().slice(0, 8)}`;
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return loadConfig({}, { HTTP_PORT: 0, MLLP_PORT: 0, HTTP_HOST: '127.0.0.1', MLLP_HOST: '127.0.0.1', LOG_LEVEL: 'silent', REDIS_URL, ...overrides });
+}
+
+export async function startTestApp(overrides: Partial<Config>, role: Role = 'all'): Promise<RunningApp & { config: Config }> {
+  const config = testConfig(overrides);
+  const app = await startApp(config, role, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  return { ...app, config };
+}
+
+/** Deletes every key under a prefix (BullMQ keys are `<prefix>:<queue>:...`). */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A redis-server of the test's own on a free port, to stop and start while the service runs. */
+export class TestRedisServer {
+  private proc: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = net.connect(this.port, '127.0.0.1', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      });
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('redis-server did not start');
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+    this.proc = null;
+  }
+}
