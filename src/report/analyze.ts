@@ -47,6 +47,9 @@ import {
 const ATTACH_WINDOW = 8;
 /** Max words between a feature (grade, percent) and its anchor. */
 const FEATURE_WINDOW = 8;
+const SCHMORL_RE = /schmorl|intraspongieuse|limbus/;
+const SCHMORL_WINDOW = 8;
+const ENDPLATE_RE = /end ?plate|plateau|enfoncement|depression/;
 /** Max words between a trigger and a non-vertebral site before / after it. */
 const SITE_BEFORE_WINDOW = 3;
 const SITE_AFTER_WINDOW = 6;
@@ -333,6 +336,26 @@ function attributedToOtherSite(doc: Doc, trig: Span, clause: Range, clauseTrigge
   return false;
 }
 
+const BOUND_GAP = new Set([
+  'at', 'of', 'in', 'the', 'de', 'du', 'des', 'd', 'en', 'la', 'le', 'l', 'au', 'level', 'niveau', 'a', 'regard', 'adjacent', 'to',
+  'compression', 'fracture', 'fractures', 'node', 'nodes', 'bulge', 'herniation', 'hernia', 'hernie', 'protrusion', 'narrowing',
+]);
+
+/**
+ * Levels that belong to another structure: directly after a non-vertebral site ("Schmorl node at T11",
+ * "cord compression at T10", "disc bulge at L4") or directly before a posterior element
+ * ("L2 and L3 transverse processes").
+ */
+function boundToOtherStructure(doc: Doc, group: Group, clause: Range): boolean {
+  const sites = within(doc.sites, clause.start, group.start);
+  const before = sites[sites.length - 1];
+  if (before && !before.entry.posteriorElement && before.end <= group.start) {
+    const gap = tokens(doc.folded.slice(before.end, group.start));
+    if (gap.length <= 4 && gap.every((t) => BOUND_GAP.has(t))) return true;
+  }
+  return boundToPosteriorElement(doc, group, clause);
+}
+
 /** Levels directly followed by a posterior element ("L2 and L3 transverse processes") are not bodies. */
 function boundToPosteriorElement(doc: Doc, group: Group, clause: Range): boolean {
   const after = within(doc.sites, group.end, clause.end)[0];
@@ -396,11 +419,21 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
   const words = doc.words;
   const allTriggers = within(doc.triggers, clause.start, clause.end);
   const levelSpans = within(doc.levels, clause.start, clause.end);
-  const kept = allTriggers.filter((t) => !attributedToOtherSite(doc, t, clause, allTriggers, levelSpans));
+  // A Schmorl node (hernie intraspongieuse) explains an endplate depression near it: no fracture there.
+  const schmorl = within(doc.sites, clause.start, clause.end).filter((s) => SCHMORL_RE.test(doc.folded.slice(s.start, s.end)));
+  const kept = allTriggers.filter(
+    (t) =>
+      !attributedToOtherSite(doc, t, clause, allTriggers, levelSpans) &&
+      !(
+        t.entry.kind === 'fracture' &&
+        (!t.entry.specific || ENDPLATE_RE.test(doc.folded.slice(t.start, t.end))) &&
+        schmorl.some((s) => distance(doc.words, t, s) <= SCHMORL_WINDOW)
+      ),
+  );
   const primaries = kept.filter((t) => !t.entry.secondary);
   const active = primaries.length > 0 ? primaries : kept;
 
-  const groups = groupLevels(doc.folded, levelSpans).filter((g) => !boundToPosteriorElement(doc, g, clause));
+  const groups = groupLevels(doc.folded, levelSpans).filter((g) => !boundToOtherStructure(doc, g, clause));
   const result: ClauseResult = { drafts: [], orphanGroups: [], levellessTriggers: [] };
 
   // Attach each level group to its nearest trigger.

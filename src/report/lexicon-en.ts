@@ -27,6 +27,8 @@ const triggers: TriggerEntry[] = [
   { pattern: `(?:anterior |posterior |central |middle |mild |partial )?(?:height loss|height reduction)`, kind: 'fracture', specific: false },
   { pattern: `(?:loss|reduction|decrease|diminution) (?:in|of) (?:the )?(?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:reduced|decreased|diminished) (?:anterior |posterior |central )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
+  { pattern: `(?:reduced|decreased|diminished|lower|shortened|loss) in (?:anterior |posterior |central |vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
+  { pattern: `(?:is|are|appears?|remains?) (?:mildly |moderately |severely |slightly |minimally )?(?:compressed|collapsed|flattened|wedged)`, kind: 'fracture', specific: false },
   { pattern: `lost (?:approximately |about |roughly |nearly |almost )?(?:\\d{1,2}(?:[.,]\\d)? ?% |one third |a third |half )?of (?:its|the) (?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:pathologic(?:al)?|insufficiency|osteoporotic|fragility|traumatic|stress|chance|acute|new|old) ${FX}`, kind: 'fracture', specific: false },
   { pattern: `${FX}|fractured|fracture ${DEF}`, kind: 'fracture', specific: false },
@@ -57,8 +59,12 @@ const cues: CueEntry[] = [
   // pseudo-negations that mean something else
   c('no (?:significant |interval |appreciable )?(?:change|progression|increase)|without (?:significant |interval )?(?:change|progression)|not (?:significantly )?changed|no new change', 'historical', 'both'),
   c('cannot (?:be )?(?:excluded?|ruled out)|can ?not (?:be )?(?:excluded?|ruled out)|can\'t (?:be )?(?:excluded?|ruled out)|cannot rule out|not (?:be )?(?:entirely |completely |definitively )?(?:excluded|ruled out)|difficult to exclude|not (?:entirely |completely )?excluded', 'possible', 'both'),
+  c('not (?:previously )?(?:known|described|reported)|previously unknown|unknown|not present previously|not previously (?:seen|present|visible|described)|(?:which|that) (?:was|were) not (?:present|seen|visible) (?:previously|before|on (?:the )?(?:prior|previous)(?: study| exam| examination| ct)?)', 'current', 'backward'),
   c('not (?:seen|present|visible|identified|demonstrated|evident|noted) (?:on|in) (?:the )?(?:prior|previous|earlier|preceding|last|comparison)(?: study| exam| examination| ct| scan| imaging| mri| radiograph)?', 'current', 'backward'),
   c('not only|no longer|not clear(?:ly)? whether', 'pseudo', 'forward'),
+  // templated "Compression fracture: no" (only when nothing follows the answer)
+  c('(?::|=) ?(?:no|none|negative|absent|nil)(?= ?(?:[.;,\\n]|$))', 'negation', 'backward'),
+  c('no doubt|without doubt|not only|even if', 'pseudo', 'forward'),
   // uncertainty
   c('possible|possibly|probable|probably|likely|presumed|presumably|suspected|suspect|suspicious(?: for| of)?|suspicion (?:of|for)|concerning for|concern for|worrisome for|questionable|question of|question|questioned|query|equivocal|may|might|could (?:be|represent|reflect|indicate)|versus|vs|suggestive of|suggests?|favou?r(?:ed)?|differential (?:diagnosis )?(?:includes?|of)|cannot be differentiated from|borderline|debatable|uncertain', 'possible', 'forward'),
   c('versus|vs|possible|suspected|questionable|uncertain|probable|(?:is|are) (?:possible|suspected|questionable|uncertain|not certain|probable)', 'possible', 'backward'),
