@@ -14,7 +14,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-export const ORTHANC_BIN = '/usr/sbin/Orthanc';
+/** VCF_TEST_ORTHANC_BIN overrides it (e.g. to check that the tests skip cleanly without Orthanc). */
+export const ORTHANC_BIN = process.env.VCF_TEST_ORTHANC_BIN ?? '/usr/sbin/Orthanc';
 export const ORTHANC_PLUGIN_DIR = '/usr/share/orthanc/plugins';
 export const DICOMWEB_PLUGIN = path.join(ORTHANC_PLUGIN_DIR, 'libOrthancDicomWeb.so');
 

@@ -35,8 +35,12 @@ const orthancSkip = orthancSkipReason();
 const fixturesSkip = fs.existsSync(J2K_DIR) && fs.existsSync(IMPLICIT_DIR) ? null : `${FIXTURES} is absent: fixture tests skipped`;
 for (const reason of [orthancSkip, fixturesSkip]) if (reason) console.warn(`dicomweb.int: ${reason}`);
 
-const describeOrthanc = orthancSkip ? describe.skip : describe;
-const describeFixtures = orthancSkip || fixturesSkip ? describe.skip : describe;
+/** describe, or describe.skip with the reason in the block's name so that the skip explains itself. */
+function describeUnless(reason: string | null): (name: string, fn: () => void) => void {
+  return (name, fn) => (reason ? describe.skip(`${name} [skipped: ${reason}]`, fn) : describe(name, fn));
+}
+const describeOrthanc = describeUnless(orthancSkip);
+const describeFixtures = describeUnless(orthancSkip ?? fixturesSkip);
 
 jest.setTimeout(120_000);
 
