@@ -2,10 +2,15 @@
  * A DICOMweb client (QIDO-RS, WADO-RS) bound to ONE configured source. Callers name a source from
  * DICOMWEB_SOURCES; they can never hand in a URL, so pixels are fetched only from configured servers.
  *
- * Failures are AppErrors: DICOMWEB_UNAVAILABLE (retryable: 5xx, 429, network errors, timeouts, truncated
- * bodies, after DICOMWEB_RETRIES retries with exponential backoff and jitter), DICOMWEB_CLIENT_ERROR (the
- * server refused: other 4xx/3xx, or answered something that is not DICOMweb; see `DicomwebHttpError.status`),
- * STUDY_UNUSABLE (a size limit was exceeded), BAD_REQUEST (a UID that is not a UID).
+ * Failures are AppErrors: DICOMWEB_UNAVAILABLE (retryable: 5xx, 408, 429, network errors, idle timeouts,
+ * truncated bodies, after DICOMWEB_RETRIES retries with exponential backoff and jitter; `DicomwebUnavailableError`),
+ * DICOMWEB_CLIENT_ERROR (the server refused: other 4xx, any 3xx since redirects are not followed, or an answer
+ * that is not DICOMweb; `DicomwebHttpError.status`), STUDY_UNUSABLE (a size limit was exceeded), BAD_REQUEST
+ * (a UID that is not a UID, refused before any request).
+ *
+ * WADO-RS retrieves ask for Explicit VR Little Endian so that compressed images arrive decoded; a server
+ * that refuses (406) or keeps failing (500/501) is asked again for its stored transfer syntax, and the result
+ * says so (`transcodingRefused`, and each instance's transfer syntax from its File Meta Information).
  */
 import type { Config, DicomwebSource } from '../../config/schema';
 import { AppError } from '../../errors';
@@ -191,6 +196,14 @@ export class DicomwebClient {
     options: DicomwebClientOptions,
   ) {
     this.sourceName = sourceName;
+    const url = new URL(source.url);
+    // fetch refuses such URLs, and the credentials would end up in logs: they belong in `auth`.
+    if (url.username || url.password || url.search || url.hash) {
+      throw new AppError(
+        'CONFIG_INVALID',
+        `DICOMweb source "${sourceName}": the URL must not carry credentials, a query or a fragment (use "auth")`,
+      );
+    }
     this.baseUrl = source.url.replace(/\/+$/, '');
     this.timeoutMs = timeoutMs;
     this.retries = retries;

@@ -143,6 +143,14 @@ describe('source binding', () => {
     expect(() => createDicomwebClient(config, name)).toThrow(expect.objectContaining({ code: 'DICOMWEB_SOURCE_UNKNOWN' }));
   });
 
+  it('refuses a source URL with credentials, a query or a fragment (CONFIG_INVALID)', () => {
+    for (const url of ['http://u:p@127.0.0.1/dicom-web', 'http://127.0.0.1/dicom-web?x=1', 'http://127.0.0.1/dw#f']) {
+      expect(() => createDicomwebClient({ ...config, DICOMWEB_SOURCES: { s: { url } } }, 's')).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    }
+  });
+
   it('refuses anything but a UID in a path, before any request', async () => {
     server = await serve((_req, res) => res.end('[]'));
     const { client } = clientFor(server);
