@@ -18,6 +18,7 @@ export interface ReportJobData {
 export interface CorrelateJobData {
   accessionKey: string;
   version: number;
-  reason: 'new' | 'corrected';
+  /** 'replaced': a later version (final over preliminary, corrected or amended over final). */
+  reason: 'new' | 'replaced';
   traceId: string;
 }

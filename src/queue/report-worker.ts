@@ -31,7 +31,7 @@ export async function processReportJob(job: Job<ReportJobData>, deps: ReportWork
     stored++;
     await deps.correlateQueue.add(
       QUEUES.correlate,
-      { accessionKey, version, reason: outcome === 'new' ? 'new' : 'corrected', traceId },
+      { accessionKey, version, reason: outcome, traceId },
       {
         jobId: `correlate-${messageId}-${version}`,
         attempts: 8,

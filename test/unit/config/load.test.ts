@@ -1,0 +1,27 @@
+import { loadConfig } from '../../../src/config/load';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', HTTP_PORT: 8080, MLLP_PORT: 2575, API_TOKEN: null, CDS_AUTH: 'on' });
+    expect(Object.keys(c.DICOMWEB_SOURCES)).toEqual(['default']);
+  });
+
+  it('takes environment overrides, JSON maps included', () => {
+    const c = loadConfig({ MLLP_PORT: '0', DICOMWEB_SOURCES: '{"pacs":{"url":"https://pacs.example/dicom-web","auth":{"type":"bearer","token":"t"}}}', API_TOKEN: 's3cret' });
+    expect(c.MLLP_PORT).toBe(0);
+    expect(c.DICOMWEB_SOURCES.pacs!.auth).toEqual({ type: 'bearer', token: 't' });
+    expect(c.API_TOKEN).toBe('s3cret');
+  });
+
+  it.each([
+    [{ HTTP_PORT: 'eighty' }, /^HTTP_PORT: /],
+    [{ MLLP_PORT: '70000' }, /^MLLP_PORT: /],
+    [{ REDIS_URL: 'http://x' }, /^REDIS_URL: /],
+    [{ DICOMWEB_SOURCES: '{not json' }, /^DICOMWEB_SOURCES: is not valid JSON/],
+    [{ DICOMWEB_SOURCES: '{}' }, /^DICOMWEB_SOURCES: at least one source/],
+    [{ HL7_OTHER_MESSAGE_ACK: 'XX' }, /^HL7_OTHER_MESSAGE_ACK: /],
+  ])('names the bad variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(message) }));
+  });
+});
