@@ -375,6 +375,16 @@ function emptyFeatures(): Features {
   return { grade: null, severity: null, morphology: null, percent: null };
 }
 
+function hasAny(f: Features): boolean {
+  return f.grade !== null || f.severity !== null || f.morphology !== null || f.percent !== null;
+}
+
+/** Features found on one level of a group and on no other apply to the whole group only when unique. */
+function mergeFeatures(list: Features[]): Features {
+  const withAny = list.filter(hasAny);
+  return withAny.length === 1 ? (withAny[0] as Features) : emptyFeatures();
+}
+
 function gradeFromPercent(p: number): Grade | null {
   if (p < 20) return null;
   if (p <= 25) return 1;
@@ -458,12 +468,14 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
     featOf.set(t, f);
     anchors.push({ start: t.start, end: t.end, feats: f });
   }
+  // Each level of a group is its own anchor: "D12 (grade 2) et L2 (grade 1)".
   for (const gs of byTrigger.values())
-    for (const g of gs) {
-      const f = emptyFeatures();
-      featOf.set(g, f);
-      anchors.push({ start: g.start, end: g.end, feats: f });
-    }
+    for (const g of gs)
+      for (const s of g.spans) {
+        const f = emptyFeatures();
+        featOf.set(s, f);
+        anchors.push({ start: s.start, end: s.end, feats: f });
+      }
   const assign = (s: Span, apply: (f: Features) => void) => {
     const a = nearest(words, s, anchors, FEATURE_WINDOW);
     if (a) apply(a.feats);
@@ -500,9 +512,11 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
     if (gs && gs.length > 0) {
       const manyLevels = gs.reduce((n, g) => n + g.spans.length, 0) > 1;
       for (const g of gs) {
-        const gf = featOf.get(g) ?? emptyFeatures();
-        const feats = finalFeatures(gf, tf, t.entry, clauseFeats);
+        const groupFeats = mergeFeatures(g.spans.map((s) => featOf.get(s) ?? emptyFeatures()));
         for (const span of g.spans) {
+          // A level's own features, else those shared by its group ("T12 and L1, mild"), else the trigger's.
+          const own = featOf.get(span) ?? emptyFeatures();
+          const feats = finalFeatures(g.spans.length > 1 && hasAny(own) ? own : g.spans.length > 1 ? groupFeats : own, tf, t.entry, clauseFeats);
           // "Compression fractures of T12 (old) and L1 (new)": a cue hugging one level of a list wins.
           const local = manyLevels ? localModifier(doc, span, ctx.cues) : null;
           const a = local ? applySection(assertionFor(t.entry.kind, local), sentence.section) : assertion;
@@ -665,6 +679,12 @@ function dedupe(drafts: Draft[], doc: Doc): FractureMention[] {
   }
   return order.map((k) => {
     const d = byKey.get(k) as Draft;
+    // A grade of something that is not there (or only asked about) means nothing.
+    if (d.assertion === 'absent' || d.assertion === 'hypothetical') {
+      d.grade = null;
+      d.morphology = null;
+      d.heightLossPercent = null;
+    }
     return {
       level: d.level,
       region: d.region,

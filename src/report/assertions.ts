@@ -53,12 +53,16 @@ function triggersBetween(ctx: CueContext, a: number, b: number): Span[] {
  * ("no fracture, compression deformity or height loss"), not across "and"/"with" ("no fracture of L1
  * and compression fracture of L2").
  */
+const LIST_BREAKERS = /\b(?:and|et|with|avec|but|mais|plus|while|which|qui)\b|;/;
+
 function isConjoined(gap: string): boolean {
   if (gap.length > 80) return false;
   const stripped = gap
     .replace(/\b(?:of|at|in|de|du|des|la|le|les|the|a|an|any|d'|l'|vertebral|body|bodies)\b/g, ' ')
     .replace(/\b[a-z]{0,2}\d{1,2}\b/g, ' ');
-  return CONJOINED_GAP.test(stripped);
+  if (CONJOINED_GAP.test(stripped)) return true;
+  // A list of alternatives with other nouns in it: "no fracture, retropulsion or height loss".
+  return /,|\b(?:or|nor|ou|ni)\b/.test(stripped) && !LIST_BREAKERS.test(stripped) && (stripped.match(/[a-z]+/g) ?? []).length <= 5;
 }
 
 function forwardReaches(ctx: CueContext, cue: Span, target: Span): boolean {

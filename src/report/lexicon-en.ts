@@ -57,7 +57,9 @@ const cues: CueEntry[] = [
   c('absence of|absent|negative for|free of|no evidence of|no signs? of|no ct evidence of|no radiographic evidence of|there (?:is|are) no|no definite|no convincing|no obvious|no significant|no other|no additional|no further|no visible|no appreciable|no discrete|no focal', 'negation', 'forward'),
   c('(?:is|are|was|were) not (?:seen|identified|demonstrated|visualized|visualised|present|evident|noted|appreciated)|not (?:seen|identified|demonstrated|visualized|appreciated)|(?:is|are|has been|have been) (?:excluded|ruled out)|excluded|ruled out|(?:is|are) absent|resolved', 'negation', 'backward'),
   // pseudo-negations that mean something else
-  c('no (?:significant |interval |appreciable )?(?:change|progression|increase)|without (?:significant |interval )?(?:change|progression)|not (?:significantly )?changed|no new change', 'historical', 'both'),
+  c('no (?:significant |interval |appreciable |definite )*(?:change|progression|increase)|without (?:any )?(?:significant |interval |appreciable |definite )*(?:change|progression)|not (?:significantly )?changed|no new change', 'historical', 'both'),
+  c('(?:with )?sparing of|spares|sparing', 'negation', 'forward'),
+  c('(?:is|are) (?:spared|preserved)', 'negation', 'backward'),
   c('cannot (?:be )?(?:excluded?|ruled out)|can ?not (?:be )?(?:excluded?|ruled out)|can\'t (?:be )?(?:excluded?|ruled out)|cannot rule out|not (?:be )?(?:entirely |completely |definitively )?(?:excluded|ruled out)|difficult to exclude|not (?:entirely |completely )?excluded', 'possible', 'both'),
   c('not (?:previously )?(?:known|described|reported)|previously unknown|unknown|not present previously|not previously (?:seen|present|visible|described)|(?:which|that) (?:was|were) not (?:present|seen|visible) (?:previously|before|on (?:the )?(?:prior|previous)(?: study| exam| examination| ct)?)', 'current', 'backward'),
   c('not (?:seen|present|visible|identified|demonstrated|evident|noted) (?:on|in) (?:the )?(?:prior|previous|earlier|preceding|last|comparison)(?: study| exam| examination| ct| scan| imaging| mri| radiograph)?', 'current', 'backward'),
@@ -107,7 +109,7 @@ export const LEXICON_EN: Lexicon = {
   severity: [
     { pattern: 'mild|mildly|minimal|minimally|slight|slightly|subtle|minor|small|trace|early', grade: 1 },
     { pattern: 'moderate|moderately', grade: 2 },
-    { pattern: 'severe|severely|marked|markedly|advanced|significant|substantial|near[- ]complete|complete', grade: 3 },
+    { pattern: 'severe|severely|marked|markedly|advanced|near[- ]complete|complete', grade: 3 },
   ],
   morphology: [
     { pattern: 'wedge|wedged|wedging|anterior (?:vertebral )?(?:body )?height loss|loss of (?:the )?anterior (?:vertebral )?(?:body )?height', morphology: 'wedge' },

@@ -28,6 +28,7 @@ const c = (pattern: string, type: CueEntry['type'], direction: CueEntry['directi
 
 const cues: CueEntry[] = [
   c('pas de|pas d\'|pas d|sans|absence de|absence d\'|aucune?|ni|non|ne montre pas|ne retrouve pas|on ne (?:retrouve|note|voit|visualise|observe|met en evidence) pas|il n\'(?:y a|existe) pas|n\'est pas|ne sont pas|pas d\'argument pour|pas de signe de|pas d\'image de|pas d\'anomalie|pas de lesion|pas de nouvel(?:le)?s?|pas de nouveaux?', 'negation', 'forward'),
+  c('respectee?s?|epargnee?s?|indemnes?|(?:est|sont) respectee?s?', 'negation', 'backward'),
   c('non (?:visibles?|vue?s?|retrouvee?s?|visualisee?s?|identifiee?s?|individualisee?s?|objectivee?s?)|n\'est pas (?:retrouvee?|visible|visualisee?|identifiee?)|exclue?s?|eliminee?s?|ecartee?s?|absente?s?', 'negation', 'backward'),
   c('pas|jamais|exclut|excluent|elimine|eliminent|ecarte|ecartent', 'negation', 'forward'),
   c('(?::|=) ?(?:non|negatif|negative|neant|absent|absente|aucun|aucune)(?= ?(?:[.;,\\n]|$))', 'negation', 'backward'),
