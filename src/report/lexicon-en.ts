@@ -31,7 +31,7 @@ const triggers: TriggerEntry[] = [
   { pattern: `(?:is|are|appears?|remains?) (?:mildly |moderately |severely |slightly |minimally )?(?:compressed|collapsed|flattened|wedged)`, kind: 'fracture', specific: false },
   { pattern: `lost (?:approximately |about |roughly |nearly |almost )?(?:\\d{1,2}(?:[.,]\\d)? ?% |one third |a third |half )?of (?:its|the) (?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:pathologic(?:al)?|insufficiency|osteoporotic|fragility|traumatic|stress|chance|acute|new|old) ${FX}`, kind: 'fracture', specific: false },
-  { pattern: `${FX}|fractured|fracture ${DEF}`, kind: 'fracture', specific: false },
+  { pattern: `${FX}|fractured|fracture ${DEF}|fxs?`, kind: 'fracture', specific: false },
   { pattern: `collaps(?:e|ed|ing)`, kind: 'fracture', specific: false },
   { pattern: `flatten(?:ed|ing)`, kind: 'fracture', specific: false },
   { pattern: `compressed|compression`, kind: 'fracture', specific: false },

@@ -39,7 +39,12 @@ export class SectionFinder {
   constructor(lex: Lexicon) {
     const all = lex.sections.map((s) => s.pattern).join('|');
     // At line start (optionally after a bullet or markup), a known title, then ':' or end of line.
-    this.headerRe = new RegExp(`^[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*(?::|-[ \\t]|$)`, 'gm');
+    // At a line start, or inline after a sentence ("... deformity. Impression: ..."), a known title
+    // followed by ':' (a title alone on its line needs no colon).
+    this.headerRe = new RegExp(
+      `(?:^|(?<=[.!?] {1,3}))[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*(?::|-[ \\t]|$)`,
+      'gm',
+    );
     this.sectionOf = lex.sections.map((s) => ({ re: new RegExp(`^[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${s.pattern})(?![a-z])`), section: s.section }));
   }
 
