@@ -6,7 +6,7 @@
 import type { Prng } from './prng';
 import { endplates, type Vec3, type VertebraModel } from './spine';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
-const { abs, ceil, cos, floor, hypot, max, min, round, sin, sqrt } = Math;
+const { abs, ceil, cos, floor, hypot, imul, max, min, round, sin, sqrt } = Math;
 
 /** Reference HU values (CT of an adult, non-contrast). */
 export const HU = {
@@ -60,7 +60,6 @@ interface RibModel {
   radius: number;
   /** Costovertebral joint position (x, y). */
   head: [number, number];
-  /** y of the vertebra centre, used to centre the chest wall ellipse. */
 }
 
 export interface AnatomyModel {
@@ -233,7 +232,7 @@ function fillEllipsoidSection(cv: SliceCanvas, e: Ellipsoid, z: number, value: n
 }
 
 /** Paints one axial slice at LPS height z (mm) onto the canvas (HU, before blur and noise). */
-export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
+export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number, tableSide: 1 | -1 = 1): void {
   cv.hu.fill(HU.air);
   const u = levelPosition(m.levelZ, z);
   const wall = interpWall(u);
@@ -342,6 +341,63 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number): void {
   }
   paintSpine(cv, m, z);
   paintRibs(cv, m, z, icy, ia - muscle * 0.5, ib - muscle * 0.5);
+  paintTable(cv, tableSide);
+}
+
+/** Lattice hash in [-1, 1] (deterministic, no PRNG state). */
+function hash3(ix: number, iy: number, iz: number): number {
+  let h = imul(ix, 0x27d4eb2d) ^ imul(iy, 0x165667b1) ^ imul(iz, 0x9e3779b1);
+  h = imul(h ^ (h >>> 15), 0x85ebca6b);
+  h ^= h >>> 13;
+  return ((h >>> 0) / 4294967295) * 2 - 1;
+}
+
+/**
+ * Trabecular texture of cancellous bone: smooth value noise on a 1.6 mm lattice plus a finer octave,
+ * ±45 HU, evaluated in patient coordinates so that every acquisition of a phantom shares it.
+ */
+function trabecular(x: number, y: number, z: number): number {
+  let total = 0;
+  let amp = 30;
+  let scale = 1 / 1.6;
+  for (let octave = 0; octave < 2; octave++) {
+    const fx = x * scale + 1000;
+    const fy = y * scale + 1000;
+    const fz = z * scale + 1000;
+    const ix = floor(fx);
+    const iy = floor(fy);
+    const iz = floor(fz);
+    const tx = fx - ix;
+    const ty = fy - iy;
+    const tz = fz - iz;
+    const c00 = hash3(ix, iy, iz) * (1 - tx) + hash3(ix + 1, iy, iz) * tx;
+    const c10 = hash3(ix, iy + 1, iz) * (1 - tx) + hash3(ix + 1, iy + 1, iz) * tx;
+    const c01 = hash3(ix, iy, iz + 1) * (1 - tx) + hash3(ix + 1, iy, iz + 1) * tx;
+    const c11 = hash3(ix, iy + 1, iz + 1) * (1 - tx) + hash3(ix + 1, iy + 1, iz + 1) * tx;
+    total += amp * ((c00 * (1 - ty) + c10 * ty) * (1 - tz) + (c01 * (1 - ty) + c11 * ty) * tz);
+    amp *= 0.5;
+    scale *= 2.2;
+  }
+  return total;
+}
+
+/** The CT table: a carbon-fibre cradle behind the patient (supine) or in front (prone), with a thin mattress. */
+function paintTable(cv: SliceCanvas, side: 1 | -1): void {
+  // Straight along z, just clear of the body wall at its widest (see WALL): posterior 133 mm, anterior −116 mm.
+  const surface = side > 0 ? 136 : -119;
+  for (let r = 0; r < cv.rows; r++) {
+    const y = cv.y0 + r * cv.ps;
+    for (let c = 0; c < cv.cols; c++) {
+      const x = cv.x0 + c * cv.ps;
+      if (abs(x) > 230) continue;
+      // Gently curved cradle, deeper at the sides.
+      const yc = surface + side * (x * x) * -0.0006;
+      const d = side * (y - yc);
+      const idx = r * cv.cols + c;
+      if (d >= 0 && d < 5 && (cv.hu[idx] as number) < -900) cv.hu[idx] = -650; // foam mattress
+      else if (d >= 5 && d < 11) cv.hu[idx] = d < 6.5 || d > 9.5 ? 260 : -300; // carbon shell with foam core
+    }
+  }
 }
 
 /** A thick bony segment (cortex + marrow) between two points in the slice. */
@@ -436,7 +492,7 @@ function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
             const hu = canalAndDisc(v, next, s, a, l);
             if (hu !== null) cv.hu[idx] = hu;
           } else {
-            const hu = vertebraHu(v, m.bone, s, a, l, z);
+            const hu = vertebraHu(v, m.bone, s, a, l, px, py + v.frameCenter[1], z);
             if (hu !== null) cv.hu[idx] = hu;
           }
         }
@@ -477,7 +533,7 @@ function canalAndDisc(v: VertebraModel, next: VertebraModel | undefined, s: numb
 }
 
 /** HU of a vertebra's bone at local (s, a, l), or null when outside it. */
-function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l: number, _z: number): number | null {
+function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l: number, x: number, y: number, z: number): number | null {
   const halfW = v.width / 2;
   const halfD = v.depth / 2;
   const hp = v.heights.posterior;
@@ -502,7 +558,9 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const dAx = min(ep.top - s, s - ep.bottom);
     const d = min(dRad, dAx + (grow > 0 ? grow : 0));
     if (d > 0) {
-      let hu: number = d < bone.corticalThickness ? bone.cortical : bone.cancellous;
+      // Basivertebral vein: a short channel entering the middle of the posterior wall.
+      if (abs(l) < 1.8 && a < postFlat + 6 && abs(s - (ep.top + ep.bottom) / 2) < 2.2) return 45;
+      let hu: number = d < bone.corticalThickness ? bone.cortical : bone.cancellous + trabecular(x, y, z);
       if (v.schmorl) {
         const sn = v.schmorl;
         const dn = hypot(s - ep.top, a - sn.a, l - sn.l);
@@ -580,10 +638,6 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
 /** Thoracic transverse processes angle backwards towards their tips (where the ribs articulate). */
 function thoracicTip(lumbar: boolean, ll: number, len: number): number {
   return lumbar ? 0 : -10 * max(0, (ll - len * 0.5) / (len * 0.5));
-}
-
-export interface RenderScratch {
-  tmp: Float32Array;
 }
 
 /**

@@ -273,7 +273,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   let seriesNumber = 2;
   for (let k = 0; k < n; k++) {
     const z = feetFirst ? zBottom + k * o.sliceSpacing : zTop - k * o.sliceSpacing;
-    paintSlice(canvas, anatomy, z);
+    paintSlice(canvas, anatomy, z, o.position.endsWith('P') ? -1 : 1);
     finishSlice(canvas, scratch, table, noiseRng, o.noiseSigma);
     const hu = canvas.hu;
     for (let r = 0; r < rows; r++) {
