@@ -96,9 +96,19 @@ describe('phantom', () => {
         const front: [number, number, number] = [c[0], c[1] - v.depthMm / 2 - 12, c[2]];
         expect(huAt(r.volume, front)).toBeLessThan(100);
       }
-      // Canonical LPS volumes are the same voxels whatever the acquisition.
+      // The table's carbon shell (y 141…147 mm behind, −124…−130 mm in front) is behind a supine patient and
+      // in front of a prone one; the other band is air.
+      const z = r.truth.vertebrae.find((x) => x.level === 'L1')!.centerMm[2];
+      const band = (ys: number[]): number => max(...ys.map((y) => huAt(r.volume, [0, y, z])));
+      const behind = band([141, 142, 143, 144, 145, 146, 147]);
+      const inFront = band([-124, -125, -126, -127, -128, -129, -130]);
+      const prone = r.position.endsWith('P');
+      expect(prone ? inFront : behind).toBeGreaterThan(-700);
+      expect(prone ? behind : inFront).toBeLessThan(-900);
+      // Canonical LPS volumes are the same voxels whatever the acquisition order; only the table moves
+      // (behind a supine patient, in front of a prone one), so compare supine with supine, prone with prone.
       const canon = toCanonicalLps(r.volume);
-      const refCanon = toCanonicalLps(ref.volume);
+      const refCanon = toCanonicalLps((r.position.endsWith('P') ? results[2]! : ref).volume);
       expect(canon.dims).toEqual(refCanon.dims);
       expect(canon.origin.map((x) => Math.round(x * 1000) / 1000)).toEqual(refCanon.origin.map((x) => Math.round(x * 1000) / 1000));
       let diff = 0;
