@@ -119,8 +119,16 @@ function postModifier(ctx: CueContext, target: Span): Modifier | null {
   return null;
 }
 
+/** French discontinuous negation around the target: "ne [fume] pas", "n'[est] jamais". */
+function frenchNePas(ctx: CueContext, target: Span): boolean {
+  const before = ctx.folded.slice(Math.max(0, target.start - 4), target.start);
+  if (!/(?:^|[^a-z])n(?:e |')$/.test(before)) return false;
+  return /^\s*(?:[a-z\u00df-\u00ff]+\s+){0,2}(?:pas|jamais|plus)(?![a-z])/.test(ctx.folded.slice(target.end, target.end + 40));
+}
+
 /** The modifier that governs `target`: strong categories (negation, hypothesis, uncertainty) win. */
 export function resolveModifier(ctx: CueContext, target: Span): Modifier {
+  if (frenchNePas(ctx, target)) return 'negation';
   const pre = preModifier(ctx, target);
   const post = postModifier(ctx, target);
   const strong = strongest([pre ?? 'none', post ?? 'none']);

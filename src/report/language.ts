@@ -18,13 +18,16 @@ const EN_WORDS = new Set([
  * letters in the original count for French. Ties and empty text give `en`.
  */
 export function detectLanguage(original: string, folded: string): Language {
-  const sample = folded.slice(0, 4000);
+  const sample = folded.slice(0, 3000);
   let fr = 0;
   let en = 0;
   const re = /[a-z]+/g;
   let m: RegExpExecArray | null;
+  let words = 0;
   while ((m = re.exec(sample)) !== null) {
     const w = m[0];
+    // Clear enough: stop early (reports are long, the first lines decide).
+    if (++words > 40 && Math.abs(fr - en) >= 10) break;
     if (FR_WORDS.has(w)) fr++;
     else if (EN_WORDS.has(w)) en++;
     // Typical endings break ties on short, telegraphic lines ("Pincement discal L5-S1").

@@ -34,17 +34,18 @@ const ABBREVIATIONS = new Set([
 
 export class SectionFinder {
   private readonly headerRe: RegExp;
+  private readonly inlineRe: RegExp;
   private readonly sectionOf: { re: RegExp; section: Section }[];
 
   constructor(lex: Lexicon) {
     const all = lex.sections.map((s) => s.pattern).join('|');
     // At line start (optionally after a bullet or markup), a known title, then ':' or end of line.
     // At a line start, or inline after a sentence ("... deformity. Impression: ..."), a known title
-    // followed by ':' (a title alone on its line needs no colon).
-    this.headerRe = new RegExp(
-      `(?:^|(?<=[.!?] {1,3}))[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*(?::|-[ \\t]|$)`,
-      'gm',
-    );
+    // followed by ':' (a title alone on its line needs no colon). Inline candidates are found by a cheap
+    // scan and checked with the sticky variant.
+    const body = `[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*(?::|-[ \\t]|$)`;
+    this.headerRe = new RegExp(`^${body}`, 'gm');
+    this.inlineRe = new RegExp(`(?:${all})[ \\t]*(?:\\([^)\\n]{0,40}\\))?[ \\t]*:`, 'y');
     this.sectionOf = lex.sections.map((s) => ({ re: new RegExp(`^[ \\t]*(?:[#*>=-]+[ \\t]*)?(?:${s.pattern})(?![a-z])`), section: s.section }));
   }
 
@@ -64,18 +65,31 @@ export class SectionFinder {
         const rest = folded.slice(m.index + text.length, lineEnd === -1 ? folded.length : lineEnd);
         if (rest.trim() !== '') continue;
       }
-      let section: Section = 'findings';
-      let best = -1;
-      for (const s of this.sectionOf) {
-        const mm = s.re.exec(text);
-        if (mm && mm[0].length > best) {
-          best = mm[0].length;
-          section = s.section;
-        }
-      }
-      out.push({ start: m.index, end: m.index + text.length, section });
+      out.push({ start: m.index, end: m.index + text.length, section: this.sectionFor(text) });
     }
-    return out;
+    // Inline titles: "<sentence end> Title:".
+    const inline = /[.!?] {1,3}(?=[a-z])/g;
+    while ((m = inline.exec(folded)) !== null) {
+      const at = m.index + m[0].length;
+      this.inlineRe.lastIndex = at;
+      const mm = this.inlineRe.exec(folded);
+      if (!mm) continue;
+      out.push({ start: at, end: at + mm[0].length, section: this.sectionFor(mm[0]) });
+    }
+    return out.sort((x, y) => x.start - y.start);
+  }
+
+  private sectionFor(text: string): Section {
+    let section: Section = 'findings';
+    let best = -1;
+    for (const s of this.sectionOf) {
+      const mm = s.re.exec(text);
+      if (mm && mm[0].length > best) {
+        best = mm[0].length;
+        section = s.section;
+      }
+    }
+    return section;
   }
 }
 
