@@ -1,0 +1,257 @@
+/**
+ * bench:hl7 — HL7 intake measured end to end (ACK = job durably in Redis), beside bare peers that ACK
+ * without doing anything, and parse throughput beside @medplum/core and node-hl7-client.
+ *
+ * usage: npm run bench:hl7 [-- --messages 4000 --rate 500 --seconds 5]
+ * Prints one JSON object on stdout. The service runs as its own process (serve --role api) so client
+ * and server do not share an event loop.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Hl7Message } from '@medplum/core';
+import { Message } from 'node-hl7-client';
+import { Er7Message } from '../src/ingest/hl7/er7';
+import { parseOru, readHeader } from '../src/ingest/hl7/oru';
+import { MllpFramer, encodeMllp } from '../src/ingest/hl7/mllp';
+import { deletePrefix, freePort } from '../test/helpers/service';
+import { loadHl7Fixtures, sharedFixture } from '../test/helpers/fixtures';
+import { makeOru } from '../test/helpers/hl7';
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '4000' },
+    rate: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '5' },
+    'peer-budget-s': { type: 'string', default: '20' },
+  },
+});
+const N = Number(values.messages);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const PEER_BUDGET_MS = Number(values['peer-budget-s']) * 1000;
+const ROOT = path.resolve(__dirname, '..');
+
+const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null);
+const round = (x: number | null, d = 2) => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/** One MLLP connection that sends a message and waits for the ACK whose MSA-2 matches. */
+class BenchConnection {
+  private framer = new MllpFramer(64 * 1024 * 1024);
+  private waiting: { id: string; resolve: () => void } | null = null;
+  acks = 0;
+  strayAcks = 0;
+  private constructor(private socket: net.Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (d) => {
+      for (const e of this.framer.push(d)) {
+        if (e.kind !== 'frame') continue;
+        this.acks++;
+        const text = e.payload.toString('latin1');
+        const msa = text.split('\r').find((s) => s.startsWith('MSA'))?.split('|')[2];
+        if (this.waiting && msa === this.waiting.id) {
+          const w = this.waiting;
+          this.waiting = null;
+          w.resolve();
+        } else this.strayAcks++;
+      }
+    });
+    socket.on('error', () => undefined);
+  }
+  static open(port: number): Promise<BenchConnection> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new BenchConnection(s)));
+      s.once('error', reject);
+    });
+  }
+  send(id: string, bytes: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting = { id, resolve };
+      this.socket.write(bytes);
+    });
+  }
+  close() {
+    this.socket.destroy();
+  }
+}
+
+let seq = 0;
+function nextMessage(): { id: string; bytes: Buffer } {
+  const id = `B${process.pid}-${Date.now()}-${seq++}`;
+  return { id, bytes: encodeMllp(makeOru({ controlId: id, accession: `ACC${seq}` })) };
+}
+
+/** Closed loop: each connection sends its share back to back. */
+async function closedLoop(port: number, connections: number, total: number, budgetMs = Infinity) {
+  const conns = await Promise.all(Array.from({ length: connections }, () => BenchConnection.open(port)));
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + budgetMs;
+  await Promise.all(
+    conns.map(async (c) => {
+      for (let i = 0; i < Math.ceil(total / connections); i++) {
+        if (performance.now() > deadline) return;
+        const m = nextMessage();
+        const t0 = performance.now();
+        await c.send(m.id, m.bytes);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const stray = conns.reduce((a, c) => a + c.strayAcks, 0);
+  conns.forEach((c) => c.close());
+  latencies.sort((a, b) => a - b);
+  return {
+    connections,
+    messages: latencies.length,
+    completedAll: latencies.length >= total,
+    msgPerS: round(latencies.length / elapsed, 0),
+    ackLatencyMs: { p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies[latencies.length - 1] ?? null) },
+    unexpectedAcks: stray,
+  };
+}
+
+/**
+ * Open loop at a fixed rate over `connections`: latency counts from the scheduled send time, so a
+ * server that falls behind shows it (no coordinated omission).
+ */
+async function fixedRate(port: number, connections: number, rate: number, seconds: number) {
+  const conns = await Promise.all(Array.from({ length: connections }, () => BenchConnection.open(port)));
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  const start = performance.now() + 50;
+  const queues = conns.map(() => Promise.resolve());
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const k = i % connections;
+    const m = nextMessage();
+    const job = queues[k]!.then(() => conns[k]!.send(m.id, m.bytes)).then(() => void latencies.push(performance.now() - due));
+    queues[k] = job;
+    jobs.push(job);
+  }
+  await Promise.all(jobs);
+  conns.forEach((c) => c.close());
+  latencies.sort((a, b) => a - b);
+  return { connections, rate, seconds, messages: latencies.length, ackLatencyMs: { p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies[latencies.length - 1] ?? null) } };
+}
+
+async function startProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) resolve();
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`process exited ${code}: ${out.slice(-500)}`)));
+    setTimeout(() => reject(new Error(`not ready: ${out.slice(-500)}`)), 20_000);
+  });
+  proc.stdout!.removeAllListeners('data');
+  proc.stderr!.removeAllListeners('data');
+  proc.stdout!.resume();
+  proc.stderr!.resume();
+  return proc;
+}
+
+async function stopProcess(proc: ChildProcess) {
+  if (proc.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+    setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
+  });
+}
+
+function parseBench() {
+  const dir = sharedFixture('hl7');
+  const corpus = dir ? loadHl7Fixtures(dir).map((m) => m.bytes) : Array.from({ length: 50 }, (_, i) => Buffer.from(makeOru({ controlId: `P${i}` })));
+  const bytes = corpus.reduce((a, b) => a + b.length, 0);
+  const texts = corpus.map((b) => b.toString('latin1'));
+  const time = (fn: () => void) => {
+    for (let i = 0; i < 3; i++) fn(); // warm-up
+    let rounds = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 2000) {
+      fn();
+      rounds++;
+    }
+    const s = (performance.now() - t0) / 1000;
+    return { msgPerS: round((rounds * corpus.length) / s, 0), mbPerS: round((rounds * bytes) / s / 1e6, 1) };
+  };
+  const tryEach = (f: (i: number) => void) => () => {
+    for (let i = 0; i < corpus.length; i++) {
+      try {
+        f(i);
+      } catch {
+        /* malformed fixtures throw in every parser; the work done still counts */
+      }
+    }
+  };
+  return {
+    corpus: dir ? '../shared/fixtures/hl7' : 'generated ORU^R01',
+    messages: corpus.length,
+    bytes,
+    vcfSentinel: time(tryEach((i) => {
+      const msg = Er7Message.parse(corpus[i]!);
+      if (readHeader(msg).messageType === 'ORU') parseOru(msg);
+    })),
+    medplumCore: time(tryEach((i) => void Hl7Message.parse(texts[i]!))),
+    nodeHl7Client: time(tryEach((i) => void new Message({ text: texts[i]! }))),
+  };
+}
+
+async function loadRuns(port: number, budgetMs = Infinity) {
+  await closedLoop(port, 8, 400, budgetMs); // warm-up
+  return {
+    oneConnection: await closedLoop(port, 1, N, budgetMs),
+    eightConnections: await closedLoop(port, 8, N, budgetMs),
+    fixedRate: await fixedRate(port, 8, RATE, SECONDS),
+  };
+}
+
+async function main() {
+  const result: Record<string, unknown> = { node: process.version, cpus: require('node:os').cpus().length, messagesPerRun: N };
+  result.parse = parseBench();
+
+  // vcf-sentinel: ACK only after the job is in Redis.
+  const prefix = `bench-hl7-${process.pid}`;
+  let port = await freePort();
+  const svc = await startProcess([path.join(ROOT, 'bin', 'vcf-sentinel.js'), 'serve', '--role', 'api'], {
+    QUEUE_PREFIX: prefix, MLLP_PORT: String(port), HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', MLLP_HOST: '127.0.0.1', LOG_LEVEL: 'info',
+  }, /"event":"app.started"/);
+  try {
+    result.vcfSentinel = { ackMeans: 'job durably in Redis (BullMQ)', ...(await loadRuns(port)) };
+  } finally {
+    await stopProcess(svc);
+    await deletePrefix(prefix);
+  }
+
+  // Bare peers that ACK without doing anything, same client and load (time-bounded: node-hl7-server
+  // 2.5.0 re-handles every earlier message of a connection, so its runs slow down as they go).
+  const peers: Record<string, unknown> = {};
+  for (const kind of ['node-hl7-server', 'medplum'] as const) {
+    port = await freePort();
+    const proc = await startProcess([require.resolve('tsx/cli'), path.join(ROOT, 'bench', 'hl7-peer.ts'), kind, String(port)], {}, /ready/);
+    try {
+      peers[kind === 'medplum' ? '@medplum/hl7 Hl7Server' : 'node-hl7-server 2.5.0'] = { ackMeans: 'nothing stored', budgetSecondsPerRun: PEER_BUDGET_MS / 1000, ...(await loadRuns(port, PEER_BUDGET_MS)) };
+    } catch (err) {
+      peers[kind] = { error: (err as Error).message };
+    } finally {
+      await stopProcess(proc);
+    }
+  }
+  result.barePeers = peers;
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:hl7 failed: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
