@@ -27,6 +27,7 @@ const triggers: TriggerEntry[] = [
   { pattern: `(?:anterior |posterior |central |middle |mild |partial )?(?:height loss|height reduction)`, kind: 'fracture', specific: false },
   { pattern: `(?:loss|reduction|decrease|diminution) (?:in|of) (?:the )?(?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:reduced|decreased|diminished) (?:anterior |posterior |central )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
+  { pattern: `(?:loss|reduction|decrease) of (?:approximately |about |roughly |nearly |almost |up to |more than |less than |over )?\\d{1,2}(?:[.,]\\d)? ?%(?: of)? (?:the |its )?(?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:reduced|decreased|diminished|lower|shortened|loss) in (?:anterior |posterior |central |vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:is|are|appears?|remains?) (?:mildly |moderately |severely |slightly |minimally )?(?:compressed|collapsed|flattened|wedged)`, kind: 'fracture', specific: false },
   { pattern: `lost (?:approximately |about |roughly |nearly |almost )?(?:\\d{1,2}(?:[.,]\\d)? ?% |one third |a third |half )?of (?:its|the) (?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
@@ -57,6 +58,7 @@ const cues: CueEntry[] = [
   c('absence of|absent|negative for|free of|no evidence of|no signs? of|no ct evidence of|no radiographic evidence of|there (?:is|are) no|no definite|no convincing|no obvious|no significant|no other|no additional|no further|no visible|no appreciable|no discrete|no focal', 'negation', 'forward'),
   c('(?:is|are|was|were) not (?:seen|identified|demonstrated|visualized|visualised|present|evident|noted|appreciated)|not (?:seen|identified|demonstrated|visualized|appreciated)|(?:is|are|has been|have been) (?:excluded|ruled out)|excluded|ruled out|(?:is|are) absent|resolved', 'negation', 'backward'),
   // pseudo-negations that mean something else
+  c('not acute|non-?acute|not recent|not new', 'historical', 'both'),
   c('no (?:significant |interval |appreciable |definite )*(?:change|progression|increase)|without (?:any )?(?:significant |interval |appreciable |definite )*(?:change|progression)|not (?:significantly )?changed|no new change', 'historical', 'both'),
   c('(?:with )?sparing of|spares|sparing', 'negation', 'forward'),
   c('(?:is|are) (?:spared|preserved)', 'negation', 'backward'),

@@ -16,6 +16,7 @@ const triggers: TriggerEntry[] = [
   { pattern: 'tassee?s?|fracturee?s?', kind: 'fracture', specific: false },
   { pattern: '(?:perte|diminution|reduction|baisse|chute) (?:de |d\')(?:la |sa |leur )?(?:hauteur|taille)(?: (?:anterieure|posterieure|moyenne|centrale|somatique|vertebrale)s?)?', kind: 'fracture', specific: false },
   { pattern: 'affaissements?(?: vertebral| vertebraux| somatiques?)?|effondrements?', kind: 'fracture', specific: false },
+  { pattern: '(?:perte|diminution|reduction) d(?:e |\')(?:environ |pres de |plus de |moins de |un peu plus de )?\\d{1,2}(?:[.,]\\d)? ?%(?: de (?:la |sa |leur )?hauteur)?', kind: 'fracture', specific: false },
   { pattern: 'enfoncements?(?: (?:du|des) plateaux?(?: vertebraux?| vertebral)?(?: superieurs?| inferieurs?)?)?', kind: 'fracture', specific: false },
   { pattern: 'recul du mur posterieur|recul(?: du)? mur posterieur|recul de mur posterieur|recul d\'un fragment', kind: 'fracture', specific: false, secondary: true },
   { pattern: 'vertebroplasties?|cyphoplasties?|kyphoplasties?|cimentoplasties?|cimentations?', kind: 'treated', specific: true },
@@ -44,6 +45,7 @@ const cues: CueEntry[] = [
   c('(?:probablement |vraisemblablement )?(?:physiologiques?|constitutionnel(?:le)?s?|developpementa(?:l|le|ux)|variante? (?:anatomique|de la normale)|scheuermann)', 'possible', 'backward'),
   c('recherche d(?:e|\'|u|es)|a la recherche d(?:e|\'|u|es)|rechercher|pour eliminer|eliminer|exclure|bilan d(?:e|\')|si|en cas d(?:e|\')|risque d(?:e|\')|risque fracturaire|a risque d(?:e|\')|a discuter|discuter|proposer|envisager|a envisager|indication (?:de|d\'|a)|prevention|en prevention d(?:e|\')|menace', 'hypothetical', 'forward'),
   c('a discuter|a envisager|a proposer|envisageable|indiquee?|(?:est|serait|pourrait etre) (?:a discuter|a envisager|a proposer|envisageable|indiquee?)', 'hypothetical', 'backward'),
+  c('non aigue?s?|non aigu|non recente?s?|cicatriciel(?:le)?s?', 'historical', 'both'),
   c('ancien(?:ne)?s?|connue?s?|deja (?:connue?s?|decrite?s?|vue?s?|visibles?|signalee?s?)|inchangee?s?|stables?|superposables?|sequellaires?|sequelles? d(?:e|\')|antecedents? d(?:e|\')|antecedents?|atcds?(?: de)?|persistan(?:ce|t|te|ts|tes)|chroniques?|vieil(?:le|les|les)?|vieux|consolidee?s?|status post|post[- ]?(?:vertebroplastie|cyphoplastie|cimentoplastie)|connue?s? depuis|deja present(?:e|s|es)?|comme precedemment|comme sur l\'examen precedent|similaire', 'historical', 'both'),
   c('nouveaux?|nouvelles?|nouvel|recente?s?|aigue?s?|aigu|apparition d(?:e|\'|u|es)|d\'apparition recente|majoration|aggravation|evolu(?:ant|tion|tive|tif)|depuis le precedent examen|par rapport a l\'examen precedent', 'current', 'both'),
 ];
