@@ -2,7 +2,7 @@
  * bench:hl7 — HL7 intake measured end to end (ACK = job durably in Redis), beside bare peers that ACK
  * without doing anything, and parse throughput beside @medplum/core and node-hl7-client.
  *
- * usage: npm run bench:hl7 [-- --messages 4000 --rate 500 --seconds 5]
+ * usage: npm run bench:hl7 [-- --messages 4000 --rate 500 --seconds 5 --only all|parse|service]
  * Prints one JSON object on stdout. The service runs as its own process (serve --role api) so client
  * and server do not share an event loop.
  */
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '5' },
     'peer-budget-s': { type: 'string', default: '20' },
+    only: { type: 'string', default: 'all' },
+
   },
 });
 const N = Number(values.messages);
@@ -218,7 +220,8 @@ async function loadRuns(port: number, budgetMs = Infinity) {
 
 async function main() {
   const result: Record<string, unknown> = { node: process.version, cpus: require('node:os').cpus().length, messagesPerRun: N };
-  result.parse = parseBench();
+  if (values.only === 'all' || values.only === 'parse') result.parse = parseBench();
+  if (values.only === 'parse') return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 
   // vcf-sentinel: ACK only after the job is in Redis.
   const prefix = `bench-hl7-${process.pid}`;
@@ -236,7 +239,7 @@ async function main() {
   // Bare peers that ACK without doing anything, same client and load (time-bounded: node-hl7-server
   // 2.5.0 re-handles every earlier message of a connection, so its runs slow down as they go).
   const peers: Record<string, unknown> = {};
-  for (const kind of ['node-hl7-server', 'medplum'] as const) {
+  for (const kind of values.only === 'all' ? (['node-hl7-server', 'medplum'] as const) : []) {
     port = await freePort();
     const proc = await startProcess([require.resolve('tsx/cli'), path.join(ROOT, 'bench', 'hl7-peer.ts'), kind, String(port)], {}, /ready/);
     try {
