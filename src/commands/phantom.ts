@@ -24,6 +24,7 @@ const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
   --localizer --dose-report  also write a scout series and a dose-report secondary capture
   --randomize              draw fractures, confounders, position, spacing, FOV and coverage from the seed
                            (options given explicitly override the draw)
+  --labels                 also write labels.nii.gz (vertebral bodies 1..18 = T1..S1, posterior elements 101..118)
   --truth PATH             ground-truth JSON path (default <out>/ground-truth.json)
   --png DIR                render sagittal/axial PNGs (bone and soft tissue windows) into DIR`;
 
@@ -59,6 +60,7 @@ export async function run(args: string[]): Promise<number> {
     localizer: { type: 'boolean' },
     'dose-report': { type: 'boolean' },
     randomize: { type: 'boolean' },
+    labels: { type: 'boolean' },
     truth: { type: 'string' },
     png: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -111,6 +113,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.kernel !== undefined) opts.convolutionKernel = values.kernel;
     if (values.localizer) opts.localizer = true;
     if (values['dose-report']) opts.doseReport = true;
+    if (values.labels) opts.labels = true;
   } catch (err) {
     throw new AppError('BAD_REQUEST', (err as Error).message);
   }

@@ -35,6 +35,8 @@ export interface BoneDensity {
 /** A 2D canvas for one axial slice: pixel (c, r) is at x = x0 + c·ps, y = y0 + r·ps (LPS mm). */
 export interface SliceCanvas {
   hu: Float32Array;
+  /** Optional label map of the same size: vertebral body = level index + 1, posterior elements = 101 + index. */
+  labels?: Uint8Array;
   cols: number;
   rows: number;
   x0: number;
@@ -234,6 +236,7 @@ function fillEllipsoidSection(cv: SliceCanvas, e: Ellipsoid, z: number, value: n
 /** Paints one axial slice at LPS height z (mm) onto the canvas (HU, before blur and noise). */
 export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number, tableSide: 1 | -1 = 1): void {
   cv.hu.fill(HU.air);
+  cv.labels?.fill(0);
   const u = levelPosition(m.levelZ, z);
   const wall = interpWall(u);
   const [sx, sy, nearV] = spineXYAt(m, z);
@@ -493,7 +496,10 @@ function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
             if (hu !== null) cv.hu[idx] = hu;
           } else {
             const hu = vertebraHu(v, m.bone, s, a, l, px, py + v.frameCenter[1], z);
-            if (hu !== null) cv.hu[idx] = hu;
+            if (hu !== null) {
+              cv.hu[idx] = hu;
+              if (cv.labels) cv.labels[idx] = lastPart === 1 ? i + 1 : 101 + i;
+            }
           }
         }
       }
@@ -532,7 +538,10 @@ function canalAndDisc(v: VertebraModel, next: VertebraModel | undefined, s: numb
   return null;
 }
 
-/** HU of a vertebra's bone at local (s, a, l), or null when outside it. */
+/** Which part `vertebraHu` last returned: 1 vertebral body, 2 posterior elements (or sacral ala). */
+let lastPart = 0;
+
+/** HU of a vertebra's bone at local (s, a, l), or null when outside it; sets `lastPart`. */
 function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l: number, x: number, y: number, z: number): number | null {
   const halfW = v.width / 2;
   const halfD = v.depth / 2;
@@ -557,6 +566,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const dRad = min((1 - q) * min(ea, el), a - postFlat);
     const dAx = min(ep.top - s, s - ep.bottom);
     const d = min(dRad, dAx + (grow > 0 ? grow : 0));
+    lastPart = 1;
     if (d > 0) {
       // Basivertebral vein: a short channel entering the middle of the posterior wall.
       if (abs(l) < 1.8 && a < postFlat + 6 && abs(s - (ep.top + ep.bottom) / 2) < 2.2) return 45;
@@ -580,6 +590,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     }
     if (v.lesion && v.flags.lyticMetastasis && hypot(s - v.lesion.s, a - v.lesion.a, l - v.lesion.l) < v.lesion.radius && d > -3) return 35;
   }
+  lastPart = 2;
   if (v.level === 'S1') {
     // Sacral ala: lateral wings instead of a neural arch.
     const qa = abs(l) - halfW;

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAnatomy, finishSlice, paintSlice, type SliceCanvas } from './anatomy';
 import { encodeImage, SOP_CLASS, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
+import { encodeNifti, type GridData } from '../nifti';
 import { deterministicUid, gaussianTable, Prng } from './prng';
 import {
   bodyCenter,
@@ -61,6 +62,11 @@ export interface PhantomOptions {
   /** Also write a localizer (scout) series and a dose-report secondary capture into the same study. */
   localizer: boolean;
   doseReport: boolean;
+  /**
+   * Also write `labels.nii.gz`: a NIfTI label map on the CT grid (vertebral body = level index + 1,
+   * T1 = 1 … S1 = 18; posterior elements = 101 + index). Default false.
+   */
+  labels: boolean;
 }
 
 export const DEFAULT_PHANTOM: PhantomOptions = {
@@ -82,6 +88,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   convolutionKernel: 'B31f',
   localizer: false,
   doseReport: false,
+  labels: false,
 };
 
 export interface TruthVertebra {
@@ -120,6 +127,8 @@ export interface GroundTruth {
   studyInstanceUid: string;
   seriesInstanceUid: string;
   extraSeries: Array<{ seriesInstanceUid: string; kind: 'localizer' | 'dose-report' }>;
+  /** The label map written beside the series, when asked for, and what its values mean. */
+  labels: { file: string; format: 'nifti-1 gzip, RAS affine'; values: Record<string, string> } | null;
   geometry: {
     rows: number;
     columns: number;
@@ -260,6 +269,10 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   };
 
   const canvas: SliceCanvas = { hu: new Float32Array(cols * rows), cols, rows, x0: xmin, y0: ymin, ps };
+  // Label map in the assembled volume's order: i along rows' direction, j along columns', k along +normal.
+  const normalZ = iop[0] * iop[4] - iop[1] * iop[3];
+  const labelVol = o.labels ? new Uint8Array(cols * rows * n) : null;
+  if (labelVol) canvas.labels = new Uint8Array(cols * rows);
   const scratch = new Float32Array(cols * rows);
   const table = gaussianTable(rng.fork('noise-table'));
   const noiseRng = rng.fork('noise');
@@ -282,6 +295,14 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
         const cc = sx > 0 ? c : cols - 1 - c;
         const v = round((hu[cr * cols + cc] as number) - intercept);
         stored[r * cols + c] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+    if (labelVol && canvas.labels) {
+      const kv = round(normalZ > 0 ? (z - zBottom) / o.sliceSpacing : (zTop - z) / o.sliceSpacing);
+      const lab = canvas.labels;
+      for (let r = 0; r < rows; r++) {
+        const cr = sy > 0 ? r : rows - 1 - r;
+        for (let c = 0; c < cols; c++) labelVol[kv * rows * cols + r * cols + c] = lab[cr * cols + (sx > 0 ? c : cols - 1 - c)] as number;
       }
     }
     if (projection) {
@@ -388,6 +409,27 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     });
   }
 
+  let labels: GroundTruth['labels'] = null;
+  if (labelVol) {
+    const grid: GridData = {
+      data: labelVol,
+      dims: [cols, rows, n],
+      spacing: [ps, ps, o.sliceSpacing],
+      origin: [ippX, ippY, normalZ > 0 ? zBottom : zTop],
+      direction: [
+        [iop[0], iop[1], iop[2]],
+        [iop[3], iop[4], iop[5]],
+        [0, 0, normalZ > 0 ? 1 : -1],
+      ],
+    };
+    sink({ name: 'labels.nii.gz', data: encodeNifti(grid, { description: 'vcf-sentinel phantom vertebra labels' }) });
+    const values: Record<string, string> = {};
+    SPINE_LEVELS.forEach((lv, i) => {
+      values[String(i + 1)] = `${lv} vertebral body`;
+      values[String(101 + i)] = `${lv} posterior elements`;
+    });
+    labels = { file: 'labels.nii.gz', format: 'nifti-1 gzip, RAS affine', values };
+  }
   const scanTop = max(zTop, zBottom);
   const scanBottom = min(zTop, zBottom);
   const vertebrae: TruthVertebra[] = spine.map((v) => {
@@ -460,6 +502,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     studyInstanceUid: studyUid,
     seriesInstanceUid: seriesUid,
     extraSeries,
+    labels,
     geometry: {
       rows,
       columns: cols,
