@@ -4,6 +4,7 @@
  * ranges ("T11-L2", "T11 through L2", "from T11 to L2", "de D11 à L2", "L2-4") expanded to every level
  * between, and disc levels ("L4-L5 disc", "discopathie L4-L5") recognised and dropped.
  */
+import { tokens } from './text';
 import { LEVELS, levelIndex, type VertebralLevel } from './types';
 
 export interface LevelSpan {
@@ -202,4 +203,38 @@ export function findLevelSpans(folded: string, discRe: RegExp): LevelSpan[] {
     spans.push({ start: a.start, end: a.end, levels: [a.level] });
   }
   return spans;
+}
+
+/** Consecutive level spans of one list ("T11, T12 and L1"): they attach to a trigger together. */
+export interface Group {
+  start: number;
+  end: number;
+  levels: VertebralLevel[];
+  spans: LevelSpan[];
+}
+
+const GROUP_GAP_WORDS = new Set([
+  'and', 'et', 'or', 'ou', 'the', 'la', 'le', 'les', 'de', 'du', 'des', 'd', 'l', 'at', 'of', 'vertebral', 'vertebra', 'vertebrae',
+  'body', 'bodies', 'level', 'levels', 'niveau', 'niveaux', 'corps', 'vertebraux', 'vertebre', 'vertebres', 'grade', 'genant',
+  'mild', 'moderate', 'severe', 'leger', 'legere', 'modere', 'moderee', 'important', 'importante', 'as', 'well', 'also', 'en',
+  'respectively', 'both', 'from', 'between',
+]);
+
+function isGroupGap(gap: string): boolean {
+  if (gap.length > 40) return false;
+  if (/[;:]/.test(gap)) return false;
+  return tokens(gap).every((t) => GROUP_GAP_WORDS.has(t) || /^\d{1,3}$/.test(t));
+}
+
+export function groupLevels(folded: string, spans: LevelSpan[]): Group[] {
+  const groups: Group[] = [];
+  for (const s of spans) {
+    const last = groups[groups.length - 1];
+    if (last && isGroupGap(folded.slice(last.end, s.start))) {
+      last.end = s.end;
+      last.spans.push(s);
+      for (const l of s.levels) if (!last.levels.includes(l)) last.levels.push(l);
+    } else groups.push({ start: s.start, end: s.end, levels: [...s.levels], spans: [s] });
+  }
+  return groups;
 }

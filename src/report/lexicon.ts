@@ -123,7 +123,7 @@ function closeParen(src: string, open: number): number {
   return src.length - 1;
 }
 
-function splitAlternatives(src: string): string[] {
+export function splitAlternatives(src: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cls = false;
