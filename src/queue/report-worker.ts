@@ -2,6 +2,7 @@ import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RadiologyReport } from '../ingest/hl7/oru';
 import type { Logger } from '../log';
+import { analyzeReport } from '../report';
 import type { ReportStore } from '../store/reports';
 import { type CorrelateJobData, type ReportJobData, QUEUES } from './names';
 
@@ -25,8 +26,13 @@ export async function processReportJob(job: Job<ReportJobData>, deps: ReportWork
   const reports = JSON.parse(json) as RadiologyReport[];
   let stored = 0;
   for (const report of reports) {
-    const { outcome, version, accessionKey } = await deps.store.upsert(report, receivedAt, messageId);
-    deps.logger.info({ event: 'report.stored', traceId, jobId: job.id, outcome, version, status: report.resultStatus }, 'report stored');
+    // Analysed before the store so a version and its analysis are written together.
+    const analysis = analyzeReport(report.text);
+    const { outcome, version, accessionKey } = await deps.store.upsert(report, analysis, receivedAt, messageId);
+    deps.logger.info(
+      { event: 'report.stored', traceId, jobId: job.id, outcome, version, status: report.resultStatus, language: analysis.language, mentions: analysis.mentions.length },
+      'report stored',
+    );
     if (outcome !== 'new' && outcome !== 'replaced') continue;
     stored++;
     await deps.correlateQueue.add(

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RadiologyReport, ResultStatus } from '../ingest/hl7/oru';
+import type { ReportAnalysis } from '../report';
 
 /**
  * The latest report version per accession. Final replaces preliminary, corrected/amended replaces
@@ -11,6 +12,8 @@ const STATUS_RANK: Record<ResultStatus, number> = {
 
 export interface StoredReport {
   report: RadiologyReport;
+  /** Which vertebral fractures the text mentions; stored with the version it was computed from. */
+  analysis: ReportAnalysis;
   version: number;
   receivedAt: number;
   messageId: string;
@@ -50,13 +53,13 @@ export class ReportStore {
     return `${this.prefix}:report:${accessionKey}`;
   }
 
-  async upsert(report: RadiologyReport, receivedAt: number, messageId: string): Promise<{ outcome: UpsertOutcome; version: number; accessionKey: string }> {
+  async upsert(report: RadiologyReport, analysis: ReportAnalysis, receivedAt: number, messageId: string): Promise<{ outcome: UpsertOutcome; version: number; accessionKey: string }> {
     const accessionKey = this.accessionKey(report);
     const rank = report.resultStatus === null ? 1 : STATUS_RANK[report.resultStatus];
     const studyKey = report.studyInstanceUid ? `${this.prefix}:study-report:${report.studyInstanceUid}` : `${this.prefix}:unused`;
     const [version, outcome] = (await this.redis.eval(
       UPSERT_LUA, 2, this.key(accessionKey), studyKey,
-      String(rank), String(receivedAt), JSON.stringify(report), messageId, report.studyInstanceUid ?? '', accessionKey,
+      String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey,
     )) as [number, UpsertOutcome];
     return { outcome, version, accessionKey };
   }
@@ -64,7 +67,8 @@ export class ReportStore {
   async get(accessionKey: string): Promise<StoredReport | null> {
     const h = await this.redis.hgetall(this.key(accessionKey));
     if (!h.json) return null;
-    return { report: JSON.parse(h.json) as RadiologyReport, version: Number(h.version), receivedAt: Number(h.receivedAt), messageId: h.messageId ?? '' };
+    const { report, analysis } = JSON.parse(h.json) as Pick<StoredReport, 'report' | 'analysis'>;
+    return { report, analysis, version: Number(h.version), receivedAt: Number(h.receivedAt), messageId: h.messageId ?? '' };
   }
 
   /** The accession whose report references this Study Instance UID, if any. */

@@ -52,6 +52,8 @@ describe('report store: latest version per accession, re-correlation on correcti
     await deliver('V4-C', 'C', 'Corrected: moderate L1 and mild T12 fractures.');
     stored = await store.get('HOSP|ACC-STORE');
     expect(stored).toMatchObject({ version: 3, report: { resultStatus: 'C', messageControlId: 'V4-C' } });
+    // The analysis stored with the version is the corrected text's: L1 and T12 now reported.
+    expect(stored!.analysis.reportedLevels).toEqual(['T12', 'L1']);
     expect(await store.accessionForStudy('1.2.3.4.5')).toBe('HOSP|ACC-STORE');
 
     const jobs = await correlate.getJobs(['waiting', 'delayed', 'active']);
