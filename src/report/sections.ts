@@ -101,6 +101,18 @@ function isLower(code: number): boolean {
   return (code >= 97 && code <= 122) || (code >= 0xdf && code <= 0xff);
 }
 
+// Words a sentence cannot end with: a line ending with one wraps ("COMPRESSION FRACTURE OF\nL1").
+const CONNECTOR_END = /(?:^|[^a-z])(?:of|the|a|an|and|or|with|at|in|to|from|by|no|de|du|des|la|le|les|et|ou|avec|sans|au|aux|en|par|d'|l')\s*$/;
+
+function endsWithConnector(folded: string, start: number, i: number): boolean {
+  return CONNECTOR_END.test(folded.slice(Math.max(start, i - 12), i));
+}
+
+/** A wrapped line may start with the level itself ("...fracture of\nL1 with 30% height loss"). */
+function startsWithLevel(folded: string, j: number): boolean {
+  return /^(?:c|t|th|d|l|s)[ -]?\d{1,2}(?![0-9a-z])/.test(folded.slice(j, j + 6)) && !/^\S+\s*[:.]/.test(folded.slice(j, j + 8));
+}
+
 function isListMarkerAt(text: string, i: number): boolean {
   // "- ", "* ", "• ", "1. ", "2) " at the start of a line.
   const ch = text[i];
@@ -183,7 +195,11 @@ export function segment(original: string, folded: string, finder: SectionFinder,
       const nextHeader = headers[h] !== undefined && (headers[h] as Header).start <= j;
       const prevCode = i > start ? folded.charCodeAt(i - 1) : 0;
       const continuation =
-        j < n && !blank && !nextHeader && !isListMarkerAt(original, j) && (isLower(original.charCodeAt(j)) || prevCode === 44 || prevCode === 40);
+        j < n &&
+        !blank &&
+        !nextHeader &&
+        !isListMarkerAt(original, j) &&
+        (isLower(original.charCodeAt(j)) || prevCode === 44 || prevCode === 40 || endsWithConnector(folded, start, i) || startsWithLevel(folded, j));
       if (!continuation) {
         push(start, i);
         start = i + 1;

@@ -24,6 +24,8 @@ describe('phrasing beyond the corpus', () => {
     ['Mild anterior wedging at T7 and T8, likely physiologic.', 'T7:possible T8:possible'],
     ['Stable appearance of known T9 and T10 compression fractures. There is a new fracture of T11.', 'T9:historical T10:historical T11:present'],
     ['T12 and L1 compression deformities are unchanged; new compression deformity of L3.', 'T12:historical L1:historical L3:present'],
+    ['FINDINGS: KNOWN COMPRESSION FRACTURE OF\nL1. NO OTHER FRACTURE.', 'L1:historical'],
+    ['Tassement de\nD12 ancien.', 'T12:historical'],
   ])('%s', (text, expected) => {
     expect(summary(text)).toBe(expected);
   });
