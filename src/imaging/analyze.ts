@@ -10,11 +10,10 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AppError } from '../errors';
-import { looksLikePart10, parseHeaders, releasePixelCache, type SliceHeader } from './dicom';
+import { looksLikePart10, parseHeaders, readFrameHu, releasePixelCache, type SliceHeader } from './dicom';
 import type { DicomJson } from './dicom-json';
 import { groupBySeries, selectSeries, type SeriesSelection, type SeriesSummary } from './select-series';
 import { assembleVolume, huRange, orientationCode, type AssemblyReport, type FrameSource, type Volume } from './volume';
-import { readFrameHu } from './dicom';
 
 /** Media Storage Directory Storage: a DICOMDIR index, not an image. */
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as analyzeStudy } from '../../../src/commands/analyze-study';
@@ -68,19 +68,21 @@ describe('analyze-study', () => {
     writeFileSync(join(out, 'notes.txt'), 'hello');
     cap = capture('stdout');
     try {
-      expect(await analyzeStudy([out, '--compact'])).toBe(0);
+      expect(await analyzeStudy([out, '--compact', '--png', join(dir, 'png')])).toBe(0);
     } finally {
       cap.restore();
     }
     const result = JSON.parse(cap.text());
     expect(result.vertebrae).toEqual([]);
+    expect(result.notes.join(' ')).toMatch(/rendered: .*series-sagittal-bone\.png/);
+    expect(readdirSync(join(dir, 'png'))).toHaveLength(4);
     expect(result.input.skipped.map((s: { file: string }) => s.file).sort()).toEqual(['ground-truth.json', 'notes.txt']);
     await expect(analyzeStudy([join(dir, 'missing')])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(analyzeStudy([])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(phantom(['--out', out, '--fractures', 'T13:2'])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     const empty = join(dir, 'empty');
     writeFileSync(join(dir, 'x.txt'), '');
-    require('node:fs').mkdirSync(empty);
+    mkdirSync(empty);
     const err = capture('stderr');
     try {
       expect(await analyzeStudy([empty])).toBe(2);
