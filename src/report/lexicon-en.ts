@@ -78,6 +78,7 @@ const cues: CueEntry[] = [
   // hypothetical
   c('rule out|r/o|to exclude|exclude|evaluate for|evaluation for|to evaluate(?: for)?|assess(?:ment)? for|to assess for|screen(?:ing)? for|look(?:ing)? for|search(?:ing)? for|if|in case of|should there be|in the event of|risk of|risk for|at risk(?: of| for)?|impending|consider|considered|candidate for|recommend(?:ed|ation)?|prevent(?:ion)?|prophylactic|whether there is', 'hypothetical', 'forward'),
   c('(?:is|are|could be|may be|can be|should be) (?:recommended|considered|performed|obtained)', 'hypothetical', 'backward'),
+  c('risk|risks|prevention|probability', 'hypothetical', 'backward'),
   // history
   c('known|old|older|chronic|long[- ]?standing|healed|remote|prior|previous|previously (?:described|seen|noted|treated|demonstrated|reported|identified)|history of|hx of|h/o|status post|s/p|post[- ]?traumatic|sequela(?:e)? of|established|already (?:known|described|seen)|preexisting|pre-existing|chronic[- ]appearing|old[- ]appearing', 'historical', 'forward'),
   c('again (?:seen|noted|demonstrated|identified|visualized)|re-?demonstrat(?:ed|es|ion of)|stable|unchanged|persistent|persists|persisting|as before|as previously (?:described|seen|noted|reported)|(?:is|are) (?:again )?(?:stable|unchanged)|healed|chronic|old|not new', 'historical', 'both'),

@@ -44,6 +44,7 @@ const cues: CueEntry[] = [
   c('possible|probable|douteu(?:x|se|ses)|a confirmer|suspecte?s?|(?:est|semble|parait) (?:possible|probable|douteux|douteuse|suspecte?)', 'possible', 'backward'),
   c('(?:probablement |vraisemblablement )?(?:physiologiques?|constitutionnel(?:le)?s?|developpementa(?:l|le|ux)|variante? (?:anatomique|de la normale)|scheuermann)', 'possible', 'backward'),
   c('recherche d(?:e|\'|u|es)|a la recherche d(?:e|\'|u|es)|rechercher|pour eliminer|eliminer|exclure|bilan d(?:e|\')|si|en cas d(?:e|\')|risque d(?:e|\')|risque fracturaire|a risque d(?:e|\')|a discuter|discuter|proposer|envisager|a envisager|indication (?:de|d\'|a)|prevention|en prevention d(?:e|\')|menace', 'hypothetical', 'forward'),
+  c('risque|risques|prevention', 'hypothetical', 'backward'),
   c('a discuter|a envisager|a proposer|envisageable|indiquee?|(?:est|serait|pourrait etre) (?:a discuter|a envisager|a proposer|envisageable|indiquee?)', 'hypothetical', 'backward'),
   c('non aigue?s?|non aigu|non recente?s?|cicatriciel(?:le)?s?', 'historical', 'both'),
   c('ancien(?:ne)?s?|connue?s?|deja (?:connue?s?|decrite?s?|vue?s?|visibles?|signalee?s?)|inchangee?s?|stables?|superposables?|sequellaires?|sequelles? d(?:e|\')|antecedents? d(?:e|\')|antecedents?|atcds?(?: de)?|persistan(?:ce|t|te|ts|tes)|chroniques?|vieil(?:le|les|les)?|vieux|consolidee?s?|status post|post[- ]?(?:vertebroplastie|cyphoplastie|cimentoplastie)|connue?s? depuis|deja present(?:e|s|es)?|comme precedemment|comme sur l\'examen precedent|similaire', 'historical', 'both'),
