@@ -571,6 +571,9 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
       // Basivertebral vein: a short channel entering the middle of the posterior wall.
       if (abs(l) < 1.8 && a < postFlat + 6 && abs(s - (ep.top + ep.bottom) / 2) < 2.2) return 45;
       let hu: number = d < bone.corticalThickness ? bone.cortical : bone.cancellous + trabecular(x, y, z);
+      // Compaction: trabeculae crushed under a collapsed endplate form a dense band a few mm deep.
+      if (ep.collapseTop > 0.5 && ep.top - s < 4) hu += 160 * min(1, ep.collapseTop / 4);
+      else if (ep.collapseBottom > 0.5 && s - ep.bottom < 4) hu += 160 * min(1, ep.collapseBottom / 4);
       if (v.schmorl) {
         const sn = v.schmorl;
         const dn = hypot(s - ep.top, a - sn.a, l - sn.l);

@@ -263,7 +263,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
  * Endplate surfaces of a body at local (a = anterior offset, l = left offset), as offsets along `up`
  * from the frame centre: the top (superior) and bottom (inferior) endplates.
  */
-export function endplates(v: VertebraModel, a: number, l: number): { top: number; bottom: number } {
+export function endplates(v: VertebraModel, a: number, l: number): { top: number; bottom: number; collapseTop: number; collapseBottom: number } {
   const half = v.depth / 2;
   const t = max(-1, min(1, a / half)); // -1 posterior, +1 anterior
   const w = (t + 1) / 2;
@@ -304,7 +304,7 @@ export function endplates(v: VertebraModel, a: number, l: number): { top: number
         v.morphology satisfies never;
     }
   }
-  return { top, bottom };
+  return { top, bottom, collapseTop: baseLinear / 2 - concavity / 2 - top, collapseBottom: bottom - (-baseLinear / 2 + concavity / 2) };
 }
 
 /** True heights (mm) read from the endplate model at the anterior wall, centre and posterior wall. */
