@@ -15,6 +15,7 @@ import type { CueEntry, LexMatch, RegionEntry, TriggerEntry } from './lexicon';
 import { groupLevels, type Group, type LevelSpan } from './levels';
 import type { Range, Sentence } from './sections';
 import { attributedToOtherSite, boundToOtherStructure, explainedBySchmorl } from './sites';
+import { tokens } from './text';
 import {
   REPORTED_REGIONS,
   isReportedAssertion,
@@ -67,10 +68,11 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
   const groups = groupLevels(doc.folded, levelSpans).filter((g) => !boundToOtherStructure(doc, g, clause));
   const result: ClauseResult = { drafts: [], orphanGroups: [], levellessTriggers: [] };
 
-  // Attach each level group to its nearest trigger.
+  // Attach each level group to its nearest trigger; a trigger whose complement the level is
+  // ("tassement du plateau supérieur de L2 sans perte de hauteur") binds tighter than a closer one.
   const byTrigger = new Map<LexMatch<TriggerEntry>, Group[]>();
   for (const g of groups) {
-    const t = nearest(words, g, active, ATTACH_WINDOW);
+    const t = headOf(doc, g, active) ?? nearest(words, g, active, ATTACH_WINDOW);
     if (!t) {
       if (active.length === 0) result.orphanGroups.push(g);
       continue;
@@ -171,6 +173,23 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
     for (const d of result.drafts) if (d.level !== null && d.assertion === 'present' && d.anchorEnd <= hedge.trig.start) d.assertion = 'possible';
   }
   return result;
+}
+
+const COMPLEMENT_GAP = new Set([
+  'of', 'the', 'at', 'in', 'involving', 'de', 'du', 'des', 'la', 'le', 'l', 'd', 'au', 'en', 'niveau', 'superior', 'inferior',
+  'anterior', 'posterior', 'endplate', 'endplates', 'end', 'plate', 'plateau', 'plateaux', 'superieur', 'inferieur', 'anterieur',
+  'posterieur', 'vertebral', 'body', 'corps', 'vertebre', 'vertebra', 'level', 'mur',
+]);
+
+/** The trigger a level group is the complement of: "<trigger> of the superior endplate of <level>". */
+function headOf(doc: Doc, g: Group, active: LexMatch<TriggerEntry>[]): LexMatch<TriggerEntry> | null {
+  let best: LexMatch<TriggerEntry> | null = null;
+  for (const t of active) {
+    if (t.end > g.start) break;
+    const gap = tokens(doc.folded.slice(t.end, g.start));
+    if (gap.length <= 8 && gap.length > 0 && gap.every((w) => COMPLEMENT_GAP.has(w))) best = t;
+  }
+  return best;
 }
 
 /**

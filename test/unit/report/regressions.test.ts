@@ -26,6 +26,9 @@ describe('phrasing beyond the corpus', () => {
     ['T12 and L1 compression deformities are unchanged; new compression deformity of L3.', 'T12:historical L1:historical L3:present'],
     ['FINDINGS: KNOWN COMPRESSION FRACTURE OF\nL1. NO OTHER FRACTURE.', 'L1:historical'],
     ['Tassement de\nD12 ancien.', 'T12:historical'],
+    ['Tassement du plateau superieur de L2 sans perte de hauteur significative.', 'L2:present'],
+    ['Fracture of the superior endplate of L1 without significant loss of height.', 'L1:present'],
+    ['Osteoporosis of the lumbar spine with high vertebral fracture risk.', 'lumbar:hypothetical'],
   ])('%s', (text, expected) => {
     expect(summary(text)).toBe(expected);
   });
