@@ -18,9 +18,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return loadConfig({}, { HTTP_PORT: 0, MLLP_PORT: 0, HTTP_HOST: '127.0.0.1', MLLP_HOST: '127.0.0.1', LOG_LEVEL: 'silent', REDIS_URL, ...overrides });
 }
 
-export async function startTestApp(overrides: Partial<Config>, role: Role = 'all'): Promise<RunningApp & { config: Config }> {
+export async function startTestApp(overrides: Partial<Config>, role: Role = 'all', logger?: pino.Logger): Promise<RunningApp & { config: Config }> {
   const config = testConfig(overrides);
-  const app = await startApp(config, role, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  const app = await startApp(config, role, logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   return { ...app, config };
 }
 

@@ -1,0 +1,42 @@
+import { Writable } from 'node:stream';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../src/log';
+import { QUEUES } from '../../src/queue/names';
+import { frame, makeOru, msa, sendRaw } from '../helpers/hl7';
+import { REDIS_URL, deletePrefix, startTestApp, testPrefix } from '../helpers/service';
+
+describe('logs carry no PHI at info level', () => {
+  const prefix = testPrefix('logs');
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+
+  afterAll(() => deletePrefix(prefix));
+
+  it('ingests, rejects and stores reports without names, identifiers, accession or text in the log', async () => {
+    const app = await startTestApp({ QUEUE_PREFIX: prefix }, 'all', createLogger('info', sink));
+    const redis = new Redis(REDIS_URL);
+    const reports = new Queue(QUEUES.reports, { connection: redis, prefix });
+    try {
+      const oru = makeOru({ controlId: 'LOG-1', patientId: 'MRN-SECRET-77', accession: 'ACC-SECRET-88', text: ['SECRETTEXT moderate T12 wedge fracture.'] }).replace('TEST^PATIENT', 'ZZSECRET^NAME');
+      const bad = 'MSH|^~\\&|RIS|HOSP|VCF|HOSP|2026||ORU^R01|LOG-2|P|2.5.1\rPID|||MRN-SECRET-77^^^H||ZZSECRET^NAME\r';
+      const { acks } = await sendRaw(app.mllpPort!, [frame(oru), frame(bad)], 2);
+      expect(acks.map((a) => msa(a).code)).toEqual(['AA', 'AE']);
+      const deadline = Date.now() + 10_000;
+      while ((await reports.getJobCountByTypes('completed')) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(lines.some((l) => l.includes('"event":"report.stored"'))).toBe(true);
+      expect(lines.some((l) => l.includes('"event":"hl7.rejected"'))).toBe(true);
+    } finally {
+      await app.stop();
+      await reports.close();
+      redis.disconnect();
+    }
+    const log = lines.join('');
+    for (const phi of ['ZZSECRET', 'MRN-SECRET-77', 'ACC-SECRET-88', 'SECRETTEXT']) expect(log).not.toContain(phi);
+  });
+});
