@@ -12,7 +12,7 @@ const { max, min, round } = Math;
 // dcmjs complains on stderr about private VRs ("xs", "ox") in implicit-VR files; those are harmless here.
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
 
-export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean }> = {
+export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean; rle?: boolean }> = {
   '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', supported: true },
   '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', supported: true },
   '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', supported: true },
@@ -26,7 +26,7 @@ export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolea
   '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', supported: false },
   '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', supported: false },
   '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless', supported: false },
-  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', supported: false },
+  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', supported: true, rle: true },
 };
 
 export const SOP_CLASSES = {
@@ -226,7 +226,8 @@ function trailingPixelData(buf: Uint8Array, frame: SliceHeader): Uint8Array | un
 function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   if (cached && cached.buf === buf) return cached.bytes;
   const uid = frame.sopInstanceUid;
-  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' ? undefined : trailingPixelData(buf, frame);
+  const ts = TRANSFER_SYNTAXES[frame.transferSyntaxUid];
+  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' || ts?.rle ? undefined : trailingPixelData(buf, frame);
   if (fast) {
     cached = { buf, bytes: fast };
     return fast;
@@ -238,6 +239,11 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
     throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
   }
   const el = dict.dict[TAG.PixelData];
+  if (ts?.rle) {
+    const bytes = decodeRleFrames(el?.Value ?? [], frame, uid);
+    cached = { buf, bytes };
+    return bytes;
+  }
   const v = el?.Value?.[0];
   let bytes: Uint8Array;
   if (v instanceof ArrayBuffer) bytes = new Uint8Array(v);
@@ -245,6 +251,59 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   else throw new AppError('VOLUME_INVALID', `instance ${uid || '?'} has no pixel data`);
   cached = { buf, bytes };
   return bytes;
+}
+
+function asBytes(v: unknown): Uint8Array | undefined {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v)) {
+    // Fragments of one frame (dcmjs keeps them apart with noCopy): join them.
+    const parts = v.map(asBytes).filter((p): p is Uint8Array => p !== undefined);
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.byteLength;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/**
+ * RLE Lossless (PS3.5 Annex G): per frame a 64-byte header (segment count and offsets) and one PackBits
+ * segment per byte plane, most significant first. Decodes 16-bit frames into little-endian samples.
+ */
+export function decodeRleFrames(values: unknown[], frame: Pick<SliceHeader, 'rows' | 'columns' | 'numberOfFrames'>, uid = ''): Uint8Array {
+  const n = frame.rows * frame.columns;
+  const out = new Uint8Array(n * 2 * frame.numberOfFrames);
+  if (values.length < frame.numberOfFrames) throw new AppError('VOLUME_INVALID', `RLE instance ${uid || '?'}: ${values.length} fragments for ${frame.numberOfFrames} frames`);
+  for (let f = 0; f < frame.numberOfFrames; f++) {
+    const data = asBytes(values[f]);
+    if (!data || data.byteLength < 64) throw new AppError('VOLUME_INVALID', `RLE instance ${uid || '?'}: frame ${f} has no RLE header`);
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const segments = view.getUint32(0, true);
+    if (segments !== 2) throw new AppError('VOLUME_INVALID', `RLE instance ${uid || '?'}: ${segments} segments (2 expected for 16-bit greyscale)`);
+    for (let seg = 0; seg < 2; seg++) {
+      const start = view.getUint32(4 + seg * 4, true);
+      const end = seg === 0 ? view.getUint32(8, true) : data.byteLength;
+      // Segment 0 holds the high bytes (odd offsets in little-endian output), segment 1 the low bytes.
+      let o = f * n * 2 + (seg === 0 ? 1 : 0);
+      const stop = f * n * 2 + n * 2;
+      let p = start;
+      while (p < end && o < stop) {
+        const c = (data[p++] as number) << 24 >> 24;
+        if (c >= 0) {
+          for (let k = 0; k <= c && p < end && o < stop; k++, o += 2) out[o] = data[p++] as number;
+        } else if (c !== -128) {
+          const b = data[p++] as number;
+          for (let k = 0; k < 1 - c && o < stop; k++, o += 2) out[o] = b;
+        }
+      }
+      if (o < stop) throw new AppError('VOLUME_INVALID', `RLE instance ${uid || '?'}: frame ${f} segment ${seg} is short`);
+    }
+  }
+  return out;
 }
 
 /**

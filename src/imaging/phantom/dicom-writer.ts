@@ -56,6 +56,10 @@ export interface CtSliceSpec {
   rescaleIntercept?: number;
   /** 0 unsigned, 1 two's complement. */
   pixelRepresentation: 0 | 1;
+  /** Transfer syntax of the file (default Explicit VR Little Endian); encapsulated ones need `encapsulatedFrames`. */
+  transferSyntaxUid?: string;
+  /** Already-compressed frames (e.g. RLE Lossless), one fragment each; replaces `pixels`. */
+  encapsulatedFrames?: ArrayBuffer[];
   /** Frames in `pixels` (multi-frame, e.g. Enhanced CT with functional groups in `extra`); default 1. */
   numberOfFrames?: number;
   windowCenter?: number;
@@ -70,9 +74,11 @@ export function ds(n: number): number {
 }
 
 /** Encodes one image as a Part-10 buffer; `pixels` are stored values, rows × columns (× frames). */
-export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array): Buffer {
+export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array | null): Buffer {
   const frames = spec.numberOfFrames ?? 1;
-  if (pixels.length !== spec.rows * spec.columns * frames) throw new Error(`pixel count ${pixels.length} != ${spec.rows}x${spec.columns}x${frames}`);
+  if (!spec.encapsulatedFrames && pixels?.length !== spec.rows * spec.columns * frames) {
+    throw new Error(`pixel count ${pixels?.length ?? 0} != ${spec.rows}x${spec.columns}x${frames}`);
+  }
   const sopClassUid = spec.sopClassUid ?? SOP_CLASS.ctImage;
   const ds0: Record<string, unknown> = {
     SpecificCharacterSet: 'ISO_IR 100',
@@ -137,14 +143,19 @@ export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array)
     ds0.KVP = 120;
   }
   Object.assign(ds0, spec.extra ?? {});
-  // The pixel bytes are copied so that the caller's buffer can be reused for the next slice.
-  const bytes = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength).slice();
-  ds0.PixelData = [bytes.buffer];
+  if (spec.encapsulatedFrames) {
+    ds0.PixelData = spec.encapsulatedFrames;
+    ds0._vrMap = { ...(ds0._vrMap as Record<string, string>), PixelData: 'OB' };
+  } else if (pixels) {
+    // The pixel bytes are copied so that the caller's buffer can be reused for the next slice.
+    const bytes = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength).slice();
+    ds0.PixelData = [bytes.buffer];
+  }
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: sopClassUid,
     MediaStorageSOPInstanceUID: spec.sopInstanceUid,
-    TransferSyntaxUID: TRANSFER_SYNTAX.explicitVrLittleEndian,
+    TransferSyntaxUID: spec.transferSyntaxUid ?? TRANSFER_SYNTAX.explicitVrLittleEndian,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: 'VCF_SENTINEL_0',
     _vrMap: { FileMetaInformationVersion: 'OB' },

@@ -2,11 +2,14 @@
  * Conformance on real files from ../shared/fixtures/imaging (public samples). Skipped, saying so, when the
  * folder is absent.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../../src/errors';
 import { analyzeDirectory } from '../../../src/imaging/analyze';
-import { parseHeaders } from '../../../src/imaging/dicom';
+import { parseHeaders, readFrameHu } from '../../../src/imaging/dicom';
+import { phantomBuffers } from '../../../src/imaging/phantom/generate';
 import { assembleVolume, bufferFrameSource } from '../../../src/imaging/volume';
 
 const ROOT = join(__dirname, '../../../../shared/fixtures/imaging');
@@ -89,5 +92,32 @@ maybe('totalsegmentator/example_ct_dicom')('real CT: TotalSegmentator DICOM (JPE
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('VOLUME_INVALID');
     expect((err as AppError).message).toMatch(/JPEG 2000 Lossless.*Explicit VR Little Endian/);
+  });
+});
+
+/** dcmtk's RLE encoder as an independent reference, when installed (Debian package dcmtk). */
+const DCMCRLE = ['/usr/bin/dcmcrle', '/usr/local/bin/dcmcrle'].find((p) => existsSync(p));
+(DCMCRLE ? describe : describe.skip)('RLE Lossless written by dcmtk (dcmcrle)', () => {
+  it('decodes to the same HU as the uncompressed original', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vcf-rle-'));
+    try {
+      const { files } = phantomBuffers({ size: 64, pixelSpacing: 6, sliceSpacing: 3, slices: 2, seed: 9 });
+      const src = join(dir, 'a.dcm');
+      const dst = join(dir, 'b.dcm');
+      writeFileSync(src, files[0]!.data);
+      execFileSync(DCMCRLE!, [src, dst]);
+      const a = readFileSync(src);
+      const b = readFileSync(dst);
+      const hb = parseHeaders(b).frames[0]!;
+      expect(hb.transferSyntaxUid).toBe('1.2.840.10008.1.2.5');
+      const ha = parseHeaders(a).frames[0]!;
+      const oa = new Int16Array(64 * 64);
+      const ob = new Int16Array(64 * 64);
+      readFrameHu(a, ha, oa, 0);
+      readFrameHu(b, hb, ob, 0);
+      expect(Array.from(ob)).toEqual(Array.from(oa));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -36,6 +36,7 @@ export function makeSlice(
     pixelRepresentation: 0,
     ...over,
   };
+  if (spec.encapsulatedFrames) return encodeImage(spec, null);
   const px = spec.pixelRepresentation === 1 ? new Int16Array(rows * columns) : new Uint16Array(rows * columns);
   for (let r = 0; r < rows; r++) for (let c = 0; c < columns; c++) px[r * columns + c] = value(c, r);
   return encodeImage(spec, px);

@@ -88,3 +88,59 @@ describe('pixel data location', () => {
     expect(a[1 + 4 * 2]).toBe(21);
   });
 });
+
+/** PackBits with both packet kinds: runs of ≥ 3 equal bytes become repeat packets, the rest literals. */
+function packBits(src: Uint8Array): number[] {
+  const out: number[] = [];
+  let i = 0;
+  while (i < src.length) {
+    let run = 1;
+    while (i + run < src.length && run < 128 && src[i + run] === src[i]) run++;
+    if (run >= 3) {
+      out.push((1 - run) & 0xff, src[i]!);
+      i += run;
+      continue;
+    }
+    const start = i;
+    while (i < src.length && i - start < 128 && !(i + 2 < src.length && src[i] === src[i + 1] && src[i] === src[i + 2])) i++;
+    out.push(i - start - 1, ...src.subarray(start, i));
+  }
+  return out;
+}
+
+function rleFrame(samples: Uint16Array): ArrayBuffer {
+  const hi = new Uint8Array(samples.length);
+  const lo = new Uint8Array(samples.length);
+  samples.forEach((v, k) => {
+    hi[k] = v >> 8;
+    lo[k] = v & 0xff;
+  });
+  const s0 = packBits(hi);
+  const s1 = packBits(lo);
+  if (s0.length % 2) s0.push(0x80); // segments are padded to even length with a no-op
+  const buf = new Uint8Array(64 + s0.length + s1.length + ((s1.length % 2) as number));
+  const view = new DataView(buf.buffer);
+  view.setUint32(0, 2, true);
+  view.setUint32(4, 64, true);
+  view.setUint32(8, 64 + s0.length, true);
+  buf.set(s0, 64);
+  buf.set(s1, 64 + s0.length);
+  return buf.buffer;
+}
+
+describe('RLE Lossless', () => {
+  it('decodes 16-bit RLE frames (repeat and literal packets) to the same HU as uncompressed', () => {
+    const value = (c: number, r: number) => (r < 2 ? 1024 : 24 + c * 300 + r);
+    const plain = [0, 2].map((z) => makeSlice({ imagePositionPatient: [0, 0, z], rows: 4, columns: 8 }, value));
+    const rle = [0, 2].map((z) => {
+      const px = new Uint16Array(32);
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 8; c++) px[r * 8 + c] = value(c, r);
+      return makeSlice({ imagePositionPatient: [0, 0, z], rows: 4, columns: 8, transferSyntaxUid: '1.2.840.10008.1.2.5', encapsulatedFrames: [rleFrame(px)] });
+    });
+    expect(parseHeaders(rle[0]!).transferSyntaxUid).toBe('1.2.840.10008.1.2.5');
+    const a = assembleVolume(sources(plain)).volume.data;
+    const b = assembleVolume(sources(rle)).volume.data;
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(b[8 * 3 + 7]).toBe(24 + 7 * 300 + 3 - 1024);
+  });
+});
