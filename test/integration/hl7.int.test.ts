@@ -173,3 +173,26 @@ describe('HL7 ingestion while Redis is down', () => {
     expect(code).toBe('AA');
   }, 30_000);
 });
+
+describe('POST /hl7 with API_TOKEN set', () => {
+  const prefix = testPrefix('hl7-auth');
+  let app: App;
+  beforeAll(async () => {
+    app = await startTestApp({ QUEUE_PREFIX: prefix, API_TOKEN: 'tok-123' }, 'api');
+  });
+  afterAll(async () => {
+    await app.stop();
+    await deletePrefix(prefix);
+  });
+
+  it('answers 401 JSON without the bearer token, and the ACK with it', async () => {
+    const agent = request(`http://127.0.0.1:${app.httpPort}`);
+    const body = makeOru({ controlId: 'AUTH-1' });
+    const denied = await agent.post('/hl7').send(body);
+    expect(denied.status).toBe(401);
+    expect(denied.body).toEqual({ error: { code: 'UNAUTHORIZED', message: 'a valid bearer token is required' } });
+    expect((await agent.post('/hl7').set('authorization', 'Bearer wrong').send(body)).status).toBe(401);
+    const ok = await agent.post('/hl7').set('authorization', 'Bearer tok-123').set('content-type', 'text/plain').send(body);
+    expect(msa(ok.text)).toMatchObject({ code: 'AA', controlId: 'AUTH-1' });
+  });
+});
