@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type Role, type RunningApp, startApp } from '../../src/app';
 import { loadConfig } from '../../src/config/load';
+import { deleteKeysWithPrefix } from '../../src/queue/redis';
 import type { Config } from '../../src/config/schema';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,18 +25,8 @@ export async function startTestApp(overrides: Partial<Config>, role: Role = 'all
 }
 
 /** Deletes every key under a prefix (BullMQ keys are `<prefix>:<queue>:...`). */
-export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+export function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  return deleteKeysWithPrefix(url, prefix);
 }
 
 export async function freePort(): Promise<number> {
