@@ -1,18 +1,23 @@
 import http from 'node:http';
-import { Queue, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema';
 import { createHttpApp } from './http/app';
 import { hl7HttpRouter } from './ingest/hl7/http-route';
 import { type Hl7IntakeDeps, handleHl7Message } from './ingest/hl7/intake';
 import { MllpServer } from './ingest/hl7/mllp-server';
+import { type DicomwebClient, createDicomwebClient, studyFingerprint } from './ingest/dicomweb';
+import { studyRouter } from './ingest/dicomweb/notifications';
 import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
-import { type CorrelateJobData, QUEUES, type ReportJobData } from './queue/names';
+import { type CorrelateJobData, QUEUES, type ReportJobData, type StudyJobData } from './queue/names';
 import { createRedis } from './queue/redis';
 import { ReportIntake } from './queue/report-intake';
 import { processReportJob } from './queue/report-worker';
+import { StudyIntake } from './queue/study-intake';
+import { processStudyJob, reconcileFailedStudyJob, uidTag } from './queue/study-worker';
 import { ReportStore } from './store/reports';
+import { StudyStore } from './store/studies';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -43,7 +48,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     const prefix = config.QUEUE_PREFIX;
     const reportsQueue = new Queue<ReportJobData>(QUEUES.reports, { connection: producer, prefix });
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
-    for (const q of [reportsQueue, correlateQueue]) {
+    const studiesQueue = new Queue<StudyJobData>(QUEUES.studies, { connection: producer, prefix });
+    for (const q of [reportsQueue, correlateQueue, studiesQueue]) {
       q.on('error', (err) => logger.warn({ event: 'queue.error', queue: q.name, message: err.message }, 'queue error'));
       stops.push(() => q.close());
     }
@@ -60,6 +66,9 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       );
       observeWorker(worker, metrics, logger);
       stops.push(() => worker.close());
+      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, logger);
+      observeWorker(studyWorker, metrics, logger, STUDY_JOB_LOGGING);
+      stops.push(() => studyWorker.close());
     }
 
     const intake = new ReportIntake(producer, reportsQueue, { prefix, duplicateWindowS: config.HL7_DUPLICATE_WINDOW_S });
@@ -69,14 +78,24 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       logger,
       metrics,
     };
+    const studyIntake = newStudyIntake(config, producer, studiesQueue);
     const isApi = role !== 'worker';
     const app = createHttpApp({
       logger,
       metrics,
       readiness: { redis: async () => (producer.status === 'ready' ? (await producer.ping(), null) : `redis ${producer.status}`) },
-      beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue]),
+      beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue, studiesQueue]),
       routers: isApi
-        ? [hl7HttpRouter({ apiToken: config.API_TOKEN, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, onMessage: (raw) => handleHl7Message(raw, 'http', hl7Deps) })]
+        ? [
+            hl7HttpRouter({ apiToken: config.API_TOKEN, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, onMessage: (raw) => handleHl7Message(raw, 'http', hl7Deps) }),
+            studyRouter({
+              apiToken: config.API_TOKEN,
+              sources: Object.keys(config.DICOMWEB_SOURCES),
+              accept: (notification, traceId) => studyIntake.accept(notification, traceId),
+              getStudy: (uid) => studyIntake.getStudy(uid),
+              logger,
+            }),
+          ]
         : [],
     });
     const server = http.createServer(app);
@@ -118,6 +137,54 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
   }
 }
 
+/** One DICOMweb client per configured source, made on first use. */
+function dicomwebClients(make: (source: string) => DicomwebClient): (source: string) => DicomwebClient {
+  const clients = new Map<string, DicomwebClient>();
+  return (source) => {
+    let client = clients.get(source);
+    if (!client) clients.set(source, (client = make(source)));
+    return client;
+  };
+}
+
+/**
+ * The study worker: its own concurrency (analysis is CPU- and memory-heavy) and a long lock, since the
+ * synchronous volume assembly holds the event loop and lock renewal waits for it.
+ */
+function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, logger: Logger): Worker<StudyJobData> {
+  const store = new StudyStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
+  const clientFor = dicomwebClients((source) =>
+    createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
+  );
+  const deps = { store, reports: new ReportStore(redis, config.QUEUE_PREFIX), correlateQueue, clientFor, logger };
+  const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.STUDY_WORKER_CONCURRENCY,
+    lockDuration: 120_000,
+  });
+  worker.on('failed', (job, err) => {
+    if (job) void reconcileFailedStudyJob(job, err, store).catch(() => undefined);
+  });
+  return worker;
+}
+
+/** Notification intake; asks the source (once, briefly, no retries) whether a settled study changed. */
+function newStudyIntake(config: Config, producer: Redis, queue: Queue<StudyJobData>): StudyIntake {
+  const timeoutMs = config.STUDY_NOTIFY_CHECK_TIMEOUT_MS;
+  const clientFor = dicomwebClients((source) =>
+    createDicomwebClient({ ...config, DICOMWEB_TIMEOUT_MS: timeoutMs, DICOMWEB_RETRIES: 0 }, source),
+  );
+  const store = new StudyStore(producer, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
+  return new StudyIntake(producer, queue, store, {
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.STUDY_JOB_ATTEMPTS,
+    backoffMs: config.STUDY_JOB_BACKOFF_MS,
+    currentFingerprint: async (source, uid) =>
+      (await studyFingerprint(clientFor(source), uid, { signal: AbortSignal.timeout(timeoutMs) })).fingerprint,
+  });
+}
+
 function waitReady(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
@@ -145,11 +212,24 @@ function watchRedis(redis: Redis, name: string, logger: Logger): void {
   });
 }
 
-function observeWorker(worker: Worker, metrics: Metrics, logger: Logger): void {
+/** What may be logged of a failed job: by default its id and the error message. */
+interface JobLogging {
+  fields(job: Job): Record<string, unknown>;
+  reason(err: Error): string;
+}
+const DEFAULT_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: (err) => err.message };
+/** Study job ids and error details may carry UIDs (CONTRACT: UIDs only at debug): a hash and the error code. */
+const STUDY_JOB_LOGGING: JobLogging = {
+  fields: (job) => ({ study: uidTag((job.data as StudyJobData).studyInstanceUid) }),
+  reason: (err) => err.message.split(':')[0] ?? 'error',
+};
+
+function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, logging: JobLogging = DEFAULT_JOB_LOGGING): void {
   worker.on('completed', () => metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'completed' }));
   worker.on('failed', (job, err) => {
     metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'failed' });
-    logger.warn({ event: 'job.failed', queue: worker.name, jobId: job?.id, attempts: job?.attemptsMade, reason: err.message }, 'job failed');
+    const fields = job ? logging.fields(job) : {};
+    logger.warn({ event: 'job.failed', queue: worker.name, attempts: job?.attemptsMade, reason: logging.reason(err), ...fields }, 'job failed');
   });
   worker.on('error', (err) => logger.warn({ event: 'worker.error', queue: worker.name, message: err.message }, 'worker error'));
 }

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   DICOMWEB_SOURCE_UNKNOWN: { http: 400, ack: 'AE', hl7Code: '207', retryable: false, message: 'unknown DICOMweb source' },
   DICOMWEB_UNAVAILABLE: { http: 502, ack: 'AR', hl7Code: '207', retryable: true, message: 'DICOMweb source unavailable' },
   DICOMWEB_CLIENT_ERROR: { http: 502, ack: 'AE', hl7Code: '207', retryable: false, message: 'DICOMweb request refused' },
+  STUDY_NOT_FOUND: { http: 404, ack: 'AE', hl7Code: '204', retryable: true, message: 'study not (yet) on the DICOMweb source' },
   STUDY_UNUSABLE: { http: 422, ack: 'AE', hl7Code: '207', retryable: false, message: 'no usable CT series' },
   VOLUME_INVALID: { http: 422, ack: 'AE', hl7Code: '207', retryable: false, message: 'series cannot be assembled into a volume' },
   MODEL_INVALID: { http: 500, ack: 'AR', hl7Code: '207', retryable: false, message: 'model does not follow the contract' },

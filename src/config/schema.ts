@@ -56,6 +56,21 @@ export const configSchema = z.object({
   ),
   DICOMWEB_TIMEOUT_MS: positiveInt,
   DICOMWEB_RETRIES: z.coerce.number().int().min(0).max(20),
+  /**
+   * Largest series the study worker retrieves, in bytes (the whole series is held in memory while the
+   * volume is assembled): a bigger one fails as STUDY_UNUSABLE instead of exhausting the worker's memory.
+   */
+  DICOMWEB_MAX_SERIES_BYTES: positiveInt,
+  /** How long `POST /notifications/studies` waits on the source to tell whether a known study changed. */
+  STUDY_NOTIFY_CHECK_TIMEOUT_MS: positiveInt,
+  /** Study jobs run at once per worker process: analysis is CPU- and memory-heavy, keep it low. */
+  STUDY_WORKER_CONCURRENCY: positiveInt,
+  /** Attempts per study job when the source is unavailable (DICOMWEB_UNAVAILABLE, network), first included. */
+  STUDY_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(50),
+  /** First delay between study job attempts; doubles per attempt (BullMQ exponential backoff). */
+  STUDY_JOB_BACKOFF_MS: positiveInt,
+  /** How long a study's processing state is kept after its last change, in seconds. */
+  STUDY_STATE_TTL_S: positiveInt,
   FHIR_BASE_URL: z.url({ protocol: /^https?$/ }).nullable(),
   FHIR_CLIENT_ID: nullableString,
   FHIR_CLIENT_SECRET: nullableString,

@@ -4,6 +4,8 @@ export const QUEUES = {
   reports: 'reports',
   /** A report version to correlate with the study's findings (new or corrected report). */
   correlate: 'correlate',
+  /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
+  studies: 'studies',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -21,4 +23,20 @@ export interface CorrelateJobData {
   /** 'replaced': a later version (final over preliminary, corrected or amended over final). */
   reason: 'new' | 'replaced';
   traceId: string;
+  /** Set when the job was asked for by a study's analysis (the report was already stored): the study to pair. */
+  studyInstanceUid?: string;
+}
+
+export interface StudyJobData {
+  studyInstanceUid: string;
+  /** A key of DICOMWEB_SOURCES: the only place the worker fetches this study from. */
+  source: string;
+  /** From the notification, when sent: pairs the study with a stored report by accession. */
+  accessionNumber?: string;
+  traceId: string;
+}
+
+/** BullMQ ids may not contain ':'; a UID never does, so one study always maps to the same job. */
+export function studyJobId(studyInstanceUid: string): string {
+  return `study-${studyInstanceUid}`;
 }

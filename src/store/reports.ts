@@ -71,6 +71,23 @@ export class ReportStore {
     return { report, analysis, version: Number(h.version), receivedAt: Number(h.receivedAt), messageId: h.messageId ?? '' };
   }
 
+  /**
+   * The accession keys (every sending facility) holding a report with this accession number. A study
+   * notification carries the bare number; SCAN walks the keyspace, so call it once per analysed study,
+   * not per request.
+   */
+  async accessionKeysForNumber(accessionNumber: string): Promise<string[]> {
+    const glob = accessionNumber.replace(/[*?[\]\\]/g, '\\$&');
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.key(`*|${glob}`), 'COUNT', 1000);
+      for (const k of keys) found.push(k.slice(this.key('').length));
+      cursor = next;
+    } while (cursor !== '0');
+    return found.filter((k) => k.endsWith(`|${accessionNumber}`));
+  }
+
   /** The accession whose report references this Study Instance UID, if any. */
   async accessionForStudy(studyInstanceUid: string): Promise<string | null> {
     return this.redis.get(`${this.prefix}:study-report:${studyInstanceUid}`);

@@ -3,7 +3,6 @@
  * installed) with real-world fixtures: a Siemens CT series in JPEG 2000 lossless and three GE slices in
  * Implicit VR Little Endian. Skips, saying why, when Orthanc or ../shared/fixtures is absent.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../../src/errors';
@@ -14,6 +13,7 @@ import { readPart10Meta } from '../../src/ingest/dicomweb/part10';
 import type { DicomwebSource } from '../../src/config/schema';
 import type { SelectSeries, SeriesCandidate } from '../../src/ingest/dicomweb/types';
 import { orthancSkipReason, startOrthanc, type OrthancInstance } from '../helpers/orthanc';
+import { IMPLICIT_DIR, J2K_DIR, describeUnless, fillEmptyUids, imagingFixturesSkipReason, uidFor } from '../helpers/imaging-fixtures';
 
 // dcmjs ships no types; only what this test uses.
 interface DcmjsDataset {
@@ -27,58 +27,14 @@ const dcmjs = require('dcmjs') as {
 };
 dcmjs.log.setLevel('silent'); // it warns about the 'xs'/'ox' VRs of its own dictionary on Implicit VR files
 
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures/imaging');
-const J2K_DIR = path.join(FIXTURES, 'totalsegmentator/example_ct_dicom');
-const IMPLICIT_DIR = path.join(FIXTURES, 'dcmqi/ct-3slice');
-
 const orthancSkip = orthancSkipReason();
-const fixturesSkip = fs.existsSync(J2K_DIR) && fs.existsSync(IMPLICIT_DIR) ? null : `${FIXTURES} is absent: fixture tests skipped`;
+const fixturesSkip = imagingFixturesSkipReason();
 for (const reason of [orthancSkip, fixturesSkip]) if (reason) console.warn(`dicomweb.int: ${reason}`);
 
-/** describe, or describe.skip with the reason in the block's name so that the skip explains itself. */
-function describeUnless(reason: string | null): (name: string, fn: () => void) => void {
-  return (name, fn) => (reason ? describe.skip(`${name} [skipped: ${reason}]`, fn) : describe(name, fn));
-}
 const describeOrthanc = describeUnless(orthancSkip);
 const describeFixtures = describeUnless(orthancSkip ?? fixturesSkip);
 
 jest.setTimeout(120_000);
-
-/** A deterministic UID under the UUID-derived root 2.25 (PS3.5 B.2). */
-function uidFor(label: string): string {
-  return `2.25.${BigInt(`0x${createHash('sha256').update(label).digest('hex').slice(0, 30)}`).toString()}`;
-}
-
-/**
- * The JPEG 2000 fixture was anonymised with empty SOP Class/Instance, Study and Series Instance UIDs, which
- * Orthanc refuses. Fill them in place, byte for byte (the compressed pixel data stays as it is): the SOP
- * ones from the File Meta Information, the others given. Each empty element is a unique top-level
- * Explicit VR LE "tag UI 0000" and the dataset has no group lengths, so inserting bytes is safe.
- */
-function fillEmptyUids(file: Buffer, studyUid: string, seriesUid: string): Buffer {
-  const meta = readPart10Meta(file);
-  if (!meta || meta.transferSyntaxUid !== TRANSFER_SYNTAX.JPEG_2000_LOSSLESS) throw new Error('unexpected fixture');
-  const values: [number, number, string][] = [
-    [0x0008, 0x0016, meta.sopClassUid],
-    [0x0008, 0x0018, meta.sopInstanceUid],
-    [0x0020, 0x000d, studyUid],
-    [0x0020, 0x000e, seriesUid],
-  ];
-  let out = file;
-  for (const [group, element, value] of values) {
-    const empty = Buffer.alloc(8);
-    empty.writeUInt16LE(group, 0);
-    empty.writeUInt16LE(element, 2);
-    empty.write('UI', 4, 'latin1');
-    const at = out.indexOf(empty);
-    if (at < 0 || out.indexOf(empty, at + 1) >= 0) throw new Error('fixture UID element not found exactly once');
-    const v = Buffer.from(value.length % 2 ? `${value}\0` : value, 'latin1');
-    const filled = Buffer.from(empty);
-    filled.writeUInt16LE(v.length, 6);
-    out = Buffer.concat([out.subarray(0, at), filled, v, out.subarray(at + 8)]);
-  }
-  return out;
-}
 
 function parse(buffer: Buffer): DcmjsDataset {
   const ab = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import express, { Router, type Request } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../errors';
+import { requireApiToken } from '../../http/auth';
+import type { Logger } from '../../log';
+import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
+import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
+
+/**
+ * PS3.5 9.1: dot-separated components of digits, no leading zero in a component (except "0" itself),
+ * at most 64 characters in all.
+ */
+export const DICOM_UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
+const uid = z.string().max(64, 'must be at most 64 characters').regex(DICOM_UID, 'must be a DICOM UID (digits and dots, no leading zeros)');
+
+/** Notification bodies are a few hundred bytes; anything much larger is not a notification. */
+export const NOTIFICATION_MAX_BYTES = 16 * 1024;
+
+/** The notification body (CONTRACT); unknown members are ignored, null counts as absent. */
+export const studyNotificationSchema = z.object({
+  studyInstanceUid: uid,
+  source: z.string().min(1).max(64).nullish(),
+  // SH and LO are 16 and 64 characters; be lenient on the shorter one, senders pad and prefix.
+  accessionNumber: z.string().min(1).max(64).nullish(),
+  patientId: z.string().min(1).max(64).nullish(),
+});
+
+export interface StudyRoutesDeps {
+  apiToken: string | null;
+  /** Names of DICOMWEB_SOURCES. */
+  sources: readonly string[];
+  accept(notification: StudyNotification, traceId: string): Promise<NotifyOutcome>;
+  getStudy(studyInstanceUid: string): Promise<StoredStudy | null>;
+  logger: Logger;
+}
+
+/** Turns the body into a notification or a 400 naming the first bad member (never echoing its value). */
+export function parseNotification(body: unknown, sources: readonly string[]): StudyNotification {
+  const parsed = studyNotificationSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new AppError('BAD_REQUEST', `${where}${issue?.message ?? 'invalid notification'}`);
+  }
+  const source = parsed.data.source ?? 'default';
+  if (!sources.includes(source)) throw new AppError('DICOMWEB_SOURCE_UNKNOWN', `DICOMweb source "${source}" is not configured`);
+  return {
+    studyInstanceUid: parsed.data.studyInstanceUid,
+    source,
+    accessionNumber: parsed.data.accessionNumber ?? undefined,
+    patientId: parsed.data.patientId ?? undefined,
+  };
+}
+
+function isJsonBody(req: Request): boolean {
+  const type = req.get('content-type');
+  return type === undefined || /^application\/([\w.+-]+\+)?json\b/i.test(type);
+}
+
+/**
+ * `POST /notifications/studies` and `GET /studies/{studyInstanceUid}` (CONTRACT). Both need the bearer
+ * token when API_TOKEN is set: the state carries findings.
+ */
+export function studyRouter(deps: StudyRoutesDeps): Router {
+  const router = Router();
+  const auth = requireApiToken(deps.apiToken);
+  router.post(
+    '/notifications/studies',
+    auth,
+    (req, _res, next) => next(isJsonBody(req) ? undefined : new AppError('UNSUPPORTED_MEDIA_TYPE', 'the notification must be application/json')),
+    express.json({ limit: NOTIFICATION_MAX_BYTES, type: () => true }),
+    async (req, res) => {
+      const notification = parseNotification(req.body, deps.sources);
+      const traceId = randomUUID();
+      const outcome = await deps.accept(notification, traceId);
+      deps.logger.info({ event: 'study.notified', traceId, outcome: outcome.kind, source: notification.source }, 'study notification');
+      deps.logger.debug({ event: 'study.notified_uid', traceId, studyInstanceUid: notification.studyInstanceUid }, 'study notification uid');
+      res.location(`/studies/${notification.studyInstanceUid}`);
+      const { kind, ...body } = outcome;
+      if (kind === 'accepted') res.status(202).json(body);
+      else if (kind === 'duplicate') res.status(202).json({ ...body, duplicate: true });
+      else res.status(200).json({ ...body, unchanged: true });
+    },
+  );
+  router.get('/studies/:studyInstanceUid', auth, async (req, res) => {
+    const parsed = uid.safeParse(req.params.studyInstanceUid);
+    if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    const stored = await deps.getStudy(parsed.data);
+    if (!stored) throw new AppError('NOT_FOUND', 'no notification was received for this study');
+    const state: StudyState = publicStudyState(stored);
+    res.json(state);
+  });
+  return router;
+}

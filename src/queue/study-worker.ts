@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import { AppError, toAppError } from '../errors';
+import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis } from '../imaging';
+import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, fetchStudySeriesForAnalysis, studyFingerprint } from '../ingest/dicomweb';
+import type { Logger } from '../log';
+import type { ReportStore } from '../store/reports';
+import type { StudyCorrelation, StudySeries, StudyStore } from '../store/studies';
+import { type CorrelateJobData, type StudyJobData, QUEUES } from './names';
+
+export interface StudyWorkerDeps {
+  store: StudyStore;
+  reports: ReportStore;
+  correlateQueue: Queue<CorrelateJobData>;
+  /** The client bound to a configured source; an unknown name throws DICOMWEB_SOURCE_UNKNOWN. */
+  clientFor(source: string): DicomwebClient;
+  logger: Logger;
+  /** Default: imaging's `selectSeriesUid`. */
+  selectSeries?: SelectSeries;
+  /** Default: imaging's `analyzeSeriesBuffers` (synchronous, CPU-bound: the event loop waits). */
+  analyze?: (buffers: Buffer[]) => { analysis: StudyAnalysis };
+}
+
+export interface StudyJobResult {
+  status: 'awaiting-report';
+  seriesInstanceUid: string;
+  fingerprint: string;
+  correlateJobId: string | null;
+}
+
+/** A short, stable, non-identifying handle for a UID in info-level logs (UIDs themselves only at debug). */
+export function uidTag(uid: string): string {
+  return createHash('sha256').update(uid).digest('hex').slice(0, 12);
+}
+
+/**
+ * Fingerprint → fetch the chosen series → assemble and analyse → store the findings → ask for correlation
+ * when the study's report is already stored. Status stays `awaiting-report` (correlation finishes it).
+ *
+ * Errors steer the queue: transient ones (source unavailable, study not there yet, internal) are rethrown
+ * for BullMQ's exponential backoff while attempts remain; anything else becomes an UnrecoverableError.
+ * Each failure is recorded in the study's state with its attempt, so a retrying study shows why.
+ * Safe to run twice: every write replaces the previous one, and the correlate job id is natural.
+ */
+export async function processStudyJob(job: Job<StudyJobData>, deps: StudyWorkerDeps): Promise<StudyJobResult> {
+  const run: Run = {
+    uid: job.data.studyInstanceUid,
+    attempt: job.attemptsMade + 1,
+    maxAttempts: job.opts.attempts ?? 1,
+    fingerprint: null,
+    traceId: job.data.traceId,
+    log: deps.logger.child({ traceId: job.data.traceId, study: uidTag(job.data.studyInstanceUid) }),
+  };
+  try {
+    return await analyseStudy(job.data, run, deps);
+  } catch (err) {
+    throw await recordFailure(err, run, deps);
+  }
+}
+
+interface Run {
+  uid: string;
+  attempt: number;
+  maxAttempts: number;
+  fingerprint: string | null;
+  traceId: string;
+  log: Logger;
+}
+
+async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps): Promise<StudyJobResult> {
+  const { uid, log } = run;
+  const started = performance.now();
+  await deps.store.update(uid, { status: 'retrieving', attempts: run.attempt, maxAttempts: run.maxAttempts });
+  log.debug({ event: 'study.retrieving', studyInstanceUid: uid, attempt: run.attempt }, 'retrieving study');
+  const client = deps.clientFor(data.source);
+  const fp = await studyFingerprint(client, uid);
+  run.fingerprint = fp.fingerprint;
+  await deps.store.update(uid, { fingerprint: fp.fingerprint });
+  if (fp.seriesCount === 0) throw new AppError('STUDY_NOT_FOUND', `the source "${data.source}" has no series of this study (yet)`);
+
+  const fetched = await fetchStudySeriesForAnalysis(client, uid, deps.selectSeries ?? selectSeriesUid);
+  if (fetched.chosen === null) {
+    await deps.store.update(uid, { series: { chosen: null, reasons: fetched.reasons, rejected: fetched.rejected } });
+    throw new AppError('STUDY_UNUSABLE', unusableReason(fetched));
+  }
+  const retrievedMs = performance.now() - started;
+  const facts = { instances: fetched.instanceCount, bytes: fetched.bytes, compressed: fetched.compressed };
+  await deps.store.update(uid, {
+    status: 'analysing',
+    series: { chosen: { seriesInstanceUid: fetched.chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
+  });
+  const { analysis, series } = analyseBuffers(fetched, deps);
+
+  const correlation = await requestCorrelation(data, run, deps);
+  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation, settledFingerprint: fp.fingerprint });
+  log.info(
+    {
+      event: 'study.analysed',
+      attempt: run.attempt,
+      ...facts,
+      dims: analysis.volume.dims,
+      retrieveMs: Math.round(retrievedMs),
+      totalMs: Math.round(performance.now() - started),
+      reportStored: correlation.reportStored,
+    },
+    'study analysed; awaiting report',
+  );
+  return { status: 'awaiting-report', seriesInstanceUid: analysis.seriesInstanceUid, fingerprint: fp.fingerprint, correlateJobId: correlation.correlateJobId };
+}
+
+/**
+ * Assembles and analyses the retrieved series, then lets go of the Part-10 buffers (the largest
+ * allocation of the job) before anything else awaits. The volume is not kept: detection is not wired yet.
+ */
+function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { analysis: StudyAnalysis; series: StudySeries } {
+  const buffers = fetched.buffers;
+  fetched.buffers = [];
+  const { analysis } = (deps.analyze ?? analyzeSeriesBuffers)(buffers);
+  buffers.length = 0;
+  const rejected = [...fetched.rejected];
+  for (const r of analysis.series.rejected) if (!rejected.some((x) => x.seriesInstanceUid === r.seriesInstanceUid)) rejected.push(r);
+  return { analysis, series: { chosen: analysis.series.chosen, reasons: analysis.series.reasons, rejected } };
+}
+
+function unusableReason(fetched: StudyForAnalysis): string {
+  // The imaging selector adds the series number to its rejections; the fetcher's own (non-CT) ones lack it.
+  const rejected = fetched.rejected.map((r: { reason: string; seriesNumber?: number }) =>
+    `${r.seriesNumber !== undefined ? `series ${r.seriesNumber}` : 'a series'}: ${r.reason}`,
+  );
+  return `no usable CT series: ${[...fetched.reasons, ...rejected].join('; ')}`;
+}
+
+/**
+ * When the study's report is already stored (it named this Study Instance UID, or the notification's
+ * accession number matches exactly one stored accession), asks the correlate queue to pair them.
+ */
+async function requestCorrelation(data: StudyJobData, run: Run, deps: StudyWorkerDeps): Promise<StudyCorrelation> {
+  let accessionKey = await deps.reports.accessionForStudy(run.uid);
+  if (!accessionKey && data.accessionNumber) {
+    const keys = await deps.reports.accessionKeysForNumber(data.accessionNumber);
+    if (keys.length > 1) run.log.warn({ event: 'study.accession_ambiguous', matches: keys.length }, 'accession number matches reports of several facilities; not paired');
+    if (keys.length === 1) accessionKey = keys[0] ?? null;
+  }
+  const stored = accessionKey ? await deps.reports.get(accessionKey) : null;
+  if (!accessionKey || !stored) return { reportStored: false, correlateJobId: null };
+  const jobId = `correlate-study-${uidTag(`${run.uid}\n${run.fingerprint}\n${accessionKey}`)}-${stored.version}`;
+  await deps.correlateQueue.add(
+    QUEUES.correlate,
+    { accessionKey, version: stored.version, reason: 'new', traceId: run.traceId, studyInstanceUid: run.uid },
+    { jobId, attempts: 8, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
+  );
+  return { reportStored: true, correlateJobId: jobId };
+}
+
+/**
+ * Records the failure in the study's state and returns what to throw: an UnrecoverableError when retrying
+ * cannot help, else the error itself (BullMQ retries with backoff while attempts remain).
+ */
+async function recordFailure(err: unknown, run: Run, deps: StudyWorkerDeps): Promise<Error> {
+  const error = toAppError(err);
+  const retryable = error.spec.retryable;
+  const last = !retryable || run.attempt >= run.maxAttempts;
+  // INTERNAL hides its cause from callers; the log keeps the class of what broke, never its text (PHI).
+  const message = error.code === 'INTERNAL' ? `internal error (${(err as Error)?.name ?? 'unknown'})` : error.message;
+  await deps.store.recordError(
+    run.uid,
+    { at: new Date().toISOString(), attempt: run.attempt, code: error.code, message, retryable },
+    // Not retryable: a repeat notification of the same study content would fail the same way.
+    { status: last ? 'failed' : 'queued', ...(!retryable && run.fingerprint ? { settledFingerprint: run.fingerprint } : {}) },
+  );
+  run.log[last ? 'warn' : 'info'](
+    { event: last ? 'study.failed' : 'study.retry', code: error.code, attempt: run.attempt, maxAttempts: run.maxAttempts, retryable },
+    last ? 'study failed' : 'study attempt failed; will retry',
+  );
+  run.log.debug({ event: 'study.error_detail', studyInstanceUid: run.uid, message: error.message }, 'study error detail');
+  const thrown = retryable ? new Error(`${error.code}: ${message}`) : new UnrecoverableError(`${error.code}: ${message}`);
+  return thrown;
+}
+
+/**
+ * For failures the processor never saw (a job that stalled too often, e.g. its process died of memory):
+ * BullMQ fails the job on its own, so the state is marked failed here. Called from the worker's 'failed' event.
+ */
+export async function reconcileFailedStudyJob(job: Job<StudyJobData>, err: Error, store: StudyStore): Promise<void> {
+  if ((await job.getState()) !== 'failed') return;
+  const state = await store.get(job.data.studyInstanceUid);
+  if (!state || state.status === 'failed') return;
+  await store.recordError(
+    job.data.studyInstanceUid,
+    { at: new Date().toISOString(), attempt: job.attemptsMade, code: 'INTERNAL', message: /stalled/i.test(err.message) ? 'the job stalled (its worker stopped or ran out of memory)' : 'the job failed', retryable: false },
+    { status: 'failed' },
+  );
+}

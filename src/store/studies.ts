@@ -1,0 +1,166 @@
+import type { Redis } from 'ioredis';
+import type { ErrorCode } from '../errors';
+import type { StudyAnalysis } from '../imaging';
+
+/**
+ * The processing state of each notified study (`GET /studies/{studyInstanceUid}`, CONTRACT). One Redis
+ * hash per study, one JSON value per field so that each step writes only what it changed, plus a
+ * capped list of errors. Only facts and the analysis JSON are kept here: never pixel data.
+ */
+
+/** CONTRACT order: queued → retrieving → analysing → awaiting-report → done, or failed. */
+export const STUDY_STATUSES = ['queued', 'retrieving', 'analysing', 'awaiting-report', 'done', 'failed'] as const;
+export type StudyStatus = (typeof STUDY_STATUSES)[number];
+
+export interface StudyError {
+  at: string;
+  /** The job attempt that failed (1 = first). */
+  attempt: number;
+  code: ErrorCode;
+  message: string;
+  /** Whether another attempt can help (the job retries while attempts remain). */
+  retryable: boolean;
+}
+
+export interface StudySeries {
+  /** The chosen series (the imaging selector's summary once analysed, else its UID), or null. */
+  chosen: StudyAnalysis['series']['chosen'] | { seriesInstanceUid: string } | null;
+  reasons: string[];
+  rejected: Array<{ seriesInstanceUid: string; reason: string; seriesNumber?: number; description?: string }>;
+}
+
+export interface StudyCorrelation {
+  /** True when a report for this study was stored before its analysis finished. */
+  reportStored: boolean;
+  /** The correlate job asked for, when a report was stored. */
+  correlateJobId: string | null;
+}
+
+/** What `GET /studies/{uid}` answers. */
+export interface StudyState {
+  studyInstanceUid: string;
+  status: StudyStatus;
+  source: string;
+  jobId: string;
+  notifiedAt: string;
+  updatedAt: string;
+  /** Job attempts started so far for the current notification, and how many are allowed. */
+  attempts: number;
+  maxAttempts: number;
+  /** `studyFingerprint` of the study as the worker last saw it on the source. */
+  fingerprint: string | null;
+  series: StudySeries | null;
+  /** The analyze-study JSON of the chosen series (volume facts included), once analysed. */
+  findings: StudyAnalysis | null;
+  /** Oldest first; the last one is why the study failed or is waiting for another attempt. */
+  errors: StudyError[];
+  correlation: StudyCorrelation | null;
+}
+
+/** Kept with the state but never answered: identifiers (PHI) and bookkeeping. */
+export interface StudyPrivate {
+  accessionNumber: string | null;
+  patientId: string | null;
+  traceId: string;
+  /**
+   * The fingerprint at which the study reached an outcome a repeat cannot change: analysed, or failed for a
+   * reason that is not transient. A notification finding the same fingerprint adds no job.
+   */
+  settledFingerprint: string | null;
+}
+
+export type StoredStudy = StudyState & StudyPrivate;
+type Field = Exclude<keyof StoredStudy, 'studyInstanceUid' | 'errors'>;
+
+const MAX_ERRORS = 20;
+
+export class StudyStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlS: number,
+  ) {}
+
+  private key(uid: string): string {
+    return `${this.prefix}:study:${uid}`;
+  }
+
+  private errorsKey(uid: string): string {
+    return `${this.prefix}:study-errors:${uid}`;
+  }
+
+  /** A new job for the study: the run fields start again; earlier findings describe another study content. */
+  async markQueued(
+    uid: string,
+    fields: Pick<StoredStudy, 'source' | 'jobId' | 'maxAttempts' | 'accessionNumber' | 'patientId' | 'traceId'>,
+  ): Promise<void> {
+    const now = new Date().toISOString();
+    const all: Omit<StoredStudy, 'studyInstanceUid' | 'errors'> = {
+      ...fields,
+      status: 'queued',
+      notifiedAt: now,
+      updatedAt: now,
+      attempts: 0,
+      fingerprint: null,
+      series: null,
+      findings: null,
+      correlation: null,
+      settledFingerprint: null,
+    };
+    await this.redis
+      .multi()
+      .del(this.key(uid), this.errorsKey(uid))
+      .hset(this.key(uid), encode(all))
+      .expire(this.key(uid), this.ttlS)
+      .exec()
+      .then(checkExec);
+  }
+
+  /** Writes the given fields (and updatedAt); other fields keep their values. */
+  async update(uid: string, patch: Partial<Pick<StoredStudy, Field>>): Promise<void> {
+    const fields = encode({ ...patch, updatedAt: new Date().toISOString() });
+    await this.redis.multi().hset(this.key(uid), fields).expire(this.key(uid), this.ttlS).expire(this.errorsKey(uid), this.ttlS).exec().then(checkExec);
+  }
+
+  /** Appends an error (the list keeps the last MAX_ERRORS) together with a state change. */
+  async recordError(uid: string, error: StudyError, patch: Partial<Pick<StoredStudy, Field>>): Promise<void> {
+    const fields = encode({ ...patch, updatedAt: error.at });
+    await this.redis
+      .multi()
+      .rpush(this.errorsKey(uid), JSON.stringify(error))
+      .ltrim(this.errorsKey(uid), -MAX_ERRORS, -1)
+      .hset(this.key(uid), fields)
+      .expire(this.key(uid), this.ttlS)
+      .expire(this.errorsKey(uid), this.ttlS)
+      .exec()
+      .then(checkExec);
+  }
+
+  async get(uid: string): Promise<StoredStudy | null> {
+    const [[e1, hash], [e2, errors]] = (await this.redis.multi().hgetall(this.key(uid)).lrange(this.errorsKey(uid), 0, -1).exec()) as [
+      [Error | null, Record<string, string>],
+      [Error | null, string[]],
+    ];
+    if (e1 || e2) throw e1 ?? e2;
+    if (!hash.status) return null;
+    const decoded = Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, JSON.parse(v) as unknown])) as Omit<StoredStudy, 'studyInstanceUid' | 'errors'>;
+    return { studyInstanceUid: uid, ...decoded, errors: errors.map((e) => JSON.parse(e) as StudyError) };
+  }
+}
+
+/** The state as answered to callers: without the notification's identifiers and bookkeeping. */
+export function publicStudyState(s: StoredStudy): StudyState {
+  const { accessionNumber: _a, patientId: _p, traceId: _t, settledFingerprint: _s, ...state } = s;
+  return state;
+}
+
+function encode(fields: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = JSON.stringify(v);
+  return out;
+}
+
+function checkExec(results: Array<[Error | null, unknown]> | null): void {
+  if (results === null) throw new Error('Redis transaction aborted');
+  for (const [err] of results) if (err) throw err;
+}
