@@ -6,21 +6,22 @@
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
 import { getNumber, getNumbers, getSequence, getString, getStrings, TAG, type DicomJson } from './dicom-json';
+import { decodeJpegLossless } from './jpeg-lossless';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
 const { max, min, round } = Math;
 
 // dcmjs complains on stderr about private VRs ("xs", "ox") in implicit-VR files; those are harmless here.
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
 
-export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean; rle?: boolean }> = {
+export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean; rle?: boolean; jpegLossless?: boolean }> = {
   '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', supported: true },
   '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', supported: true },
   '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', supported: true },
   '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian', supported: true, bigEndian: true },
   '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline', supported: false },
   '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended', supported: false },
-  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', supported: false },
-  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', supported: false },
+  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', supported: true, jpegLossless: true },
+  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', supported: true, jpegLossless: true },
   '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', supported: false },
   '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Near-Lossless', supported: false },
   '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', supported: false },
@@ -72,6 +73,17 @@ export interface SliceHeader {
   numberOfFrames: number;
 }
 
+/**
+ * PixelPaddingValue is US or SS like the pixels (its VR is "xs"); implicit-VR files leave the reader to
+ * guess, and dcmjs guesses US. Bring it into the pixels' signedness so that GE's −2000 padding matches.
+ */
+function paddingIn(pad: number | undefined, signed: boolean): number | undefined {
+  if (pad === undefined) return undefined;
+  if (signed && pad > 32767) return pad - 65536;
+  if (!signed && pad < 0) return pad + 65536;
+  return pad;
+}
+
 function tuple3(v: number[] | undefined): [number, number, number] | undefined {
   return v && v.length === 3 ? [v[0] as number, v[1] as number, v[2] as number] : undefined;
 }
@@ -115,7 +127,7 @@ export function headersFromDicomJson(ds: DicomJson, transferSyntaxUid?: string):
     pixelRepresentation: getNumber(ds, TAG.PixelRepresentation) === 1 ? 1 : 0,
     samplesPerPixel: getNumber(ds, TAG.SamplesPerPixel) ?? 1,
     photometricInterpretation: getString(ds, TAG.PhotometricInterpretation),
-    pixelPaddingValue: getNumber(ds, TAG.PixelPaddingValue),
+    pixelPaddingValue: paddingIn(getNumber(ds, TAG.PixelPaddingValue), getNumber(ds, TAG.PixelRepresentation) === 1),
     frameIndex: 0,
     numberOfFrames: max(1, getNumber(ds, TAG.NumberOfFrames) ?? 1),
   };
@@ -227,7 +239,7 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   if (cached && cached.buf === buf) return cached.bytes;
   const uid = frame.sopInstanceUid;
   const ts = TRANSFER_SYNTAXES[frame.transferSyntaxUid];
-  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' || ts?.rle ? undefined : trailingPixelData(buf, frame);
+  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' || ts?.rle || ts?.jpegLossless ? undefined : trailingPixelData(buf, frame);
   if (fast) {
     cached = { buf, bytes: fast };
     return fast;
@@ -241,6 +253,20 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   const el = dict.dict[TAG.PixelData];
   if (ts?.rle) {
     const bytes = decodeRleFrames(el?.Value ?? [], frame, uid);
+    cached = { buf, bytes };
+    return bytes;
+  }
+  if (ts?.jpegLossless) {
+    const values = el?.Value ?? [];
+    // Without a basic offset table dcmjs returns fragments: all of them are the frame when there is one.
+    const frames = frame.numberOfFrames === 1 ? [asBytes(values)] : values.map(asBytes);
+    if (frames.length !== frame.numberOfFrames) throw new AppError('VOLUME_INVALID', `JPEG Lossless instance ${uid || '?'}: ${frames.length} fragments for ${frame.numberOfFrames} frames`);
+    const n = frame.rows * frame.columns;
+    const bytes = new Uint8Array(n * 2 * frame.numberOfFrames);
+    frames.forEach((f, i) => {
+      if (!f) throw new AppError('VOLUME_INVALID', `JPEG Lossless instance ${uid || '?'}: frame ${i} missing`);
+      decodeJpegLossless(f, frame.rows, frame.columns, bytes, i * n * 2);
+    });
     cached = { buf, bytes };
     return bytes;
   }

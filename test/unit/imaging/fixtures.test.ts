@@ -121,3 +121,50 @@ const DCMCRLE = ['/usr/bin/dcmcrle', '/usr/local/bin/dcmcrle'].find((p) => exist
     }
   });
 });
+
+/** dcmtk's lossless JPEG encoder/decoder as the reference, when installed. */
+const DCMCJPEG = ['/usr/bin/dcmcjpeg', '/usr/local/bin/dcmcjpeg'].find((p) => existsSync(p));
+const DCMDJPEG = ['/usr/bin/dcmdjpeg', '/usr/local/bin/dcmdjpeg'].find((p) => existsSync(p));
+(DCMCJPEG && DCMDJPEG ? describe : describe.skip)('JPEG Lossless written by dcmtk (dcmcjpeg)', () => {
+  it.each([
+    ['SV1 (1.2.840.10008.1.2.4.70)', [] as string[]],
+    ['selection value 6', ['+el', '+sv', '6']],
+    ['selection value 4, point transform 1', ['+el', '+sv', '4', '+pt', '1']],
+  ])('decodes %s like dcmdjpeg does', (_name, flags) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vcf-jpl-'));
+    try {
+      const { files } = phantomBuffers({ size: 64, pixelSpacing: 6, sliceSpacing: 3, slices: 2, seed: 10, signedPixels: true });
+      const src = join(dir, 'a.dcm');
+      const jpl = join(dir, 'b.dcm');
+      const ref = join(dir, 'c.dcm');
+      writeFileSync(src, files[1]!.data);
+      execFileSync(DCMCJPEG!, [...flags, src, jpl]);
+      execFileSync(DCMDJPEG!, [jpl, ref]);
+      const b = readFileSync(jpl);
+      const c = readFileSync(ref);
+      const hb = parseHeaders(b).frames[0]!;
+      expect(hb.transferSyntaxUid).toMatch(/^1\.2\.840\.10008\.1\.2\.4\.(57|70)$/);
+      const ob = new Int16Array(64 * 64);
+      const oc = new Int16Array(64 * 64);
+      readFrameHu(b, hb, ob, 0);
+      readFrameHu(c, parseHeaders(c).frames[0]!, oc, 0);
+      expect(Array.from(ob)).toEqual(Array.from(oc));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('assembles the GE fixture re-encoded as JPEG Lossless', () => {
+    if (!have('dcmqi/ct-3slice')) return;
+    const dir = mkdtempSync(join(tmpdir(), 'vcf-jpl-ge-'));
+    try {
+      for (const f of ['01.dcm', '02.dcm', '03.dcm']) execFileSync(DCMCJPEG!, [join(ROOT, 'dcmqi/ct-3slice', f), join(dir, f)]);
+      const { analysis } = analyzeDirectory(dir);
+      const plain = analyzeDirectory(join(ROOT, 'dcmqi/ct-3slice')).analysis;
+      expect(analysis.volume.dims).toEqual([512, 512, 3]);
+      expect(analysis.volume.huRange).toEqual(plain.volume.huRange);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { convertToHu, parseHeaders } from '../../../src/imaging/dicom';
+import { convertToHu, headersFromDicomJson, parseHeaders } from '../../../src/imaging/dicom';
 import { assembleVolume } from '../../../src/imaging/volume';
 import { makeSlice, sources } from './helpers';
 
@@ -142,5 +142,15 @@ describe('RLE Lossless', () => {
     const b = assembleVolume(sources(rle)).volume.data;
     expect(Array.from(b)).toEqual(Array.from(a));
     expect(b[8 * 3 + 7]).toBe(24 + 7 * 300 + 3 - 1024);
+  });
+});
+
+describe('PixelPaddingValue signedness', () => {
+  it('matches a padding value read as US (implicit VR) against signed pixels', () => {
+    const ds = {
+      '00280103': { vr: 'US', Value: [1] },
+      '00280120': { vr: 'US', Value: [63536] },
+    };
+    expect(headersFromDicomJson(ds)[0]!.pixelPaddingValue).toBe(-2000);
   });
 });
