@@ -129,7 +129,24 @@ export function decodeJpegLossless(data: Uint8Array, rows: number, columns: numb
     bitCnt -= n;
     return (bitBuf >>> bitCnt) & ((1 << n) - 1);
   };
+  // 9-bit lookup for the short codes (almost all of them): entry = (length << 8) | symbol, 0 = not short.
+  const LOOKUP_BITS = 9;
+  const lookup = new Uint16Array(1 << LOOKUP_BITS);
+  for (let len = 1; len <= LOOKUP_BITS; len++) {
+    for (let k = 0; k < (huff.count[len] as number); k++) {
+      const code = (huff.firstCode[len] as number) + k;
+      const sym = huff.symbols[(huff.offset[len] as number) + k] as number;
+      const shift = LOOKUP_BITS - len;
+      for (let fillBits = 0; fillBits < 1 << shift; fillBits++) lookup[(code << shift) | fillBits] = (len << 8) | sym;
+    }
+  }
   const decodeSymbol = (): number => {
+    if (bitCnt < LOOKUP_BITS) fill();
+    const entry = lookup[(bitBuf >>> (bitCnt - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)] as number;
+    if (entry !== 0) {
+      bitCnt -= entry >> 8;
+      return entry & 0xff;
+    }
     let code = 0;
     for (let len = 1; len <= 16; len++) {
       code = (code << 1) | readBits(1);
