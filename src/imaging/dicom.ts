@@ -1,7 +1,12 @@
 /**
  * Part-10 parsing with dcmjs into a small typed header per frame, plus pixel access that converts stored
  * values to HU straight into a caller's buffer. Headers come from the DICOM JSON model, so the DICOMweb
- * side can build the same `SliceHeader` from WADO-RS metadata with `headerFromDicomJson`.
+ * side can build the same `SliceHeader` from WADO-RS metadata with `headersFromDicomJson`.
+ *
+ * Transfer syntaxes: Implicit/Explicit VR Little Endian, Deflated, Explicit VR Big Endian (dcmjs parses,
+ * we swap the pixel bytes), RLE Lossless and lossless JPEG (.57/.70, decoded here in TypeScript). JPEG
+ * 2000, JPEG-LS, lossy JPEG and HTJ2K are rejected with VOLUME_INVALID naming the syntax: there is no
+ * pure-JS decoder in the dependencies, and the DICOMweb path asks the server for Explicit VR Little Endian.
  */
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
