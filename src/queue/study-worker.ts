@@ -117,9 +117,12 @@ function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { ana
   fetched.buffers = [];
   const { analysis } = (deps.analyze ?? analyzeSeriesBuffers)(buffers);
   buffers.length = 0;
+  // The fetcher's selection compared every series of the study; the analysis saw only the chosen one and
+  // adds what it learnt while assembling it.
+  const reasons = [...new Set([...fetched.reasons, ...analysis.series.reasons])];
   const rejected = [...fetched.rejected];
   for (const r of analysis.series.rejected) if (!rejected.some((x) => x.seriesInstanceUid === r.seriesInstanceUid)) rejected.push(r);
-  return { analysis, series: { chosen: analysis.series.chosen, reasons: analysis.series.reasons, rejected } };
+  return { analysis, series: { chosen: analysis.series.chosen, reasons, rejected } };
 }
 
 function unusableReason(fetched: StudyForAnalysis): string {
