@@ -47,6 +47,8 @@ interface RunResult {
   firstSeenAnalysingMs: number | null;
   analysisTimingsMs: unknown;
   rssAfterMB: number;
+  /** VmHWM after this run: the peak so far (the first run's is the one-study peak). */
+  peakRssSoFarMB: number;
 }
 
 async function oneRun(base: string, uid: string, pid: number): Promise<RunResult> {
@@ -63,6 +65,7 @@ async function oneRun(base: string, uid: string, pid: number): Promise<RunResult
         firstSeenAnalysingMs: analysing === null ? null : Math.round(analysing),
         analysisTimingsMs: state.findings?.timingsMs,
         rssAfterMB: procStatus(pid).rssMB,
+        peakRssSoFarMB: procStatus(pid).hwmMB,
       };
     }
     if (state.status === 'failed') throw new Error(`the study failed: ${JSON.stringify(state.errors)}`);

@@ -1,0 +1,165 @@
+import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import pino from 'pino';
+import { AppError } from '../../../src/errors';
+import type { StudyAnalysis } from '../../../src/imaging';
+import type { DicomwebClient, DicomJson, RetrievedInstances } from '../../../src/ingest/dicomweb';
+import type { CorrelateJobData, StudyJobData } from '../../../src/queue/names';
+import { type StudyWorkerDeps, processStudyJob } from '../../../src/queue/study-worker';
+import type { ReportStore } from '../../../src/store/reports';
+import type { StoredStudy, StudyError, StudyStore } from '../../../src/store/studies';
+
+const UID = '1.2.826.0.1.3680043.10.543.7';
+const CT = '1.2.826.0.1.3680043.10.543.7.1';
+const SC = '1.2.826.0.1.3680043.10.543.7.2';
+
+const series = (uid: string, modality: string, count: number): DicomJson => ({
+  '0020000E': { vr: 'UI', Value: [uid] },
+  '00080060': { vr: 'CS', Value: [modality] },
+  '00201209': { vr: 'IS', Value: [count] },
+});
+
+/** The store as a record of what was written, in order. */
+class FakeStore {
+  state: Partial<StoredStudy> = {};
+  errors: StudyError[] = [];
+  statuses: string[] = [];
+  async update(_uid: string, patch: Partial<StoredStudy>) {
+    Object.assign(this.state, patch);
+    if (patch.status) this.statuses.push(patch.status);
+  }
+  async recordError(_uid: string, error: StudyError, patch: Partial<StoredStudy>) {
+    this.errors.push(error);
+    await this.update(_uid, patch);
+  }
+}
+
+function job(attemptsMade: number, attempts = 3, data: Partial<StudyJobData> = {}): Job<StudyJobData> {
+  return { data: { studyInstanceUid: UID, source: 'default', traceId: 't-1', ...data }, attemptsMade, opts: { attempts } } as unknown as Job<StudyJobData>;
+}
+
+function setup(client: Partial<DicomwebClient>, opts: { reportKey?: string } = {}) {
+  const store = new FakeStore();
+  const added: Array<{ data: CorrelateJobData; jobId: string | undefined }> = [];
+  const analyzed: Buffer[][] = [];
+  const deps: StudyWorkerDeps = {
+    store: store as unknown as StudyStore,
+    reports: {
+      accessionForStudy: async () => opts.reportKey ?? null,
+      accessionKeysForNumber: async () => [],
+      get: async () => ({ version: 2 }),
+    } as unknown as ReportStore,
+    correlateQueue: { add: async (_n: string, data: CorrelateJobData, o: { jobId?: string }) => void added.push({ data, jobId: o.jobId }) } as unknown as Queue<CorrelateJobData>,
+    clientFor: () => client as DicomwebClient,
+    logger: pino({ level: 'silent' }),
+    selectSeries: (candidates) => ({ chosen: candidates[0]?.seriesInstanceUid ?? null, reasons: ['first'], rejected: [] }),
+    analyze: (buffers) => {
+      analyzed.push([...buffers]);
+      const analysis = {
+        seriesInstanceUid: CT,
+        series: { chosen: { seriesInstanceUid: CT }, reasons: ['assembled'], rejected: [] },
+        volume: { dims: [2, 2, 2] },
+      } as unknown as StudyAnalysis;
+      return { analysis };
+    },
+  };
+  return { deps, store, added, analyzed };
+}
+
+const healthyClient: Partial<DicomwebClient> = {
+  searchSeries: async () => [series(CT, 'CT', 2), series(SC, 'OT', 1)],
+  retrieveSeriesMetadata: async () => [{}, {}],
+  retrieveSeries: async () =>
+    ({ instances: [{ buffer: Buffer.from('a'), transferSyntaxUid: '1.2.840.10008.1.2.1', sopInstanceUid: '1.1' }, { buffer: Buffer.from('b'), transferSyntaxUid: '1.2.840.10008.1.2.1', sopInstanceUid: '1.2' }], bytes: 2, transcodingRefused: false }) as RetrievedInstances,
+};
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('study worker', () => {
+  it('retrieving → analysing → awaiting-report, with the findings, the series reasons and the settled fingerprint', async () => {
+    const { deps, store, analyzed, added } = setup(healthyClient);
+    const result = await processStudyJob(job(0), deps);
+    expect(store.statuses).toEqual(['retrieving', 'analysing', 'awaiting-report']);
+    expect(analyzed).toEqual([[Buffer.from('a'), Buffer.from('b')]]);
+    expect(store.state).toMatchObject({ attempts: 1, maxAttempts: 3, findings: { seriesInstanceUid: CT }, correlation: { reportStored: false, correlateJobId: null } });
+    expect(store.state.series?.reasons).toEqual(['first', 'assembled']);
+    expect(store.state.series?.rejected).toEqual([{ seriesInstanceUid: SC, reason: 'modality OT is not CT' }]);
+    expect(store.state.settledFingerprint).toMatch(/^v1:/);
+    expect(store.state.settledFingerprint).toBe(store.state.fingerprint);
+    expect(result).toMatchObject({ status: 'awaiting-report', seriesInstanceUid: CT });
+    expect(added).toEqual([]);
+  });
+
+  it('asks for correlation when the study report is already stored; status stays awaiting-report', async () => {
+    const { deps, store, added } = setup(healthyClient, { reportKey: 'HOSP|A1' });
+    await processStudyJob(job(0), deps);
+    expect(store.state.status).toBe('awaiting-report');
+    expect(added).toHaveLength(1);
+    expect(added[0]?.data).toMatchObject({ accessionKey: 'HOSP|A1', version: 2, reason: 'new', studyInstanceUid: UID, traceId: 't-1' });
+    expect(added[0]?.jobId).toMatch(/^correlate-study-[0-9a-f]{12}-2$/);
+    expect(store.state.correlation).toEqual({ reportStored: true, correlateJobId: added[0]?.jobId });
+  });
+
+  it('source unavailable: retryable while attempts remain (status queued with the error), failed after the last', async () => {
+    const client = { searchSeries: async () => Promise.reject(new AppError('DICOMWEB_UNAVAILABLE', 'DICOMweb searchSeries failed: network error (ECONNREFUSED)')) };
+    const first = setup(client);
+    const err = await rejection(processStudyJob(job(0), first.deps));
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(err.message).toMatch(/^DICOMWEB_UNAVAILABLE: /);
+    expect(first.store.state.status).toBe('queued');
+    expect(first.store.errors).toEqual([expect.objectContaining({ attempt: 1, code: 'DICOMWEB_UNAVAILABLE', retryable: true })]);
+    expect(first.store.state.settledFingerprint).toBeUndefined();
+
+    const last = setup(client);
+    await rejection(processStudyJob(job(2), last.deps));
+    expect(last.store.state).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(last.store.errors[0]).toMatchObject({ attempt: 3, retryable: true });
+  });
+
+  it('a refusal by the server is unrecoverable: failed at once', async () => {
+    const { deps, store } = setup({ searchSeries: async () => Promise.reject(new AppError('DICOMWEB_CLIENT_ERROR', 'DICOMweb searchSeries refused: HTTP 403')) });
+    const err = await rejection(processStudyJob(job(0), deps));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect(store.state.status).toBe('failed');
+    expect(store.errors[0]).toMatchObject({ code: 'DICOMWEB_CLIENT_ERROR', retryable: false, message: 'DICOMweb searchSeries refused: HTTP 403' });
+  });
+
+  it('no usable series: STUDY_UNUSABLE, unrecoverable, with the rejections, and settled at that fingerprint', async () => {
+    const { deps, store } = setup({ ...healthyClient, searchSeries: async () => [series(SC, 'OT', 1)] });
+    const err = await rejection(processStudyJob(job(0), deps));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect(err.message).toMatch(/^STUDY_UNUSABLE: no usable CT series: the study has no CT series; a series: modality OT is not CT$/);
+    expect(store.state).toMatchObject({ status: 'failed', series: { chosen: null } });
+    expect(store.state.settledFingerprint).toMatch(/^v1:/);
+  });
+
+  it('a study not (yet) on the source is retried: STUDY_NOT_FOUND', async () => {
+    const { deps, store } = setup({ searchSeries: async () => [] });
+    const err = await rejection(processStudyJob(job(0), deps));
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(store.errors[0]).toMatchObject({ code: 'STUDY_NOT_FOUND', retryable: true });
+  });
+
+  it('a volume that cannot be assembled is unrecoverable; an unexpected error is internal and retried, without its text', async () => {
+    const bad = setup(healthyClient);
+    bad.deps.analyze = () => {
+      throw new AppError('VOLUME_INVALID', 'slices are not evenly spaced');
+    };
+    expect(await rejection(processStudyJob(job(0), bad.deps))).toBeInstanceOf(UnrecoverableError);
+    expect(bad.store.errors[0]).toMatchObject({ code: 'VOLUME_INVALID', message: 'slices are not evenly spaced' });
+
+    const bug = setup(healthyClient);
+    bug.deps.analyze = () => {
+      throw new TypeError('cannot read properties of undefined (PATIENT NAME)');
+    };
+    const err = await rejection(processStudyJob(job(0), bug.deps));
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(bug.store.errors[0]).toMatchObject({ code: 'INTERNAL', retryable: true, message: 'internal error (TypeError)' });
+  });
+});
