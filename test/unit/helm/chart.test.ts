@@ -9,7 +9,7 @@
  * (`npm run helm:check` sets it), which makes a missing binary a failure.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../../src/config/load';
 import { configSchema } from '../../../src/config/schema';
@@ -159,6 +159,18 @@ if (!AVAILABLE) {
   if (process.env.VCF_HELM_REQUIRED === '1') throw new Error(message);
   console.warn(message);
 }
+
+describe('helm/vcf-sentinel/values.schema.json (no helm needed)', () => {
+  it('validates exactly the schema names that are plain config values (typos fail helm lint/template/install)', () => {
+    const schema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as {
+      properties: { config: { properties: Record<string, unknown>; additionalProperties: boolean }; secrets: { properties: Record<string, unknown> } };
+    };
+    const own = [...ALWAYS_SECRET, ...SECRET_WITH_CREDENTIALS];
+    expect(Object.keys(schema.properties.config.properties).sort()).toEqual(SCHEMA_KEYS.filter((k) => !own.includes(k)));
+    expect(schema.properties.config.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties.secrets.properties).sort()).toEqual([...ALWAYS_SECRET].sort());
+  });
+});
 
 describeChart(`helm chart helm/vcf-sentinel (helm template with ${HELM})`, () => {
   let defaults: K8sObject[];
@@ -339,11 +351,14 @@ describeChart(`helm chart helm/vcf-sentinel (helm template with ${HELM})`, () =>
     });
 
     it.each([
-      [['config.API_TOKEN=x'], /config.API_TOKEN is not allowed/],
-      [['config.REDIS_URL=redis://x:6379'], /config.REDIS_URL is not allowed: set it through redis.url/],
+      // values.schema.json refuses these first; the templates refuse them too (defence in depth).
+      [['config.API_TOKEN=x'], /additional properties 'API_TOKEN' not allowed|config.API_TOKEN is not allowed/],
+      [['config.REDIS_URL=redis://x:6379'], /additional properties 'REDIS_URL' not allowed|config.REDIS_URL is not allowed/],
       [['api.terminationGracePeriodSeconds=5'], /api.terminationGracePeriodSeconds \(5\) must exceed/],
       [['networkPolicy.enabled=true'], /networkPolicy.mllp.allowedCidrs must list/],
       [['existingSecret.name=s', 'redis.url=redis://u:p@r:6379'], /put REDIS_URL in that Secret/],
+      [['config.LOG_LEVLE=debug'], /additional properties 'LOG_LEVLE' not allowed/],
+      [['config.HTTP_PORT=0'], /HTTP_PORT/],
     ])('refuses to render %j', (sets, message) => {
       expect(renderError([], sets)).toMatch(message);
     });
