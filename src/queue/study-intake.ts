@@ -77,11 +77,17 @@ export class StudyIntake {
     const job = await this.redisStep(this.queue.getJob(jobId));
     const jobState = job ? await this.redisStep(job.getState()) : null;
     const stored = await this.redisStep(this.store.get(n.studyInstanceUid));
-    if (jobState !== null && PENDING.has(jobState)) return { kind: 'duplicate', jobId, status: stored?.status ?? 'queued' };
+    if (jobState !== null && PENDING.has(jobState)) {
+      await this.rememberIdentifiers(n, stored);
+      return { kind: 'duplicate', jobId, status: stored?.status ?? 'queued' };
+    }
 
     if (stored?.settledFingerprint && stored.source === n.source) {
       const current = await this.options.currentFingerprint(n.source, n.studyInstanceUid).catch(() => null);
-      if (current === stored.settledFingerprint) return { kind: 'unchanged', jobId, status: stored.status };
+      if (current === stored.settledFingerprint) {
+        await this.rememberIdentifiers(n, stored);
+        return { kind: 'unchanged', jobId, status: stored.status };
+      }
     }
     // A finished job keeps its id until removed; BullMQ would ignore an add with the same id.
     if (job && (await this.redisStep(this.queue.remove(jobId))) === 0) {
@@ -110,6 +116,15 @@ export class StudyIntake {
       }),
     );
     return { kind: 'accepted', jobId, status: 'queued' };
+  }
+
+  /** A repeat may carry the accession number or patient id the first notification lacked: keep them. */
+  private async rememberIdentifiers(n: StudyNotification, stored: StoredStudy | null): Promise<void> {
+    if (!stored) return;
+    const patch: Partial<Pick<StoredStudy, 'accessionNumber' | 'patientId'>> = {};
+    if (n.accessionNumber && n.accessionNumber !== stored.accessionNumber) patch.accessionNumber = n.accessionNumber;
+    if (n.patientId && n.patientId !== stored.patientId) patch.patientId = n.patientId;
+    if (Object.keys(patch).length > 0) await this.redisStep(this.store.update(n.studyInstanceUid, patch));
   }
 
   /** Any Redis failure or stall becomes QUEUE_UNAVAILABLE (503, retryable): the PACS notifies again. */

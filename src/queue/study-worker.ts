@@ -139,8 +139,10 @@ function unusableReason(fetched: StudyForAnalysis): string {
  */
 async function requestCorrelation(data: StudyJobData, run: Run, deps: StudyWorkerDeps): Promise<StudyCorrelation> {
   let accessionKey = await deps.reports.accessionForStudy(run.uid);
-  if (!accessionKey && data.accessionNumber) {
-    const keys = await deps.reports.accessionKeysForNumber(data.accessionNumber);
+  // A repeat notification may have brought the accession number after this job was queued.
+  const accessionNumber = (await deps.store.get(run.uid))?.accessionNumber ?? data.accessionNumber;
+  if (!accessionKey && accessionNumber) {
+    const keys = await deps.reports.accessionKeysForNumber(accessionNumber);
     if (keys.length > 1) run.log.warn({ event: 'study.accession_ambiguous', matches: keys.length }, 'accession number matches reports of several facilities; not paired');
     if (keys.length === 1) accessionKey = keys[0] ?? null;
   }

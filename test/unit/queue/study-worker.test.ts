@@ -27,6 +27,9 @@ class FakeStore {
     Object.assign(this.state, patch);
     if (patch.status) this.statuses.push(patch.status);
   }
+  async get() {
+    return this.state;
+  }
   async recordError(_uid: string, error: StudyError, patch: Partial<StoredStudy>) {
     this.errors.push(error);
     await this.update(_uid, patch);
