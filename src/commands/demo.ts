@@ -67,15 +67,22 @@ export async function run(args: string[]): Promise<number> {
     say(`5. Study notification: HTTP ${posted.status} ${await posted.text()}`);
 
     const status = await waitForStudy(base, truth.studyInstanceUid, 300_000);
-    say(`6. Study status: ${status.status}`);
-    say(JSON.stringify(status, null, 2));
+    say(`6. GET /studies/{uid}: status ${status.status}${status.errors.length ? `, errors: ${JSON.stringify(status.errors)}` : ''}`);
+    for (const reason of status.series?.reasons ?? []) say(`   chosen: ${reason}`);
+    for (const r of status.series?.rejected ?? []) say(`   not chosen: ${r.reason}`);
+    const volume = status.findings?.volume;
+    if (volume) say(`   volume ${volume.dims.join('×')} voxels at ${volume.spacingMm.map((v) => v.toFixed(2)).join('×')} mm, ${volume.orientation}`);
+    for (const v of status.findings?.vertebrae ?? []) {
+      say(`   ${v.level.padEnd(4)} grade ${v.grade}${v.morphology ? ` ${v.morphology}` : ''}, heights A/M/P ${v.heightsMm.anterior}/${v.heightsMm.middle}/${v.heightsMm.posterior} mm${v.flags.length ? `, flags ${v.flags.join(',')}` : ''}`);
+    }
 
     const analysis = analyzeReport(REPORT_LINES.join('\n'));
     say(`7. The report mentions fractures at: ${analysis.reportedLevels.join(', ') || 'none'}`);
-    const found = ((status.findings as { fractures?: Array<{ level: VertebralLevel; grade: number }> } | undefined)?.fractures ?? []);
+    const found = status.findings?.fractures ?? [];
     const unreported = found.filter((f) => !isLevelReported(analysis, f.level));
-    say(`8. Fractures on the CT: ${found.map((f) => `${f.level} (grade ${f.grade})`).join(', ') || 'none found (no detection model in this build)'}`);
+    say(`8. Fractures on the CT: ${found.map((f) => `${f.level} (grade ${f.grade})`).join(', ') || 'none found'}${status.findings?.model ? '' : ' (no detection model in this build)'}`);
     say(`   Present but not reported: ${unreported.map((f) => `${f.level} (grade ${f.grade})`).join(', ') || 'none'}`);
+    say('9. FHIR resources and CDS Hooks cards: not produced by this build (correlation and outputs are not implemented yet)');
     return status.status === 'failed' ? 1 : 0;
   } finally {
     await app.stop();
@@ -111,12 +118,33 @@ function sendMllp(port: number, message: string): Promise<string> {
   });
 }
 
-async function waitForStudy(base: string, uid: string, timeoutMs: number): Promise<Record<string, unknown> & { status: string }> {
+interface DemoVertebra {
+  level: VertebralLevel;
+  grade: number;
+  morphology: string | null;
+  heightsMm: { anterior: number; middle: number; posterior: number };
+  flags: string[];
+}
+
+/** The parts of GET /studies/{uid} the demo prints. */
+interface StudyStatus {
+  status: string;
+  errors: unknown[];
+  series?: { reasons: string[]; rejected: Array<{ reason: string }> };
+  findings?: {
+    model: unknown;
+    volume?: { dims: number[]; spacingMm: number[]; orientation: string };
+    vertebrae: DemoVertebra[];
+    fractures: DemoVertebra[];
+  };
+}
+
+async function waitForStudy(base: string, uid: string, timeoutMs: number): Promise<StudyStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await fetch(`${base}/studies/${uid}`);
     if (res.ok) {
-      const body = (await res.json()) as Record<string, unknown> & { status: string };
+      const body = (await res.json()) as StudyStatus;
       if (['awaiting-report', 'done', 'failed'].includes(body.status)) return body;
     }
     if (Date.now() > deadline) throw new AppError('INTERNAL', `study not analysed within ${timeoutMs / 1000} s`);
