@@ -77,10 +77,21 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
       deps.logger.info({ event: 'study.notified', traceId, outcome: outcome.kind, source: notification.source }, 'study notification');
       deps.logger.debug({ event: 'study.notified_uid', traceId, studyInstanceUid: notification.studyInstanceUid }, 'study notification uid');
       res.location(`/studies/${notification.studyInstanceUid}`);
-      const { kind, ...body } = outcome;
-      if (kind === 'accepted') res.status(202).json(body);
-      else if (kind === 'duplicate') res.status(202).json({ ...body, duplicate: true });
-      else res.status(200).json({ ...body, unchanged: true });
+      const body = { jobId: outcome.jobId, status: outcome.status };
+      switch (outcome.kind) {
+        case 'accepted':
+          res.status(202).json(body);
+          break;
+        case 'duplicate':
+          res.status(202).json({ ...body, duplicate: true });
+          break;
+        case 'unchanged':
+          // Nothing was accepted for processing: 200, not 202.
+          res.status(200).json({ ...body, unchanged: true });
+          break;
+        default:
+          outcome satisfies never;
+      }
     },
   );
   router.get('/studies/:studyInstanceUid', auth, async (req, res) => {
