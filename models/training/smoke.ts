@@ -1,0 +1,65 @@
+/**
+ * Training smoke test for CI (`npm run train:smoke`): exports 2 small phantoms, trains 6 steps with
+ * train.py --smoke, then loads the exported ONNX with its card through the service's own loader and runs
+ * it on a slab. Skips (exit 0, saying why) when /usr/bin/python3 lacks torch/onnx: CI needs the Debian
+ * packages python3-torch python3-numpy python3-onnx.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { samplesFromPhantom } from '../../src/inference/dataset';
+import { startModel } from '../../src/inference/session';
+
+const PY = process.env.VCF_PYTHON ?? '/usr/bin/python3';
+
+async function main(): Promise<number> {
+  const probe = spawnSync(PY, ['-c', 'import torch, onnx, numpy'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    process.stdout.write(`train:smoke SKIPPED: ${PY} cannot import torch/onnx/numpy (install python3-torch python3-numpy python3-onnx)\n`);
+    return 0;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vcf-train-smoke-'));
+  try {
+    const data = join(dir, 'data');
+    spawnSync('mkdir', ['-p', data]);
+    const index: Array<Record<string, unknown>> = [];
+    for (const seed of [1, 2]) {
+      for (const [i, s] of samplesFromPhantom(seed, 1).entries()) {
+        const id = `p${seed}-${i}`;
+        writeFileSync(join(data, `${id}.img`), Buffer.from(s.slab.data.buffer, s.slab.data.byteOffset, s.slab.data.byteLength));
+        writeFileSync(join(data, `${id}.lab`), s.target);
+        index.push({ id, seed, channels: s.slab.channels, rows: s.slab.rows, cols: s.slab.cols, spacing: s.slab.spacing, ...s.meta });
+      }
+    }
+    writeFileSync(join(data, 'index-smoke.json'), JSON.stringify(index));
+    const out = join(dir, 'model');
+    const t0 = performance.now();
+    const r = spawnSync(PY, [join(__dirname, 'train.py'), '--smoke', '--data', data, '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.status !== 0) {
+      process.stderr.write(`train.py --smoke failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}\n`);
+      return 1;
+    }
+    const model = await startModel(join(out, 'model.onnx'));
+    const slab = samplesFromPhantom(1, 1)[0]!.slab;
+    const p = await model.predict(slab);
+    await model.close();
+    const n = slab.rows * slab.cols;
+    if (p.length !== model.card.output.classes.length * n || !p.every((x) => x >= 0 && x <= 1)) {
+      process.stderr.write('train:smoke: exported model returned malformed probabilities\n');
+      return 1;
+    }
+    process.stdout.write(`train:smoke ok: trained, exported and ran ${model.card.name} ${model.card.version} (${Math.round(performance.now() - t0)} ms)\n`);
+    return 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`train:smoke: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""
+Trains the reference model vcf-unet-ref: a small 2D U-Net that segments vertebral bodies on curved
+sagittal slabs (3 channels: parasagittal planes at -4, 0, +4 mm, 1 mm pixels) into
+0 background / 1 vertebral body T1-L5 / 2 S1 body, and exports it to ONNX with its model card.
+
+Data: models/training/export-dataset.ts (phantoms from the project's own generator).
+Run (full):  /usr/bin/python3 models/training/train.py --data models/training/data --out models/vcf-unet-ref
+Run (CI):    /usr/bin/python3 models/training/train.py --smoke --data DIR --out DIR
+Seeded; uses 2 CPU threads; stops at --minutes even if --steps is not reached.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# The contract shared with src/inference (and written into the model card).
+HU_MIN, HU_MAX, HU_CENTER, HU_SCALE = -250.0, 1250.0, 250.0, 500.0
+OFFSETS_MM = [-4, 0, 4]
+CLASSES = ["background", "vertebral-body", "s1-body"]
+
+
+def normalise(hu):
+    return (np.clip(hu, HU_MIN, HU_MAX) - HU_CENTER) / HU_SCALE
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class UNet(nn.Module):
+    """Four resolutions (stride 8 at the bottom; inputs must be multiples of 16 to be safe)."""
+
+    def __init__(self, cin=3, ncls=3, w=(16, 32, 48, 64)):
+        super().__init__()
+        self.e0 = Block(cin, w[0])
+        self.e1 = Block(w[0], w[1])
+        self.e2 = Block(w[1], w[2])
+        self.b = Block(w[2], w[3])
+        self.u2 = Block(w[3] + w[2], w[2])
+        self.u1 = Block(w[2] + w[1], w[1])
+        self.u0 = Block(w[1] + w[0], w[0])
+        self.head = nn.Conv2d(w[0], ncls, 1)
+
+    def forward(self, x):
+        x0 = self.e0(x)
+        x1 = self.e1(F.max_pool2d(x0, 2))
+        x2 = self.e2(F.max_pool2d(x1, 2))
+        b = self.b(F.max_pool2d(x2, 2))
+        y = self.u2(torch.cat([F.interpolate(b, scale_factor=2.0, mode="nearest"), x2], 1))
+        y = self.u1(torch.cat([F.interpolate(y, scale_factor=2.0, mode="nearest"), x1], 1))
+        y = self.u0(torch.cat([F.interpolate(y, scale_factor=2.0, mode="nearest"), x0], 1))
+        return self.head(y)
+
+
+class Exported(nn.Module):
+    """What the service runs: HU-normalised input in, class probabilities out."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        return torch.softmax(self.net(image), dim=1)
+
+
+def load(data_dir):
+    entries = []
+    for p in sorted(glob.glob(os.path.join(data_dir, "index-*.json"))):
+        with open(p) as f:
+            entries += json.load(f)
+    samples = []
+    for e in entries:
+        img = np.fromfile(os.path.join(data_dir, e["id"] + ".img"), dtype=np.int16).reshape(e["channels"], e["rows"], e["cols"])
+        lab = np.fromfile(os.path.join(data_dir, e["id"] + ".lab"), dtype=np.uint8).reshape(e["rows"], e["cols"])
+        samples.append((e, normalise(img.astype(np.float32)).astype(np.float32), lab.astype(np.int64)))
+    return samples
+
+
+def crop(sample, h, w, rng):
+    _, img, lab = sample
+    _, H, W = img.shape
+    rows = np.nonzero(lab.any(axis=1))[0]
+    if len(rows) and rng.random() < 0.85:
+        r0 = int(rng.choice(rows)) - h // 2 + rng.randint(-h // 4, h // 4)
+    else:
+        r0 = rng.randint(0, max(0, H - h))
+    r0 = max(0, min(H - h, r0))
+    cols = np.nonzero(lab.any(axis=0))[0]
+    c0 = (int(cols.mean()) if len(cols) else W // 2) - w // 2 + rng.randint(-w // 5, w // 5)
+    c0 = max(0, min(W - w, c0)) if W >= w else 0
+    x = np.full((img.shape[0], h, w), normalise(np.float32(-1024)), np.float32)
+    y = np.zeros((h, w), np.int64)
+    hh, ww = min(h, H - r0), min(w, W - c0)
+    x[:, :hh, :ww] = img[:, r0:r0 + hh, c0:c0 + ww]
+    y[:hh, :ww] = lab[r0:r0 + hh, c0:c0 + ww]
+    return x, y
+
+
+def augment(x, y, rng):
+    """Intensity (scanner calibration, osteoporosis), noise, blur along z (thick slices), zoom (body size)."""
+    hu = x * HU_SCALE + HU_CENTER
+    hu = hu * rng.uniform(0.8, 1.2) + rng.uniform(-50, 50)
+    hu = hu + np.random.normal(0, rng.uniform(0, 25), hu.shape).astype(np.float32)
+    x = ((np.clip(hu, HU_MIN, HU_MAX) - HU_CENTER) / HU_SCALE).astype(np.float32)
+    xt = torch.from_numpy(x)[None]
+    yt = torch.from_numpy(y)[None, None].float()
+    if rng.random() < 0.3:
+        k = rng.choice([3, 5])
+        xt = F.avg_pool2d(F.pad(xt, (0, 0, k // 2, k // 2), mode="replicate"), (k, 1), stride=1)
+    if rng.random() < 0.5:
+        s = rng.uniform(0.85, 1.15)
+        h, w = xt.shape[-2:]
+        xs = F.interpolate(xt, scale_factor=s, mode="bilinear", align_corners=False)
+        ys = F.interpolate(yt, scale_factor=s, mode="nearest")
+        out = torch.full_like(xt, float(normalise(np.float32(-1024))))
+        oy = torch.zeros_like(yt)
+        hh, ww = min(h, xs.shape[-2]), min(w, xs.shape[-1])
+        out[..., :hh, :ww] = xs[..., :hh, :ww]
+        oy[..., :hh, :ww] = ys[..., :hh, :ww]
+        xt, yt = out, oy
+    return xt[0].numpy(), yt[0, 0].long().numpy()
+
+
+def dice(pred, y, cls):
+    p = pred == cls
+    t = y == cls
+    denom = p.sum() + t.sum()
+    return float(2 * (p & t).sum() / denom) if denom else 1.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="models/training/data")
+    ap.add_argument("--out", default="models/vcf-unet-ref")
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--minutes", type=float, default=28.0)
+    ap.add_argument("--batch", type=int, default=12)
+    ap.add_argument("--crop", type=int, nargs=2, default=[160, 128])
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--val-seeds", type=int, default=6, help="phantom seeds held out for validation")
+    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--smoke", action="store_true", help="a few steps on whatever data is there (CI)")
+    a = ap.parse_args()
+    if a.smoke:
+        a.steps, a.minutes, a.batch, a.val_seeds = 6, 2.0, 4, 1
+
+    torch.set_num_threads(2)
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    rng = random.Random(a.seed)
+
+    samples = load(a.data)
+    if not samples:
+        raise SystemExit(f"no samples in {a.data}: run models/training/export-dataset.ts first")
+    seeds = sorted({s[0]["seed"] for s in samples})
+    val_seeds = set(seeds[-a.val_seeds:]) if len(seeds) > a.val_seeds else set(seeds[-1:])
+    train = [s for s in samples if s[0]["seed"] not in val_seeds] or samples
+    val = [s for s in samples if s[0]["seed"] in val_seeds and s[0]["dxMm"] == 0]
+    print(f"samples: {len(train)} train ({len(seeds) - len(val_seeds)} phantoms), {len(val)} validation", flush=True)
+
+    net = UNet()
+    nparams = sum(p.numel() for p in net.parameters())
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+    cls_w = torch.tensor([1.0, 1.0, 2.0])
+    h, w = a.crop
+    t0 = time.time()
+    step = 0
+    losses = []
+    while step < a.steps and (time.time() - t0) < a.minutes * 60:
+        progress = min(1.0, max(step / a.steps, (time.time() - t0) / (a.minutes * 60)))  # cosine over steps or time, whichever ends first
+        lr = a.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        xs, ys = [], []
+        for _ in range(a.batch):
+            x, y = crop(train[rng.randrange(len(train))], h, w, rng)
+            x, y = augment(x, y, rng)
+            xs.append(x)
+            ys.append(y)
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys))
+        net.train()
+        logits = net(x)
+        ce = F.cross_entropy(logits, y, weight=cls_w)
+        prob = torch.softmax(logits, 1)
+        fg = prob[:, 1] + prob[:, 2]
+        tfg = (y > 0).float()
+        soft_dice = 1 - (2 * (fg * tfg).sum() + 1) / (fg.sum() + tfg.sum() + 1)
+        loss = ce + soft_dice
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+        step += 1
+        if step % 50 == 0 or a.smoke:
+            print(f"step {step} loss {np.mean(losses[-50:]):.4f} lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
+    train_s = time.time() - t0
+
+    net.eval()
+    dices = {1: [], 2: []}
+    with torch.no_grad():
+        for e, img, lab in val:
+            pred = net(torch.from_numpy(img)[None]).argmax(1)[0].numpy()
+            for c in (1, 2):
+                dices[c].append(dice(pred, lab, c))
+    metrics = {
+        "validationPhantoms": len(val_seeds),
+        "diceVertebralBody": round(float(np.mean(dices[1])), 4) if dices[1] else None,
+        "diceS1": round(float(np.mean(dices[2])), 4) if dices[2] else None,
+    }
+    print("validation", metrics, flush=True)
+
+    os.makedirs(a.out, exist_ok=True)
+    onnx_path = os.path.join(a.out, "model.onnx")
+    dummy = torch.zeros(1, 3, 64, 64)
+    torch.onnx.export(
+        Exported(net), dummy, onnx_path, opset_version=13, input_names=["image"], output_names=["probabilities"],
+        dynamic_axes={"image": {2: "rows", 3: "cols"}, "probabilities": {2: "rows", 3: "cols"}},
+        do_constant_folding=True,
+    )
+    with open(onnx_path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    card_path = os.path.join(a.out, "model.card.json")
+    old = {}
+    if os.path.exists(card_path):
+        with open(card_path) as f:
+            old = json.load(f)
+    card = {
+        "schema": "vcf-sentinel/model-card@1",
+        "name": "vcf-unet-ref",
+        "version": a.version + ("-smoke" if a.smoke else ""),
+        "sha256": sha,
+        "file": "model.onnx",
+        "intendedUse": "not for clinical use: research reference model trained on synthetic phantoms only",
+        "task": "vertebral-body-segmentation",
+        "input": {
+            "name": "image",
+            "layout": "NCHW",
+            "shape": [1, 3, "rows", "cols"],
+            "multipleOf": 16,
+            "view": "curved-sagittal",
+            "rows": "patient superior to inferior",
+            "cols": "patient anterior to posterior",
+            "spacingMm": 1.0,
+            "channelOffsetsMm": OFFSETS_MM,
+            "orientation": "LPS",
+            "hu": {"min": HU_MIN, "max": HU_MAX, "center": HU_CENTER, "scale": HU_SCALE,
+                   "formula": "(clip(HU, min, max) - center) / scale"},
+            "outsideHu": -1024,
+        },
+        "output": {"name": "probabilities", "layout": "NCHW", "activation": "softmax", "classes": CLASSES},
+        "training": {
+            "data": "vcf-sentinel phantom generator (src/imaging/phantom, formatVersion 1), curved sagittal slabs; "
+                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at pixel spacing 0.8-1.6 mm",
+            "phantomSeeds": [min(seeds), max(seeds)],
+            "phantoms": len(seeds) - len(val_seeds),
+            "validationSeeds": sorted(val_seeds),
+            "samples": len(train),
+            "steps": step,
+            "batch": a.batch,
+            "crop": [h, w],
+            "seconds": round(train_s),
+            "threads": 2,
+            "seed": a.seed,
+            "framework": f"torch {torch.__version__}, onnx opset 13",
+            "parameters": nparams,
+        },
+        "metrics": {"validation": metrics, **({k: v for k, v in old.get("metrics", {}).items() if k != "validation"} if not a.smoke else {})},
+    }
+    with open(card_path, "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    print(f"wrote {onnx_path} ({os.path.getsize(onnx_path)} bytes, sha256 {sha}) and {card_path}; {step} steps in {train_s:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

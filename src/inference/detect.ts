@@ -1,0 +1,164 @@
+/**
+ * Vertebra detection and grading for one CT volume: localise the spine → curved sagittal reformat →
+ * network (vertebral bodies) → components → labelling (sacrum up, last rib-bearing vertebra down) →
+ * six-point heights → Genant grade and morphology → flags and confidence → the `analyze-study` findings.
+ */
+import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
+import type { Vec3, Volume } from '../imaging/volume';
+import { findBodies, foreground, intensityFlags, measureBody, type BodyComponent, type BodyMeasurement } from './bodies';
+import { expectedPosteriorHeight, genantGrade, type Grade, type Morphology } from './grading';
+import { renderKeyImage } from './key-image';
+import { assignLevels } from './labelling';
+import { localizeSpine, type SpineLine } from './localize';
+import { curvedSagittal, slabToLps, volumeBounds, type SagittalSlab } from './reformat';
+import { ribTest } from './ribs';
+import type { ModelHandle } from './session';
+
+const { max, min, round } = Math;
+
+export type VertebraFlag = 'sclerotic' | 'lytic' | 'scoliosis' | 'levelUncertain' | 'partialCoverage';
+
+/** One vertebra as the CONTRACT's `analyze-study` JSON has it. */
+export interface VertebraFinding {
+  level: SpineLevel;
+  centerMm: Vec3;
+  grade: Grade;
+  morphology: Morphology | null;
+  heightLossPercent: number;
+  heightsMm: { anterior: number; middle: number; posterior: number };
+  confidence: number;
+  flags: VertebraFlag[];
+}
+
+export interface Detection {
+  model: { name: string; version: string; sha256: string };
+  vertebrae: VertebraFinding[];
+  fractures: VertebraFinding[];
+  notes: string[];
+  /** PNG of the sagittal reformat with every vertebra labelled and fractures outlined, when asked for. */
+  keyImage: Buffer | null;
+  timingsMs: { localize: number; reformat: number; inference: number; measure: number };
+  /** Internals for debugging and the bench. */
+  debug: { spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>; labelling: string; bodies: number };
+}
+
+export interface DetectOptions {
+  /** Render the key image (default true). */
+  keyImage?: boolean;
+  /** Lateral deviation (mm) of the spine's centre line above which every vertebra is flagged `scoliosis` (default 8). */
+  scoliosisMm?: number;
+}
+
+const r1 = (n: number): number => round(n * 10) / 10;
+const r2 = (n: number): number => round(n * 100) / 100;
+
+/** Rows of the slab that lie inside the scanned z range. */
+function validRows(slab: SagittalSlab, zLo: number, zHi: number): [number, number] {
+  const first = max(0, Math.ceil((slab.zTop - zHi) / slab.spacing - 1e-6));
+  const last = min(slab.rows - 1, Math.floor((slab.zTop - zLo) / slab.spacing + 1e-6));
+  return [first, last];
+}
+
+/** Runs detection on one volume with a loaded model. */
+export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: DetectOptions = {}): Promise<Detection> {
+  const card = model.card;
+  const notes: string[] = [];
+  let t = performance.now();
+  const line = localizeSpine(volume);
+  const tLocalize = performance.now() - t;
+  t = performance.now();
+  const bounds = volumeBounds(volume);
+  // The localised centre sits between the body and the arch: leave room in front for the body.
+  const slab = curvedSagittal(volume, {
+    xAtZ: line.xAtZ,
+    yRange: [line.yRange[0] - 80, line.yRange[1] + 45],
+    zRange: [bounds.hi[2], bounds.lo[2]],
+    spacingMm: card.input.spacingMm,
+    offsetsMm: card.input.channelOffsetsMm,
+    multipleOf: card.input.multipleOf,
+  });
+  const tReformat = performance.now() - t;
+  t = performance.now();
+  const probs = await model.predict(slab);
+  const tInference = performance.now() - t;
+  t = performance.now();
+  const n = slab.rows * slab.cols;
+  const bg = model.classIndex('background');
+  const s1Idx = model.classIndex('s1-body');
+  const fg = foreground(probs, n, bg);
+  const s1 = s1Idx >= 0 ? probs.subarray(s1Idx * n, (s1Idx + 1) * n) : null;
+  const valid = validRows(slab, bounds.lo[2], bounds.hi[2]);
+  const { components, labels } = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
+  // Plausible vertebral bodies only: at least 8 mm tall and 10 mm deep.
+  const bodies = components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= 8 && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= 10);
+  const measures: BodyMeasurement[] = bodies.map((c, i) => {
+    const prev = bodies[i - 1];
+    const next = bodies[i + 1];
+    const a = prev ? prev.centroid : c.centroid;
+    const b = next ? next.centroid : c.centroid;
+    const hint: [number, number] = prev || next ? [a[0] - b[0], a[1] - b[1]] : [-1, 0];
+    return measureBody(fg, labels, c, slab.rows, slab.cols, slab.spacing, hint);
+  });
+  const centers: Vec3[] = measures.map((m) => slabToLps(slab, m.center[0], m.center[1]));
+  const ribs = bodies.map((c, i) => {
+    const m = measures[i] as BodyMeasurement;
+    if (c.touchesEdge) return null;
+    return ribTest(volume, centers[i] as Vec3, m.heightsMm.posterior, m.depthMm).ribBearing;
+  });
+  const lab = assignLevels(
+    bodies.map((c, i) => ({
+      z: (centers[i] as Vec3)[2],
+      isS1: c.s1Fraction > 0.5,
+      ribBearing: ribs[i] ?? null,
+      posteriorMm: c.touchesEdge ? null : (measures[i] as BodyMeasurement).heightsMm.posterior,
+    })),
+  );
+  notes.push(...lab.notes);
+  const scoliotic = line.lateralDeviationMm > (opts.scoliosisMm ?? 8);
+  if (scoliotic) notes.push(`spine deviates ${r1(line.lateralDeviationMm)} mm laterally: reformat curved along it`);
+  const items = bodies.map((c, i) => ({ level: lab.levels[i] ?? null, heights: (measures[i] as BodyMeasurement).heightsMm, usable: !c.touchesEdge }));
+  const vertebrae: VertebraFinding[] = [];
+  const outlines: Array<{ comp: BodyComponent; finding: VertebraFinding }> = [];
+  bodies.forEach((c, i) => {
+    const level = lab.levels[i];
+    if (!level) return;
+    const m = measures[i] as BodyMeasurement;
+    const flags: VertebraFlag[] = [];
+    const inten = intensityFlags(slab, labels, c);
+    if (inten.sclerotic) flags.push('sclerotic');
+    if (inten.lytic) flags.push('lytic');
+    if (scoliotic) flags.push('scoliosis');
+    if (lab.uncertain) flags.push('levelUncertain');
+    if (c.touchesEdge) flags.push('partialCoverage');
+    // Genant grading applies T4–L5; S1 and cut-off bodies are located but not graded.
+    const graded = !c.touchesEdge && SPINE_LEVELS.indexOf(level) >= SPINE_LEVELS.indexOf('T4') && level !== 'S1';
+    const g = graded ? genantGrade(m.heightsMm, expectedPosteriorHeight(items, i)) : null;
+    let confidence = c.meanProbability * (g ? 0.8 + 0.2 * g.margin : 1);
+    if (lab.uncertain) confidence *= 0.8;
+    if (c.touchesEdge) confidence *= 0.6;
+    if (inten.sclerotic || inten.lytic) confidence *= 0.85;
+    const finding: VertebraFinding = {
+      level,
+      centerMm: (centers[i] as Vec3).map(r1) as Vec3,
+      grade: g ? g.grade : 0,
+      morphology: g ? g.morphology : null,
+      heightLossPercent: g ? g.heightLossPercent : 0,
+      heightsMm: { anterior: r1(m.heightsMm.anterior), middle: r1(m.heightsMm.middle), posterior: r1(m.heightsMm.posterior) },
+      confidence: r2(min(1, max(0, confidence))),
+      flags,
+    };
+    vertebrae.push(finding);
+    outlines.push({ comp: c, finding });
+  });
+  const tMeasure = performance.now() - t;
+  const keyImage = opts.keyImage === false ? null : renderKeyImage(slab, labels, outlines);
+  return {
+    model: { name: card.name, version: card.version, sha256: card.sha256 },
+    vertebrae,
+    fractures: vertebrae.filter((v) => v.grade >= 1),
+    notes,
+    keyImage,
+    timingsMs: { localize: round(tLocalize), reformat: round(tReformat), inference: round(tInference), measure: round(tMeasure) },
+    debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method, bodies: bodies.length },
+  };
+}

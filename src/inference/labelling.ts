@@ -1,0 +1,125 @@
+/**
+ * Vertebra labelling, counted two ways: up from the sacrum (the lowest body the model calls S1) and down
+ * from the last rib-bearing vertebra (T12). When both anchors exist and agree the labels are trusted;
+ * when they disagree, or only one exists (partial coverage), every label is flagged `levelUncertain`.
+ * Missing bodies inside the column are bridged by counting gaps that are much longer than their
+ * neighbours' spacing.
+ */
+import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
+import { REFERENCE_POSTERIOR_MM } from './grading';
+
+export interface LabelInput {
+  /** Patient z (mm) of the body's centre. */
+  z: number;
+  /** Whether the model sees this body as S1. */
+  isS1: boolean;
+  /** Ribs attach at this body's level (null: not assessed, e.g. too close to the scan's edge). */
+  ribBearing: boolean | null;
+  /** Posterior height (mm), for the size fallback. */
+  posteriorMm: number | null;
+}
+
+export interface LabelResult {
+  /** Level per input body (same order), null when it falls outside T1–S1. */
+  levels: Array<SpineLevel | null>;
+  uncertain: boolean;
+  method: 'both-agree' | 'sacrum' | 'ribs' | 'disagree-sacrum' | 'size';
+  notes: string[];
+}
+
+const S1 = SPINE_LEVELS.indexOf('S1');
+const T12 = SPINE_LEVELS.indexOf('T12');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? 0 : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Positions (in vertebra steps from the top body) of bodies ordered top to bottom, bridging gaps. */
+export function stepPositions(zs: number[]): number[] {
+  const d = zs.slice(1).map((z, i) => (zs[i] as number) - z);
+  const pos = [0];
+  for (let i = 0; i < d.length; i++) {
+    // Spacing grows caudally: compare each gap with its neighbours' (not its own) median.
+    const around = d.filter((_, k) => k !== i && Math.abs(k - i) <= 3);
+    const ref = around.length > 0 ? median(around) : (d[i] as number);
+    const steps = Math.max(1, Math.round((d[i] as number) / ref));
+    pos.push((pos[i] as number) + (steps >= 2 && (d[i] as number) > 1.6 * ref ? steps : 1));
+  }
+  return pos;
+}
+
+/** Bodies must be ordered top (superior) to bottom. */
+export function assignLevels(bodies: LabelInput[]): LabelResult {
+  const n = bodies.length;
+  const notes: string[] = [];
+  if (n === 0) return { levels: [], uncertain: true, method: 'size', notes: ['no vertebral bodies found'] };
+  const pos = stepPositions(bodies.map((b) => b.z));
+  if ((pos[n - 1] as number) !== n - 1) notes.push(`${(pos[n - 1] as number) - (n - 1)} vertebra(e) missing inside the column were bridged`);
+  // Sacrum anchor: the lowest body called S1, which must be the last one.
+  let sacrumOffset: number | null = null;
+  const last = bodies[n - 1] as LabelInput;
+  if (last.isS1) sacrumOffset = S1 - (pos[n - 1] as number);
+  // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
+  let ribOffset: number | null = null;
+  for (let i = n - 2; i >= 0; i--) {
+    const b = bodies[i] as LabelInput;
+    const below = bodies[i + 1] as LabelInput;
+    if (b.ribBearing === true && below.ribBearing === false) {
+      ribOffset = T12 - (pos[i] as number);
+      break;
+    }
+  }
+  let offset: number;
+  let method: LabelResult['method'];
+  let uncertain = false;
+  if (sacrumOffset !== null && ribOffset !== null) {
+    offset = sacrumOffset;
+    if (sacrumOffset === ribOffset) method = 'both-agree';
+    else {
+      method = 'disagree-sacrum';
+      uncertain = true;
+      notes.push(`counting from the sacrum and from the last rib-bearing vertebra disagree by ${Math.abs(sacrumOffset - ribOffset)} level(s); labelled from the sacrum`);
+    }
+  } else if (sacrumOffset !== null) {
+    offset = sacrumOffset;
+    method = 'sacrum';
+    uncertain = true;
+    notes.push('no transition from rib-bearing to lumbar vertebrae seen: labelled from the sacrum only');
+  } else if (ribOffset !== null) {
+    offset = ribOffset;
+    method = 'ribs';
+    uncertain = true;
+    notes.push('sacrum not seen: labelled from the last rib-bearing vertebra only');
+  } else {
+    // Neither anchor: the offset whose reference heights best match the measured posterior heights.
+    method = 'size';
+    uncertain = true;
+    notes.push('neither sacrum nor last rib-bearing vertebra seen: levels estimated from body sizes');
+    let best = 0;
+    let bestErr = Infinity;
+    const span = pos[n - 1] as number;
+    for (let off = 0; off + span <= S1; off++) {
+      let err = 0;
+      let k = 0;
+      bodies.forEach((b, i) => {
+        if (!b.posteriorMm) return;
+        const ref = REFERENCE_POSTERIOR_MM[SPINE_LEVELS[off + (pos[i] as number)] as SpineLevel];
+        err += Math.log(b.posteriorMm / ref) ** 2;
+        k++;
+      });
+      // Sizes fix the scale only loosely; compare shapes by removing the mean log ratio.
+      if (k > 0 && err / k < bestErr) {
+        bestErr = err / k;
+        best = off;
+      }
+    }
+    offset = best;
+  }
+  const levels = bodies.map((_, i) => {
+    const idx = offset + (pos[i] as number);
+    return idx >= 0 && idx < SPINE_LEVELS.length ? (SPINE_LEVELS[idx] as SpineLevel) : null;
+  });
+  return { levels, uncertain, method, notes };
+}

@@ -1,0 +1,32 @@
+/**
+ * The join between imaging and inference: an analysed study (series facts + volume) → the same
+ * `analyze-study` JSON with `model`, `vertebrae` and `fractures` filled in, plus the key image.
+ * The CLI calls it after `analyzeDirectory`; the worker after `analyzeSeriesBuffers`.
+ */
+import { DETECTION_UNAVAILABLE_NOTE, type StudyAnalysis } from '../imaging/analyze';
+import type { Volume } from '../imaging/volume';
+import { detectVertebrae, type DetectOptions, type VertebraFinding } from './detect';
+import type { ModelHandle } from './session';
+
+export interface DetectedStudy {
+  analysis: StudyAnalysis & { vertebrae: VertebraFinding[]; fractures: VertebraFinding[] };
+  keyImage: Buffer | null;
+}
+
+/** Runs detection on the analysed volume and completes the analysis in place (also returned). */
+export async function completeAnalysis(
+  result: { analysis: StudyAnalysis; volume: Volume },
+  model: ModelHandle,
+  opts: DetectOptions = {},
+): Promise<DetectedStudy> {
+  const started = performance.now();
+  const det = await detectVertebrae(result.volume, model, opts);
+  const a = result.analysis;
+  a.model = det.model;
+  a.vertebrae = det.vertebrae;
+  a.fractures = det.fractures;
+  a.notes = [...a.notes.filter((n) => n !== DETECTION_UNAVAILABLE_NOTE), ...det.notes];
+  const spent = performance.now() - started;
+  a.timingsMs = { ...a.timingsMs, inference: Math.round(spent), total: Math.round(a.timingsMs.total + spent) };
+  return { analysis: a as DetectedStudy['analysis'], keyImage: det.keyImage };
+}

@@ -1,0 +1,54 @@
+import { SPINE_LEVELS } from '../../../src/imaging/phantom/spine';
+import { assignLevels, stepPositions, type LabelInput } from '../../../src/inference/labelling';
+
+/** Bodies T1–S1 (or a slice of them), top first, with phantom-like spacing and ribs on T1–T12. */
+function column(from = 0, to = 17, over: (i: number, b: LabelInput) => LabelInput = (_i, b) => b): LabelInput[] {
+  const out: LabelInput[] = [];
+  let z = 250;
+  for (let i = 0; i <= 17; i++) {
+    const hp = 14.5 + i * 0.8;
+    if (i >= from && i <= to) out.push(over(i, { z, isS1: i === 17, ribBearing: i <= 11, posteriorMm: hp }));
+    z -= hp + 4 + i * 0.35;
+  }
+  return out;
+}
+
+describe('vertebra labelling', () => {
+  it('sacrum and last rib-bearing vertebra agree: labels T1–S1, not uncertain', () => {
+    const r = assignLevels(column());
+    expect(r.levels).toEqual([...SPINE_LEVELS]);
+    expect(r).toMatchObject({ uncertain: false, method: 'both-agree' });
+  });
+
+  it('a missing body inside the column is bridged by the long gap', () => {
+    const bodies = column().filter((_, i) => i !== 8);
+    expect(stepPositions(bodies.map((b) => b.z))[8]).toBe(9);
+    const r = assignLevels(bodies);
+    expect(r.levels[8]).toBe('T10');
+    expect(r.uncertain).toBe(false);
+  });
+
+  it('disagreement (a lumbar rib on L1) labels from the sacrum and flags every level uncertain', () => {
+    const r = assignLevels(column(0, 17, (i, b) => ({ ...b, ribBearing: i <= 12 })));
+    expect(r.levels[12]).toBe('L1');
+    expect(r).toMatchObject({ uncertain: true, method: 'disagree-sacrum' });
+  });
+
+  it('partial coverage without the sacrum counts from T12, uncertain', () => {
+    const r = assignLevels(column(6, 14));
+    expect(r.levels).toEqual(SPINE_LEVELS.slice(6, 15));
+    expect(r).toMatchObject({ uncertain: true, method: 'ribs' });
+  });
+
+  it('lumbar-only coverage counts from the sacrum, uncertain', () => {
+    const r = assignLevels(column(13, 17));
+    expect(r.levels).toEqual(['L2', 'L3', 'L4', 'L5', 'S1']);
+    expect(r).toMatchObject({ uncertain: true, method: 'sacrum' });
+  });
+
+  it('no anchor: sizes choose the offset, uncertain', () => {
+    const r = assignLevels(column(3, 9, (_i, b) => ({ ...b, ribBearing: null })));
+    expect(r).toMatchObject({ uncertain: true, method: 'size' });
+    expect(r.levels[0]).toBe('T4');
+  });
+});
