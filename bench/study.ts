@@ -43,9 +43,8 @@ async function waitHttp(url: string, child: ChildProcess, timeoutMs = 30_000): P
 
 interface RunResult {
   notificationToVolumeMs: number;
-  /** When GET first showed `analysing` (retrieval done); the service answers GET late while it assembles. */
-  firstSeenAnalysingMs: number | null;
-  analysisTimingsMs: unknown;
+  /** The worker's own split (GET /studies timingsMs): QIDO + metadata + WADO-RS retrieve, then parse + assembly. */
+  workerTimingsMs: StudyState['timingsMs'];
   rssAfterMB: number;
   /** VmHWM after this run: the peak so far (the first run's is the one-study peak). */
   peakRssSoFarMB: number;
@@ -55,15 +54,12 @@ async function oneRun(base: string, uid: string, pid: number): Promise<RunResult
   const t0 = performance.now();
   const res = await fetch(`${base}/notifications/studies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUid: uid }) });
   if (res.status !== 202) throw new Error(`notification answered ${res.status}: ${await res.text()}`);
-  let analysing: number | null = null;
   for (;;) {
     const state = (await (await fetch(`${base}/studies/${uid}`)).json()) as StudyState;
-    if (state.status === 'analysing' && analysing === null) analysing = performance.now() - t0;
     if (state.status === 'awaiting-report') {
       return {
         notificationToVolumeMs: Math.round(performance.now() - t0),
-        firstSeenAnalysingMs: analysing === null ? null : Math.round(analysing),
-        analysisTimingsMs: state.findings?.timingsMs,
+        workerTimingsMs: state.timingsMs,
         rssAfterMB: procStatus(pid).rssMB,
         peakRssSoFarMB: procStatus(pid).hwmMB,
       };

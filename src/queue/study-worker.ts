@@ -90,17 +90,18 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
     series: { chosen: { seriesInstanceUid: fetched.chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
   });
   const { analysis, series } = analyseBuffers(fetched, deps);
+  const analysedMs = performance.now() - started;
 
   const correlation = await requestCorrelation(data, run, deps);
-  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation, settledFingerprint: fp.fingerprint });
+  const timingsMs = { retrieve: Math.round(retrievedMs), analyse: Math.round(analysedMs - retrievedMs), total: Math.round(performance.now() - started) };
+  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation, timingsMs, settledFingerprint: fp.fingerprint });
   log.info(
     {
       event: 'study.analysed',
       attempt: run.attempt,
       ...facts,
       dims: analysis.volume.dims,
-      retrieveMs: Math.round(retrievedMs),
-      totalMs: Math.round(performance.now() - started),
+      timingsMs,
       reportStored: correlation.reportStored,
     },
     'study analysed; awaiting report',
@@ -115,8 +116,17 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
 function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { analysis: StudyAnalysis; series: StudySeries } {
   const buffers = fetched.buffers;
   fetched.buffers = [];
-  const { analysis } = (deps.analyze ?? analyzeSeriesBuffers)(buffers);
-  buffers.length = 0;
+  let analysis: StudyAnalysis;
+  try {
+    analysis = (deps.analyze ?? analyzeSeriesBuffers)(buffers).analysis;
+  } catch (err) {
+    // Say so when the server sent pixels it did not transcode: the fix is on the PACS (e.g. a codec plugin).
+    if (!(err instanceof AppError) || !fetched.compressed) throw err;
+    const syntaxes = [...new Set(fetched.transferSyntaxUids)].join(', ');
+    throw new AppError(err.code, `${err.message} (the source sent compressed pixel data it did not transcode: transfer syntax ${syntaxes})`);
+  } finally {
+    buffers.length = 0;
+  }
   // The fetcher's selection compared every series of the study; the analysis saw only the chosen one and
   // adds what it learnt while assembling it.
   const reasons = [...new Set([...fetched.reasons, ...analysis.series.reasons])];

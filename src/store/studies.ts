@@ -55,6 +55,8 @@ export interface StudyState {
   /** Oldest first; the last one is why the study failed or is waiting for another attempt. */
   errors: StudyError[];
   correlation: StudyCorrelation | null;
+  /** Where the last successful run spent its time: QIDO + metadata + WADO-RS retrieve, then parse + assembly. */
+  timingsMs: { retrieve: number; analyse: number; total: number } | null;
 }
 
 /** Kept with the state but never answered: identifiers (PHI) and bookkeeping. */
@@ -105,6 +107,7 @@ export class StudyStore {
       series: null,
       findings: null,
       correlation: null,
+      timingsMs: null,
       settledFingerprint: null,
     };
     await this.redis

@@ -115,6 +115,7 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     expect(statuses.at(-1)).toBe('awaiting-report');
     expect(state).toMatchObject({ studyInstanceUid: uid, source: 'default', attempts: 1, errors: [], correlation: { reportStored: false } });
     expect(state.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(state.timingsMs?.total).toBeGreaterThanOrEqual(state.timingsMs!.retrieve + state.timingsMs!.analyse - 1);
 
     // Series chosen and why; the localizer and the dose screen rejected with their reasons.
     expect(state.series?.chosen).toMatchObject({ seriesInstanceUid: truth.seriesInstanceUid, frames: truth.geometry.slices });

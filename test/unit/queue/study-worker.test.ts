@@ -157,6 +157,17 @@ describe('study worker', () => {
     expect(await rejection(processStudyJob(job(0), bad.deps))).toBeInstanceOf(UnrecoverableError);
     expect(bad.store.errors[0]).toMatchObject({ code: 'VOLUME_INVALID', message: 'slices are not evenly spaced' });
 
+    const compressed = setup({
+      ...healthyClient,
+      retrieveSeries: async () =>
+        ({ instances: [{ buffer: Buffer.from('a'), transferSyntaxUid: '1.2.840.10008.1.2.4.90', sopInstanceUid: '1.1' }], bytes: 1, transcodingRefused: true }) as RetrievedInstances,
+    });
+    compressed.deps.analyze = () => {
+      throw new AppError('STUDY_UNUSABLE', 'no usable CT series');
+    };
+    await rejection(processStudyJob(job(0), compressed.deps));
+    expect(compressed.store.errors[0]?.message).toBe('no usable CT series (the source sent compressed pixel data it did not transcode: transfer syntax 1.2.840.10008.1.2.4.90)');
+
     const bug = setup(healthyClient);
     bug.deps.analyze = () => {
       throw new TypeError('cannot read properties of undefined (PATIENT NAME)');
