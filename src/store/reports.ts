@@ -34,6 +34,7 @@ end
 redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'receivedAt', ARGV[2], 'json', ARGV[3], 'messageId', ARGV[4])
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[6]) end
+redis.call('SADD', KEYS[3], ARGV[6])
 if cur[1] then return {v, 'replaced'} end
 return {v, 'new'}
 `;
@@ -58,7 +59,7 @@ export class ReportStore {
     const rank = report.resultStatus === null ? 1 : STATUS_RANK[report.resultStatus];
     const studyKey = report.studyInstanceUid ? `${this.prefix}:study-report:${report.studyInstanceUid}` : `${this.prefix}:unused`;
     const [version, outcome] = (await this.redis.eval(
-      UPSERT_LUA, 2, this.key(accessionKey), studyKey,
+      UPSERT_LUA, 3, this.key(accessionKey), studyKey, `${this.prefix}:accession-index:${report.accessionNumber}`,
       String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey,
     )) as [number, UpsertOutcome];
     return { outcome, version, accessionKey };
@@ -72,20 +73,11 @@ export class ReportStore {
   }
 
   /**
-   * The accession keys (every sending facility) holding a report with this accession number. A study
-   * notification carries the bare number; SCAN walks the keyspace, so call it once per analysed study,
-   * not per request.
+   * The stored accessions (facility-scoped keys) with this bare accession number: a study notification
+   * carries the number without the sending facility. Read from an index kept by `upsert`.
    */
   async accessionKeysForNumber(accessionNumber: string): Promise<string[]> {
-    const glob = accessionNumber.replace(/[*?[\]\\]/g, '\\$&');
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.key(`*|${glob}`), 'COUNT', 1000);
-      for (const k of keys) found.push(k.slice(this.key('').length));
-      cursor = next;
-    } while (cursor !== '0');
-    return found.filter((k) => k.endsWith(`|${accessionNumber}`));
+    return (await this.redis.smembers(`${this.prefix}:accession-index:${accessionNumber}`)).sort();
   }
 
   /** The accession whose report references this Study Instance UID, if any. */

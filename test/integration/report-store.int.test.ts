@@ -55,6 +55,7 @@ describe('report store: latest version per accession, re-correlation on correcti
     // The analysis stored with the version is the corrected text's: L1 and T12 now reported.
     expect(stored!.analysis.reportedLevels).toEqual(['T12', 'L1']);
     expect(await store.accessionForStudy('1.2.3.4.5')).toBe('HOSP|ACC-STORE');
+    expect(await store.accessionKeysForNumber('ACC-STORE')).toEqual(['HOSP|ACC-STORE']);
 
     const jobs = await correlate.getJobs(['waiting', 'delayed', 'active']);
     const reasons = jobs.map((j) => [j.data.version, j.data.reason]).sort();
