@@ -216,7 +216,7 @@ async function speed(model: ModelHandle) {
 }
 
 async function main(): Promise<void> {
-  const modelPath = values.model ?? loadConfig({}).MODEL_PATH;
+  const modelPath = values.model ?? loadConfig().MODEL_PATH;
   const model = await startModel(modelPath, { threads: 2 });
   const n = Number(values.studies);
   const seed0 = Number(values.seed0);

@@ -1,7 +1,9 @@
 /**
  * Rib-bearing test for one vertebra: a rib leaves the costovertebral joint beside the upper half of the
  * body and runs laterally and backwards. Lumbar transverse processes stop ~22 mm beyond the body's side,
- * so bone 28–50 mm beyond it, level with the body's upper half and behind its centre, is a rib.
+ * so bone 28–50 mm beyond it, level with the body's upper half and 8–60 mm behind its centre (clear of
+ * the iliac wings beside L5), is a rib: phantom ribs give 1,000–2,900 mm³ there, the floating T12 rib
+ * passing below it < 160 mm³ at L1, so 400 mm³ decides.
  */
 import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
 
@@ -20,7 +22,7 @@ export interface RibTest {
  */
 export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: number, opts: { boneHu?: number; minMm3?: number } = {}): RibTest {
   const bone = opts.boneHu ?? 200;
-  const minMm3 = opts.minMm3 ?? 40;
+  const minMm3 = opts.minMm3 ?? 400;
   const halfW = 0.725 * depthMm;
   const step = 1;
   const [nx, ny, nz] = v.dims;
@@ -29,7 +31,7 @@ export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: numb
   let total = 0;
   for (const [side, sign] of [[0, 1], [1, -1]] as const) {
     for (let lat = halfW + 28; lat <= halfW + 50; lat += step) {
-      for (let dy = 0; dy <= 60; dy += step) {
+      for (let dy = 8; dy <= 60; dy += step) {
         for (let dz = -10; dz <= 0.3 * heightMm + 6; dz += step) {
           const f = lpsToVoxel(v, [center[0] + sign * lat, center[1] + dy, center[2] + dz]);
           const i = round(f[0]);
