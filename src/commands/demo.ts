@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { startApp } from '../app';
 import { loadConfig } from '../config/load';
-import { startOrthanc } from '../dev/orthanc';
+import { startOrthanc, stowRs } from '../dev/orthanc';
 import { AppError } from '../errors';
 import { createLogger } from '../log';
 import { MllpFramer, encodeMllp } from '../ingest/hl7/mllp';
@@ -47,8 +47,8 @@ export async function run(args: string[]): Promise<number> {
   const orthanc = process.env.DICOMWEB_SOURCES ? null : await startOrthanc();
   if (orthanc) {
     env.DICOMWEB_SOURCES = JSON.stringify({ default: { url: orthanc.dicomWebUrl } });
-    say(`2. Temporary Orthanc PACS at ${orthanc.dicomWebUrl}; storing the study`);
-    for (const f of files) await orthanc.upload(f.data);
+    say(`2. Temporary Orthanc PACS at ${orthanc.dicomWebUrl}; storing the study with STOW-RS`);
+    await stowRs(orthanc, files.map((f) => f.data));
   } else {
     say('2. Using the DICOMweb source configured in DICOMWEB_SOURCES (the study must already be there)');
   }

@@ -293,3 +293,33 @@ export async function startOrthanc(options: StartOrthancOptions = {}): Promise<O
   }
   throw lastError;
 }
+
+/**
+ * STOW-RS (PS3.18 10.5): POST {dicomWebUrl}/studies with multipart/related; type="application/dicom",
+ * `batch` instances per request. Throws on any non-2xx answer or on a failed instance (Orthanc answers 200
+ * with FailedSOPSequence (0008,1198) when some instances were refused).
+ */
+export async function stowRs(orthanc: Pick<OrthancInstance, 'dicomWebUrl' | 'authorization'>, files: Buffer[], batch = 50): Promise<void> {
+  for (let start = 0; start < files.length; start += batch) {
+    const boundary = `vcf-stow-${start}-${Date.now().toString(36)}`;
+    const parts: Buffer[] = [];
+    for (const file of files.slice(start, start + batch)) {
+      parts.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`, 'latin1'), file, Buffer.from('\r\n', 'latin1'));
+    }
+    parts.push(Buffer.from(`--${boundary}--\r\n`, 'latin1'));
+    const res = await fetch(`${orthanc.dicomWebUrl}/studies`, {
+      method: 'POST',
+      headers: {
+        ...(orthanc.authorization ? { authorization: orthanc.authorization } : {}),
+        'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        accept: 'application/dicom+json',
+      },
+      body: Buffer.concat(parts),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`STOW-RS refused: HTTP ${res.status} ${text.slice(0, 500)}`);
+    const answer = text ? (JSON.parse(text) as Record<string, { Value?: unknown[] }>) : {};
+    const failed = answer['00081198']?.Value?.length ?? 0;
+    if (failed > 0) throw new Error(`STOW-RS refused ${failed} instance(s): ${text.slice(0, 500)}`);
+  }
+}
