@@ -1,4 +1,5 @@
 import { AppError } from '../../errors';
+import { UID_MAX_LENGTH, UID_PATTERN } from '../dicomweb/constants';
 import { Er7Message, type Segment } from './er7';
 
 /** MSH fields every acknowledgement and log line needs; readable even from messages we reject. */
@@ -49,7 +50,8 @@ export interface RadiologyReport {
   text: string;
 }
 
-const DICOM_UID = /^[0-2](\.(0|[1-9][0-9]*))+$/;
+/** A DICOM UID as real archives send them (leading zeros tolerated), the same rule as the DICOMweb side. */
+const isDicomUid = (v: string) => v.length <= UID_MAX_LENGTH && UID_PATTERN.test(v) && v.includes('.');
 const TEXT_VALUE_TYPES = new Set(['TX', 'FT', 'ST', 'CE', 'CWE', 'CF', 'TN']);
 const RESULT_STATUSES = new Set(['P', 'F', 'C', 'A', 'X', 'I', 'R', 'S', 'O', 'D', 'N', 'Y', 'Z']);
 
@@ -83,48 +85,39 @@ export function hl7DateTimeToIso(ts: string): string | null {
 }
 
 /**
- * ORU^R01 → one RadiologyReport per OBR. Throws AppError with an HL7 location for what the ACK must
- * name: no PID-3, no OBR, no accession.
+ * ORU^R01 → one RadiologyReport per order (OBR), each with the patient of the PID above it (ORU^R01
+ * may carry several patients). OBRs of one patient that share an accession are one report, their
+ * text joined in order. Throws AppError with an HL7 location for what the ACK must name: no PID-3,
+ * no OBR, no accession.
  */
 export function parseOru(msg: Er7Message): RadiologyReport[] {
   const header = readHeader(msg);
-  const pid = msg.segment('PID');
-  if (!pid) throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'PID segment missing', { location: 'PID' });
-  const identifiers = msg
-    .repetitions(pid, 3)
-    .map((rep) => ({
-      value: msg.componentOf(rep, 1),
-      assigningAuthority: msg.componentOf(rep, 4, 1),
-      typeCode: msg.componentOf(rep, 5),
-    }))
-    .filter((id) => id.value !== '');
-  // v2.3 senders still put the patient ID in PID-2 (external ID) at times.
-  if (identifiers.length === 0 && msg.component(pid, 2) !== '') {
-    identifiers.push({ value: msg.component(pid, 2), assigningAuthority: msg.component(pid, 2, 4), typeCode: '' });
-  }
-  if (identifiers.length === 0) {
-    throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'PID-3 patient identifier list is empty', {
-      location: `PID^${pid.sequence}^3`,
-    });
-  }
-
   const groups = orderGroups(msg);
   if (groups.length === 0) throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'no OBR segment', { location: 'OBR' });
-  const zds = msg.segment('ZDS');
-  const zdsUid = zds ? msg.component(zds, 1) : '';
 
-  return groups.map(({ orc, obr, obx }) => {
+  const reports: RadiologyReport[] = [];
+  for (const { pid, orc, obr, obx, zds } of groups) {
     const placer = msg.component(obr, 2);
     const filler = msg.component(obr, 3);
+    // OBR-18 (placer field 1) is where some RIS put the accession when the order numbers are empty.
     const accessionNumber = filler || placer || msg.component(orc, 3) || msg.component(obr, 18);
     if (accessionNumber === '') {
-      throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'no accession number in OBR-3, OBR-2 or ORC-3', {
+      throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'no accession number in OBR-3, OBR-2, ORC-3 or OBR-18', {
         location: `OBR^${obr.sequence}^3`,
       });
     }
+    const identifiers = patientIdentifiers(msg, pid);
     const status = msg.component(obr, 25).toUpperCase();
     const { text, studyUid } = readObservations(msg, obx);
-    return {
+    const zdsUid = zds ? msg.component(zds, 1) : '';
+    const studyInstanceUid = studyUid ?? (isDicomUid(zdsUid) ? zdsUid : null);
+    const same = reports.find((r) => r.accessionNumber === accessionNumber && r.patient.identifiers[0]!.value === identifiers[0]!.value);
+    if (same) {
+      same.text = [same.text, text].filter((t) => t !== '').join('\n');
+      same.studyInstanceUid ??= studyInstanceUid;
+      continue;
+    }
+    reports.push({
       sender: { application: header.sendingApplication, facility: header.sendingFacility },
       messageControlId: header.messageControlId,
       version: header.version,
@@ -135,26 +128,71 @@ export function parseOru(msg: Er7Message): RadiologyReport[] {
       procedure: { code: msg.component(obr, 4, 1), text: msg.component(obr, 4, 2), codingSystem: msg.component(obr, 4, 3) },
       observationDateTime: hl7DateTimeToIso(msg.component(obr, 7)),
       resultStatus: RESULT_STATUSES.has(status) ? (status as ResultStatus) : null,
-      studyInstanceUid: studyUid ?? (DICOM_UID.test(zdsUid) ? zdsUid : null),
+      studyInstanceUid,
       text,
-    };
-  });
+    });
+  }
+  return reports;
+}
+
+function patientIdentifiers(msg: Er7Message, pid: Segment): PatientIdentifier[] {
+  const fromField = (n: number) =>
+    msg
+      .repetitions(pid, n)
+      .map((rep) => ({ value: msg.componentOf(rep, 1), assigningAuthority: msg.componentOf(rep, 4, 1), typeCode: msg.componentOf(rep, 5) }))
+      .filter((id) => id.value !== '');
+  const identifiers = fromField(3);
+  // v2.3 senders still put the patient ID in PID-2 (external ID) at times.
+  const result = identifiers.length > 0 ? identifiers : fromField(2).slice(0, 1);
+  if (result.length === 0) {
+    throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'PID-3 patient identifier list is empty', { location: `PID^${pid.sequence}^3` });
+  }
+  return result;
 }
 
 interface OrderGroup {
+  pid: Segment;
   orc: Segment | undefined;
   obr: Segment;
   obx: Segment[];
+  zds: Segment | undefined;
 }
 
+/**
+ * Splits the message into orders. An ORC belongs to the OBR after it, a PID to every order until the
+ * next PID, OBX/NTE and ZDS to the order before them.
+ */
 function orderGroups(msg: Er7Message): OrderGroup[] {
   const groups: OrderGroup[] = [];
+  let pid: Segment | undefined;
   let orc: Segment | undefined;
   for (const seg of msg.segments) {
-    if (seg.name === 'ORC') orc = seg;
-    else if (seg.name === 'OBR') groups.push({ orc, obr: seg, obx: [] });
-    else if ((seg.name === 'OBX' || seg.name === 'NTE') && groups.length > 0) groups[groups.length - 1]!.obx.push(seg);
+    const last = groups[groups.length - 1];
+    switch (seg.name) {
+      case 'PID':
+        pid = seg;
+        orc = undefined;
+        break;
+      case 'ORC':
+        orc = seg;
+        break;
+      case 'OBR':
+        if (!pid) throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'PID segment missing before OBR', { location: 'PID' });
+        groups.push({ pid, orc, obr: seg, obx: [], zds: undefined });
+        orc = undefined;
+        break;
+      case 'OBX':
+      case 'NTE':
+        last?.obx.push(seg);
+        break;
+      case 'ZDS':
+        if (last) last.zds = seg;
+        break;
+      default:
+        break;
+    }
   }
+  if (!pid) throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'PID segment missing', { location: 'PID' });
   return groups;
 }
 
@@ -173,7 +211,7 @@ function readObservations(msg: Er7Message, segments: Segment[]): { text: string;
     const valueType = msg.component(seg, 2).toUpperCase();
     const values = msg.repetitions(seg, 5);
     const first = msg.componentOf(values[0] ?? '', 1).trim();
-    if (DICOM_UID.test(first) && (valueType === 'ST' || valueType === 'UID' || valueType === 'RP' || valueType === '')) {
+    if (isDicomUid(first) && (valueType === 'ST' || valueType === 'UID' || valueType === 'RP' || valueType === '')) {
       if (studyUid === null && isStudyUidObservation(msg, seg)) studyUid = first;
       continue; // UIDs (study, series, SR instance) are references, not narrative
     }
@@ -186,5 +224,6 @@ function readObservations(msg: Er7Message, segments: Segment[]): { text: string;
       lines.push(value);
     }
   }
-  return { text: lines.join('\n').replace(/[ \t]+$/gm, ''), studyUid };
+  // trimEnd per line: a /[ \t]+$/gm replace backtracks quadratically on long runs of spaces.
+  return { text: lines.map((l) => l.trimEnd()).join('\n'), studyUid };
 }

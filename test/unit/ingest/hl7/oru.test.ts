@@ -88,6 +88,37 @@ describe('parseOru', () => {
     expect(() => parseOru(Er7Message.parse(noObr))).toThrow(expect.objectContaining({ location: 'OBR' }));
   });
 
+  it('gives each order the patient above it, and joins orders that share an accession', () => {
+    const raw = [
+      'MSH|^~\\&|RIS|H|VCF|H|2026||ORU^R01|M1|P|2.5.1',
+      'PID|||A1^^^H',
+      'ORC|RE||ACC-A',
+      'OBR|1|||CT^CT',
+      'OBX|1|TX|||Report A part 1',
+      'OBR|2||ACC-A|CT^CT',
+      'OBX|1|TX|||Report A part 2',
+      'ZDS|1.2.3.4^^Application^DICOM',
+      'PID|||B2^^^H',
+      'OBR|1||ACC-B|CT^CT',
+      'OBX|1|TX|||Report B',
+    ].join('\r');
+    const reports = parseOru(Er7Message.parse(raw));
+    expect(reports.map((r) => [r.patient.identifiers[0]!.value, r.accessionNumber, r.text, r.studyInstanceUid])).toEqual([
+      ['A1', 'ACC-A', 'Report A part 1\nReport A part 2', '1.2.3.4'],
+      ['B2', 'ACC-B', 'Report B', null],
+    ]);
+  });
+
+  it('reads PID-2 when PID-3 is empty, with the first subcomponent of the authority', () => {
+    const raw = 'MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.3\rPID||X9^^^HOSP&1.2.3&ISO|\rOBR|1||ACC\r';
+    expect(parseOru(Er7Message.parse(raw))[0]!.patient.identifiers).toEqual([{ value: 'X9', assigningAuthority: 'HOSP', typeCode: '' }]);
+  });
+
+  it('trims trailing blanks without quadratic backtracking on long runs of spaces', () => {
+    const raw = `MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5\rPID|||1\rOBR|1||ACC\rOBX|1|TX|||${' '.repeat(200_000)}x   \r`;
+    expect(parseOru(Er7Message.parse(raw))[0]!.text).toBe(`${' '.repeat(200_000)}x`);
+  });
+
   it('converts HL7 timestamps', () => {
     expect(hl7DateTimeToIso('20260102030405.12+0100')).toBe('2026-01-02T03:04:05.12+01:00');
     expect(hl7DateTimeToIso('202601')).toBe('2026-01');
