@@ -36,9 +36,12 @@ export interface RunningApp {
 export async function startApp(config: Config, role: Role, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<RunningApp> {
   const metrics = createMetrics();
   const stops: Array<() => Promise<void>> = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => logger.error({ event: 'app.stop_error', err }, 'stop step failed'));
-  };
+  let stopping: Promise<void> | null = null;
+  // Idempotent: a second call (a second signal, a test's afterAll) waits for the first.
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const stop of [...stops].reverse()) await stop().catch((err: unknown) => logger.error({ event: 'app.stop_error', err }, 'stop step failed'));
+    })());
   try {
     const producer = createRedis(config.REDIS_URL, 'producer');
     watchRedis(producer, 'producer', logger);
@@ -54,15 +57,18 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       stops.push(() => q.close());
     }
 
+    const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer) };
     if (role !== 'api') {
       const workerRedis = createRedis(config.REDIS_URL, 'worker');
+      readiness.workerRedis = () => redisReadiness(workerRedis);
       watchRedis(workerRedis, 'worker', logger);
       stops.push(async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
       const store = new ReportStore(workerRedis, prefix);
       const worker = new Worker<ReportJobData>(
         QUEUES.reports,
         (job) => processReportJob(job, { redis: workerRedis, prefix, store, correlateQueue, logger }),
-        { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY },
+        // A long lock: analysing a multi-megabyte report holds the event loop for a second or so.
+        { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, lockDuration: 120_000 },
       );
       observeWorker(worker, metrics, logger);
       stops.push(() => worker.close());
@@ -83,11 +89,16 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     const app = createHttpApp({
       logger,
       metrics,
-      readiness: { redis: async () => (producer.status === 'ready' ? (await producer.ping(), null) : `redis ${producer.status}`) },
+      readiness,
       beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue, studiesQueue]),
       routers: isApi
         ? [
-            hl7HttpRouter({ apiToken: config.API_TOKEN, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, onMessage: (raw) => handleHl7Message(raw, 'http', hl7Deps) }),
+            hl7HttpRouter({
+              apiToken: config.API_TOKEN,
+              maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+              onMessage: (raw) => handleHl7Message(raw, 'http', hl7Deps),
+              metrics,
+            }),
             studyRouter({
               apiToken: config.API_TOKEN,
               sources: Object.keys(config.DICOMWEB_SOURCES),
@@ -164,7 +175,11 @@ function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<Co
     lockDuration: 120_000,
   });
   worker.on('failed', (job, err) => {
-    if (job) void reconcileFailedStudyJob(job, err, store).catch(() => undefined);
+    if (job) {
+      void reconcileFailedStudyJob(job, err, store).catch((e: unknown) =>
+        logger.warn({ event: 'study.reconcile_failed', reason: (e as Error).message }, 'could not record the failed study state'),
+      );
+    }
   });
   return worker;
 }
@@ -183,6 +198,12 @@ function newStudyIntake(config: Config, producer: Redis, queue: Queue<StudyJobDa
     currentFingerprint: async (source, uid) =>
       (await studyFingerprint(clientFor(source), uid, { signal: AbortSignal.timeout(timeoutMs) })).fingerprint,
   });
+}
+
+async function redisReadiness(redis: Redis): Promise<string | null> {
+  if (redis.status !== 'ready') return `redis ${redis.status}`;
+  await redis.ping();
+  return null;
 }
 
 function waitReady(redis: Redis, ms: number): Promise<void> {

@@ -30,9 +30,13 @@ export function reportCliError(err: unknown): number {
 
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write('vcf-sentinel: missing command (try --help)\n');
+    process.exitCode = 2;
+    return;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
-    process.exitCode = name === undefined ? 2 : 0;
     return;
   }
   const entry = COMMANDS[name];

@@ -66,7 +66,7 @@ export async function run(args: string[]): Promise<number> {
     const posted = await fetch(`${base}/notifications/studies`, { method: 'POST', headers, body: JSON.stringify({ studyInstanceUid: truth.studyInstanceUid }) });
     say(`5. Study notification: HTTP ${posted.status} ${await posted.text()}`);
 
-    const status = await waitForStudy(base, truth.studyInstanceUid, 300_000);
+    const status = await waitForStudy(base, truth.studyInstanceUid, headers, 300_000);
     say(`6. GET /studies/{uid}: status ${status.status}${status.errors.length ? `, errors: ${JSON.stringify(status.errors)}` : ''}`);
     for (const reason of status.series?.reasons ?? []) say(`   chosen: ${reason}`);
     for (const r of status.series?.rejected ?? []) say(`   not chosen: ${r.reason}`);
@@ -139,10 +139,10 @@ interface StudyStatus {
   };
 }
 
-async function waitForStudy(base: string, uid: string, timeoutMs: number): Promise<StudyStatus> {
+async function waitForStudy(base: string, uid: string, headers: Record<string, string>, timeoutMs: number): Promise<StudyStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${base}/studies/${uid}`);
+    const res = await fetch(`${base}/studies/${uid}`, { headers });
     if (res.ok) {
       const body = (await res.json()) as StudyStatus;
       if (['awaiting-report', 'done', 'failed'].includes(body.status)) return body;

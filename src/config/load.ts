@@ -14,14 +14,17 @@ function readDefaults(): Record<string, unknown> {
 
 /**
  * Builds the one validated config object: config/default.json, then environment variables of the same
- * names (an empty variable means "unset" for nullable settings). Throws AppError CONFIG_INVALID naming
+ * names (an empty variable means "unset" for nullable settings and "default" for the others). Throws AppError CONFIG_INVALID naming
  * the first bad variable, so `serve` can stop with one clear line.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const raw: Record<string, unknown> = readDefaults();
-  for (const key of Object.keys(configSchema.shape)) {
+  for (const [key, schema] of Object.entries(configSchema.shape)) {
     const v = env[key];
-    if (v !== undefined) raw[key] = v === '' ? null : v;
+    if (v === undefined) continue;
+    // An empty variable unsets a nullable setting; for any other it keeps the default (never a silent 0).
+    if (v !== '') raw[key] = v;
+    else if (schema instanceof z.ZodNullable) raw[key] = null;
   }
   Object.assign(raw, overrides);
   try {

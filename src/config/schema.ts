@@ -19,7 +19,12 @@ function json<T extends z.ZodType>(inner: T) {
 
 /** A configured DICOMweb source: the only places pixels may be fetched from. */
 export const dicomwebSourceSchema = z.object({
-  url: z.url({ protocol: /^https?$/ }),
+  // Credentials belong in `auth` (kept out of URLs that end up in logs); a query or fragment would be
+  // mangled by the paths the client appends.
+  url: z.url({ protocol: /^https?$/ }).refine((u) => {
+    const url = new URL(u);
+    return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  }, 'must not carry credentials, a query or a fragment (put credentials in "auth")'),
   auth: z
     .union([
       z.object({ type: z.literal('bearer'), token: z.string().min(1) }),
@@ -43,7 +48,7 @@ export const configSchema = z.object({
   HTTP_MAX_BODY_BYTES: positiveInt,
   MLLP_PORT: port,
   MLLP_HOST: z.string().min(1),
-  /** A frame larger than this is answered AE and the connection closed: bounds memory per sender. */
+  /** A frame larger than this is answered AE and dropped (the connection stays open): bounds memory per sender. */
   MLLP_MAX_FRAME_BYTES: positiveInt,
   MLLP_IDLE_TIMEOUT_MS: positiveInt,
   /** The acknowledgement code for messages other than ORU^R01 (ADT, ORM, ...): AA accepts and ignores. */

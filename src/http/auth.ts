@@ -7,8 +7,9 @@ export function requireApiToken(token: string | null): RequestHandler {
   if (token === null) return (_req, _res, next) => next();
   const expected = Buffer.from(token);
   return (req, _res, next) => {
-    const header = req.get('authorization') ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    // The scheme name is case-insensitive (RFC 7235 §2.1).
+    const match = /^bearer +(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const given = Buffer.from(match?.[1] ?? '');
     // Constant-time compare: the token must not leak through response timing.
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     next(ok ? undefined : new AppError('UNAUTHORIZED', 'a valid bearer token is required'));

@@ -34,9 +34,9 @@ export function createMetrics() {
     }),
     hl7AckLatency: new Histogram({
       name: 'vcf_hl7_ack_latency_seconds',
-      help: 'Time from a complete HL7 message to its ACK being written (includes the durable enqueue).',
+      help: 'Time from a complete HL7 message to its ACK being written (queueing on the connection and the durable enqueue included; the Redis timeout is 3 s).',
       labelNames: ['transport'] as const,
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
     mllpConnections: new Gauge({

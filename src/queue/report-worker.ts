@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RadiologyReport } from '../ingest/hl7/oru';
@@ -16,7 +17,7 @@ export interface ReportWorkerDeps {
 
 /**
  * Stores each report of an accepted message as the latest version of its accession and asks for
- * (re-)correlation when the version changed. Safe to run twice: the store ignores a version it holds,
+ * (re-)correlation of the version it stored. Safe to run twice: the store ignores a version it holds,
  * and correlate jobs have natural ids (accession + version).
  */
 export async function processReportJob(job: Job<ReportJobData>, deps: ReportWorkerDeps): Promise<{ stored: number }> {
@@ -33,13 +34,15 @@ export async function processReportJob(job: Job<ReportJobData>, deps: ReportWork
       { event: 'report.stored', traceId, jobId: job.id, outcome, version, status: report.resultStatus, language: analysis.language, mentions: analysis.mentions.length },
       'report stored',
     );
-    if (outcome !== 'new' && outcome !== 'replaced') continue;
-    stored++;
+    if (outcome === 'stale') continue;
+    if (outcome !== 'same') stored++;
+    // Also on 'same': a retry after a failure between the store and this add must still queue the job;
+    // the natural id (accession + version) makes the second add a no-op.
     await deps.correlateQueue.add(
       QUEUES.correlate,
-      { accessionKey, version, reason: outcome, traceId },
+      { accessionKey, version, reason: outcome === 'replaced' ? 'replaced' : 'new', traceId },
       {
-        jobId: `correlate-${messageId}-${version}`,
+        jobId: `correlate-${createHash('sha256').update(accessionKey).digest('hex').slice(0, 24)}-${version}`,
         attempts: 8,
         backoff: { type: 'exponential', delay: 2000 },
         removeOnComplete: { age: 7 * 24 * 3600 },

@@ -5,14 +5,15 @@ import { AppError } from '../../errors';
 import { requireApiToken } from '../../http/auth';
 import type { Logger } from '../../log';
 import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
+import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
 import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
 
 /**
- * PS3.5 9.1: dot-separated components of digits, no leading zero in a component (except "0" itself),
- * at most 64 characters in all.
+ * The same UID rule as the DICOMweb client and the HL7 side (PS3.5 9.1 syntax, leading zeros tolerated:
+ * archives hold such studies, and a notification we refuse is a study never analysed).
  */
-export const DICOM_UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
-const uid = z.string().max(64, 'must be at most 64 characters').regex(DICOM_UID, 'must be a DICOM UID (digits and dots, no leading zeros)');
+export const DICOM_UID = UID_PATTERN;
+const uid = z.string().max(UID_MAX_LENGTH, `must be at most ${UID_MAX_LENGTH} characters`).regex(DICOM_UID, 'must be a DICOM UID (digits and dots)');
 
 /** Notification bodies are a few hundred bytes; anything much larger is not a notification. */
 export const NOTIFICATION_MAX_BYTES = 16 * 1024;

@@ -51,7 +51,8 @@ export function buildAck(target: AckTarget, code: AckCode, error?: AppError): st
     randomUUID().replace(/-/g, '').slice(0, 20), esc(target.processingId) || 'P', esc(version),
   ].join(f);
   const text = error ? error.message : 'Message accepted';
-  const segments = [msh, ['MSA', code, esc(target.messageControlId), esc(text).slice(0, 80)].join(f)];
+  // Cut before escaping, so an escape sequence is never cut in half.
+  const segments = [msh, ['MSA', code, esc(target.messageControlId), esc(text.slice(0, 80))].join(f)];
   if (error) {
     const spec = ERROR_CODES[error.code];
     const location = (error.location ?? '').split('^').map((p) => esc(p)).join(d.component);

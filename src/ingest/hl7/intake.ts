@@ -31,7 +31,6 @@ export interface Hl7Outcome {
  * and AA is only returned after the durable enqueue.
  */
 export async function handleHl7Message(raw: Buffer, transport: Transport, deps: Hl7IntakeDeps): Promise<Hl7Outcome> {
-  const started = process.hrtime.bigint();
   const traceId = randomUUID();
   deps.metrics.hl7Received.inc({ transport });
   let target: AckTarget = ackTargetFromRaw(raw);
@@ -72,8 +71,6 @@ export async function handleHl7Message(raw: Buffer, transport: Transport, deps: 
     outcome = { code, ack: buildAck(target, code, error), error };
     deps.logger.warn({ event: 'hl7.rejected', traceId, transport, ack: code, error: error.code, reason: error.message }, 'HL7 message rejected');
   }
-  deps.metrics.hl7Acks.inc({ code: outcome.code, transport });
-  deps.metrics.hl7AckLatency.observe({ transport }, Number(process.hrtime.bigint() - started) / 1e9);
   return outcome;
 }
 
@@ -90,4 +87,13 @@ function otherMessage(target: AckTarget, header: MessageHeader, deps: Hl7IntakeD
 function isBatch(raw: Buffer): boolean {
   const head = raw.subarray(0, 8).toString('latin1').trimStart();
   return head.startsWith('FHS') || head.startsWith('BHS');
+}
+
+/**
+ * Counts an ACK once it is written, with the time since its message was complete (queueing behind
+ * earlier messages on the connection and the durable enqueue included). Called by each transport.
+ */
+export function recordAckSent(metrics: Metrics, transport: Transport, code: AckCode, startedAt: bigint): void {
+  metrics.hl7Acks.inc({ code, transport });
+  metrics.hl7AckLatency.observe({ transport }, Number(process.hrtime.bigint() - startedAt) / 1e9);
 }

@@ -2,8 +2,8 @@ import net from 'node:net';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import type { Metrics } from '../../observability/metrics';
-import { ackTargetFromRaw, buildAck } from './ack';
-import type { Hl7Outcome } from './intake';
+import { type AckCode, ackTargetFromRaw, buildAck } from './ack';
+import { type Hl7Outcome, recordAckSent } from './intake';
 import { MllpFramer, encodeMllp } from './mllp';
 
 export interface MllpServerOptions {
@@ -87,20 +87,26 @@ export class MllpServer {
         });
       this.connections.set(socket, chain);
     };
-    const write = (ack: string) => {
-      if (!socket.destroyed && socket.writable) socket.write(encodeMllp(ack));
+    const write = (ack: string, code: AckCode, startedAt: bigint) => {
+      if (socket.destroyed || !socket.writable) return; // the peer left: nothing was acknowledged
+      socket.write(encodeMllp(ack));
+      recordAckSent(metrics, 'mllp', code, startedAt);
     };
 
     socket.on('data', (chunk: Buffer) => {
       if (closing) return;
+      const startedAt = process.hrtime.bigint();
       for (const event of framer.push(chunk)) {
         switch (event.kind) {
           case 'frame':
-            enqueue(async () => write((await this.options.onMessage(event.payload)).ack));
+            enqueue(async () => {
+              const outcome = await this.options.onMessage(event.payload);
+              write(outcome.ack, outcome.code, startedAt);
+            });
             break;
           case 'oversize': {
             const error = new AppError('PAYLOAD_TOO_LARGE', `message of ${event.bytes} bytes exceeds the ${this.options.maxFrameBytes}-byte limit`);
-            enqueue(async () => write(buildAck(ackTargetFromRaw(event.head), 'AE', error)));
+            enqueue(async () => write(buildAck(ackTargetFromRaw(event.head), 'AE', error), 'AE', startedAt));
             metrics.hl7ParseErrors.inc({ error: error.code });
             break;
           }

@@ -25,3 +25,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(message) }));
   });
 });
+
+describe('loadConfig edge cases', () => {
+  it('keeps the default for an empty non-nullable variable, and unsets an empty nullable one', () => {
+    const c = loadConfig({ MLLP_PORT: '', HTTP_PORT: '', DICOMWEB_RETRIES: '', API_TOKEN: '' });
+    expect([c.MLLP_PORT, c.HTTP_PORT, c.DICOMWEB_RETRIES, c.API_TOKEN]).toEqual([2575, 8080, 4, null]);
+  });
+
+  it('refuses a DICOMweb source URL with credentials, a query or a fragment at start', () => {
+    for (const url of ['https://u:p@pacs.example/dicom-web', 'https://pacs.example/dicom-web?x=1', 'https://pacs.example/dicom-web#f']) {
+      expect(() => loadConfig({ DICOMWEB_SOURCES: JSON.stringify({ pacs: { url } }) })).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^DICOMWEB_SOURCES: must not carry credentials/) }),
+      );
+    }
+  });
+});

@@ -29,8 +29,8 @@ describe('study notification body', () => {
     ['0', true],
     ['1.0.2', true],
     ['2.25.329800735698586629295641978511506172918', true],
-    ['1.02.3', false],
-    ['01.2', false],
+    ['1.02.3', true], // leading zeros: not conformant, but archives hold such studies
+    ['01.2', true],
     ['1..2', false],
     ['1.2.', false],
     ['.1.2', false],
