@@ -21,13 +21,20 @@ export function dicomNumber(dataset: DicomJson, tag: string): number | undefined
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order; first error wins. */
+/**
+ * Runs `fn` over `items` with at most `limit` calls in flight; results in input order; first error wins.
+ * The calls share one AbortSignal (the caller's `signal`, if any, combined with the batch's own), aborted
+ * with the first error: the calls still in flight stop instead of running to their timeout.
+ */
 export async function mapWithConcurrency<T, R>(
   items: readonly T[],
   limit: number,
-  fn: (item: T, index: number) => Promise<R>,
+  fn: (item: T, index: number, signal: AbortSignal) => Promise<R>,
+  signal?: AbortSignal,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
+  const batch = new AbortController();
+  const batchSignal = signal ? AbortSignal.any([signal, batch.signal]) : batch.signal;
   let next = 0;
   let failed = false;
   const worker = async () => {
@@ -35,9 +42,12 @@ export async function mapWithConcurrency<T, R>(
       const index = next;
       next += 1;
       try {
-        results[index] = await fn(items[index] as T, index);
+        results[index] = await fn(items[index] as T, index, batchSignal);
       } catch (err) {
-        failed = true;
+        if (!failed) {
+          failed = true;
+          batch.abort(err);
+        }
         throw err;
       }
     }
@@ -129,10 +139,15 @@ export async function fetchStudySeriesForAnalysis(
   if (seriesList.length === 0) return empty(['the source has no series for this study']);
   if (candidateUids.length === 0) return empty([`the study has no ${[...modalities].join('/')} series`]);
 
-  const candidates: SeriesCandidate[] = await mapWithConcurrency(candidateUids, concurrency, async (uid) => ({
-    seriesInstanceUid: uid,
-    instances: await client.retrieveSeriesMetadata(studyInstanceUid, uid, request),
-  }));
+  const candidates: SeriesCandidate[] = await mapWithConcurrency(
+    candidateUids,
+    concurrency,
+    async (uid, _index, signal) => ({
+      seriesInstanceUid: uid,
+      instances: await client.retrieveSeriesMetadata(studyInstanceUid, uid, { signal }),
+    }),
+    options.signal,
+  );
 
   const selection = await selectSeries(candidates);
   if (selection.chosen === null) return empty(selection.reasons, selection.rejected);
@@ -146,8 +161,11 @@ export async function fetchStudySeriesForAnalysis(
     const sopUids = chosen.instances
       .map((d) => dicomString(d, TAG.SOP_INSTANCE_UID))
       .filter((u): u is string => u !== undefined);
-    instances = await mapWithConcurrency(sopUids, concurrency, (sop) =>
-      client.retrieveInstance(studyInstanceUid, chosen.seriesInstanceUid, sop, request),
+    instances = await mapWithConcurrency(
+      sopUids,
+      concurrency,
+      (sop, _index, signal) => client.retrieveInstance(studyInstanceUid, chosen.seriesInstanceUid, sop, { signal }),
+      options.signal,
     );
   }
 

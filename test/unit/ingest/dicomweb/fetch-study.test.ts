@@ -6,6 +6,7 @@ import {
   dicomNumber,
   dicomString,
   fetchStudySeriesForAnalysis,
+  type FetchStudyOptions,
   mapWithConcurrency,
   studyFingerprint,
 } from '../../../../src/ingest/dicomweb/fetch-study';
@@ -37,14 +38,28 @@ const series = (uid: string, modality: string, count: number): DicomJson => ({
 const instance = (sop: string): DicomJson => ({ '00080018': { vr: 'UI', Value: [sop] } });
 const sopsOf = (seriesUid: string, n: number) => Array.from({ length: n }, (_, i) => `${seriesUid}.${i + 1}`);
 
-/** A tiny DICOMweb server: one study with two CT series (2 and 6 instances) and an SR. */
-async function fakePacs() {
+/**
+ * A request path for which `override` answers (or deliberately does not answer) instead of the server;
+ * returns false to let the server answer.
+ */
+type Override = (path: string, res: http.ServerResponse) => boolean;
+
+/**
+ * A tiny DICOMweb server: one study with two CT series (2 and 6 instances) and an SR. `aborted` lists the
+ * requests whose connection the client closed before the server had answered them.
+ */
+async function fakePacs(override?: Override) {
   const requests: string[] = [];
+  const aborted: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const server = http.createServer((req, res) => {
     const url = req.url ?? '';
     requests.push(url);
+    res.on('close', () => {
+      if (!res.writableFinished) aborted.push(url);
+    });
+    if (override?.(url.split('?')[0] ?? '', res)) return;
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
     const done = (status: number, type: string, body: Buffer | string) =>
@@ -79,8 +94,14 @@ async function fakePacs() {
   return {
     client,
     requests,
+    aborted,
     maxInFlight: () => maxInFlight,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Also the sockets the client opened but has not used yet (undici opens one after an abort).
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -164,6 +185,49 @@ describe('fetchStudySeriesForAnalysis', () => {
     await expect(
       fetchStudySeriesForAnalysis(pacs.client, STUDY, () => ({ chosen: SR, reasons: [], rejected: [] })),
     ).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  describe('a failed request aborts the others of its batch instead of leaving them to their timeout', () => {
+    const seriesPath = (uid: string) => `/studies/${STUDY}/series/${uid}`;
+    const cases: Array<[string, FetchStudyOptions, string, string]> = [
+      ['metadata', { concurrency: 2 }, `${seriesPath(CT_A)}/metadata`, `${seriesPath(CT_B)}/metadata`],
+      [
+        'instances',
+        { concurrency: 2, retrieval: 'instances' },
+        `${seriesPath(CT_B)}/instances/${CT_B}.1`,
+        `${seriesPath(CT_B)}/instances/${CT_B}.2`,
+      ],
+    ];
+    it.each(cases)('%s', async (_kind, options, hangingPath, failingPath) => {
+      // `hangingPath` never gets an answer; `failingPath` gets a 404 once `hangingPath` is in flight.
+      let hangingArrived!: () => void;
+      const arrived = new Promise<void>((resolve) => (hangingArrived = resolve));
+      await pacs.close();
+      pacs = await fakePacs((path, res) => {
+        if (path === hangingPath) {
+          hangingArrived();
+          return true;
+        }
+        if (path !== failingPath) return false;
+        void arrived.then(() => {
+          res.statusCode = 404;
+          res.end();
+        });
+        return true;
+      });
+      const caller = new AbortController();
+      const started = Date.now();
+      await expect(
+        fetchStudySeriesForAnalysis(pacs.client, STUDY, mostInstances, { ...options, signal: caller.signal }),
+      ).rejects.toMatchObject({ code: 'DICOMWEB_CLIENT_ERROR', message: expect.stringMatching(/HTTP 404$/) });
+      // The client's idle timeout is 2000 ms: the hanging request must be closed well before it.
+      while (!pacs.aborted.includes(hangingPath) && Date.now() - started < 1000) await new Promise((r) => setTimeout(r, 10));
+      expect(pacs.aborted).toEqual([hangingPath]);
+      expect(Date.now() - started).toBeLessThan(1000);
+      // Nothing new was started after the failure, and the caller's own signal was left alone.
+      expect(pacs.requests.filter((r) => r.includes('/instances/'))).toHaveLength(options.retrieval === 'instances' ? 2 : 0);
+      expect(caller.signal.aborted).toBe(false);
+    });
   });
 
   it('no series at all → chosen null, nothing retrieved', async () => {
