@@ -8,8 +8,6 @@ export const QUEUES = {
   studies: 'studies',
 } as const;
 
-export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
-
 export interface ReportJobData {
   /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10). */
   messageId: string;

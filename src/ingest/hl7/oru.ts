@@ -16,8 +16,6 @@ export interface MessageHeader {
   processingId: string;
   /** MSH-12 version ID, e.g. "2.5.1". */
   version: string;
-  /** MSH-15 accept-acknowledgement type; "NE" means the sender wants no commit ACK. */
-  acceptAckType: string;
 }
 
 export interface PatientIdentifier {
@@ -68,7 +66,6 @@ export function readHeader(msg: Er7Message): MessageHeader {
     messageControlId: msg.component(msh, 10),
     processingId: msg.component(msh, 11),
     version: msg.component(msh, 12),
-    acceptAckType: msg.component(msh, 15).toUpperCase(),
   };
 }
 
