@@ -78,7 +78,8 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
   await deps.store.update(uid, { fingerprint: fp.fingerprint });
   if (fp.seriesCount === 0) throw new AppError('STUDY_NOT_FOUND', `the source "${data.source}" has no series of this study (yet)`);
 
-  const fetched = await fetchStudySeriesForAnalysis(client, uid, deps.selectSeries ?? selectSeriesUid);
+  // The fingerprint's series query serves the fetch too: one QIDO-RS series search per job.
+  const fetched = await fetchStudySeriesForAnalysis(client, uid, deps.selectSeries ?? selectSeriesUid, { seriesList: fp.seriesList });
   if (fetched.chosen === null) {
     await deps.store.update(uid, { series: { chosen: null, reasons: fetched.reasons, rejected: fetched.rejected } });
     throw new AppError('STUDY_UNUSABLE', unusableReason(fetched));

@@ -78,6 +78,11 @@ export interface FetchStudyOptions extends RequestOptions {
   retrieval?: RetrievalMode;
   /** Modalities offered to the selector. Default ['CT']. */
   modalities?: readonly string[];
+  /**
+   * The study's QIDO-RS series datasets when the caller already has them (e.g. `StudyFingerprint.seriesList`),
+   * in the server's order; each needs Series Instance UID and Modality. Default: searched here.
+   */
+  seriesList?: readonly DicomJson[];
 }
 
 export interface StudyForAnalysis extends SeriesSelection {
@@ -94,7 +99,7 @@ export interface StudyForAnalysis extends SeriesSelection {
 }
 
 /**
- * QIDO the study's series, keep the CT ones, fetch each one's instance metadata, call `selectSeries`,
+ * QIDO the study's series (unless `options.seriesList` has them), keep the CT ones, fetch each one's instance metadata, call `selectSeries`,
  * then retrieve only the chosen series. Non-CT series appear in `rejected` with the reason.
  * Returns `chosen: null` (and no buffers) when the study has no CT series or the selector chose none; the
  * caller decides whether that is STUDY_UNUSABLE or "not arrived yet".
@@ -109,11 +114,13 @@ export async function fetchStudySeriesForAnalysis(
   const modalities = new Set(options.modalities ?? ['CT']);
   const request: RequestOptions = options.signal ? { signal: options.signal } : {};
 
-  const seriesList = await client.searchSeries(
-    studyInstanceUid,
-    { includefield: [TAG.MODALITY, TAG.SERIES_DESCRIPTION, TAG.NUMBER_OF_SERIES_RELATED_INSTANCES] },
-    request,
-  );
+  const seriesList =
+    options.seriesList ??
+    (await client.searchSeries(
+      studyInstanceUid,
+      { includefield: [TAG.MODALITY, TAG.SERIES_DESCRIPTION, TAG.NUMBER_OF_SERIES_RELATED_INSTANCES] },
+      request,
+    ));
   const rejected: SeriesSelection['rejected'] = [];
   const candidateUids: string[] = [];
   for (const series of seriesList) {
@@ -191,6 +198,8 @@ export interface StudyFingerprint {
   series: { seriesInstanceUid: string; modality: string | null; instanceCount: number }[];
   /** "v1:" + sha256 over the sorted (series UID, instance count) pairs: equal fingerprints, same study content. */
   fingerprint: string;
+  /** The QIDO-RS series datasets as the server answered them, for `fetchStudySeriesForAnalysis`'s `seriesList`. */
+  seriesList: DicomJson[];
 }
 
 /**
@@ -226,5 +235,6 @@ export async function studyFingerprint(
     instanceCount: series.reduce((sum, s) => sum + s.instanceCount, 0),
     series,
     fingerprint: `v1:${hash.digest('hex')}`,
+    seriesList: list,
   };
 }

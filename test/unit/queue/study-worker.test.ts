@@ -99,6 +99,20 @@ describe('study worker', () => {
     expect(added).toEqual([]);
   });
 
+  it('searches the study\'s series once: the fingerprint\'s QIDO list serves the fetch', async () => {
+    let searches = 0;
+    const { deps, store } = setup({
+      ...healthyClient,
+      searchSeries: async (...args) => {
+        searches += 1;
+        return healthyClient.searchSeries!(...args);
+      },
+    });
+    await processStudyJob(job(0), deps);
+    expect(searches).toBe(1);
+    expect(store.state.status).toBe('awaiting-report');
+  });
+
   it('asks for correlation when the study report is already stored; status stays awaiting-report', async () => {
     const { deps, store, added } = setup(healthyClient, { reportKey: 'HOSP|A1' });
     await processStudyJob(job(0), deps);

@@ -230,6 +230,17 @@ describe('fetchStudySeriesForAnalysis', () => {
     });
   });
 
+  it('given the series list (e.g. from studyFingerprint), it does not search again and decides the same', async () => {
+    const fp = await studyFingerprint(pacs.client, STUDY);
+    expect(pacs.requests).toHaveLength(1);
+    const given = await fetchStudySeriesForAnalysis(pacs.client, STUDY, mostInstances, { seriesList: fp.seriesList });
+    expect(pacs.requests.filter((r) => /\/series(\?|$)/.test(r))).toHaveLength(1);
+    const searched = await fetchStudySeriesForAnalysis(pacs.client, STUDY, mostInstances);
+    expect(given).toEqual(searched);
+    const none = await fetchStudySeriesForAnalysis(pacs.client, STUDY, mostInstances, { seriesList: [] });
+    expect(none).toMatchObject({ chosen: null, reasons: ['the source has no series for this study'] });
+  });
+
   it('no series at all → chosen null, nothing retrieved', async () => {
     const result = await fetchStudySeriesForAnalysis(pacs.client, '9.9.9', mostInstances);
     expect(result).toMatchObject({ chosen: null, buffers: [], instanceCount: 0 });
@@ -243,6 +254,7 @@ describe('studyFingerprint', () => {
     expect(fp).toMatchObject({ seriesCount: 3, instanceCount: 9 });
     expect(fp.series.map((s) => s.seriesInstanceUid)).toEqual([CT_A, CT_B, SR]);
     expect(fp.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(fp.seriesList.map((s) => dicomString(s, '0020000E'))).toEqual([CT_A, CT_B, SR]);
     expect(pacs.requests).toHaveLength(1);
     expect((await studyFingerprint(pacs.client, STUDY)).fingerprint).toBe(fp.fingerprint);
     expect((await studyFingerprint(pacs.client, '9.9.9')).fingerprint).not.toBe(fp.fingerprint);
