@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
@@ -36,6 +37,13 @@ export interface StudyIntakeOptions {
   currentFingerprint(source: string, studyInstanceUid: string): Promise<string | null>;
 }
 
+/**
+ * Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token): a lock that
+ * expired while we worked and was taken by another notification is theirs, not ours to delete.
+ */
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 /** BullMQ states in which the study's job will still run (or is running). */
 const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
@@ -59,12 +67,14 @@ export class StudyIntake {
   async accept(n: StudyNotification, traceId: string): Promise<NotifyOutcome> {
     const jobId = studyJobId(n.studyInstanceUid);
     const lockKey = `${this.options.prefix}:study-notify-lock:${n.studyInstanceUid}`;
-    const locked = await this.redisStep(this.redis.set(lockKey, traceId, 'PX', 30_000, 'NX'));
+    // A token of this call alone (not the trace id, which the caller chooses): the release checks it.
+    const token = randomUUID();
+    const locked = await this.redisStep(this.redis.set(lockKey, token, 'PX', 30_000, 'NX'));
     if (locked === null) return { kind: 'duplicate', jobId, status: (await this.redisStep(this.store.get(n.studyInstanceUid)))?.status ?? 'queued' };
     try {
       return await this.decide(n, jobId, traceId);
     } finally {
-      await this.redis.del(lockKey).catch(() => undefined);
+      await this.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => undefined);
     }
   }
 
