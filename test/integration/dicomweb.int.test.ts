@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { AppError } from '../../src/errors';
 import { DicomwebHttpError, createDicomwebClient, type DicomwebClientOptions, type RetryEvent } from '../../src/ingest/dicomweb/client';
 import { TAG, TRANSFER_SYNTAX } from '../../src/ingest/dicomweb/constants';
 import { dicomString, fetchStudySeriesForAnalysis, studyFingerprint } from '../../src/ingest/dicomweb/fetch-study';
 import { readPart10Meta } from '../../src/ingest/dicomweb/part10';
 import type { DicomwebSource } from '../../src/config/schema';
 import type { SelectSeries, SeriesCandidate } from '../../src/ingest/dicomweb/types';
+import { caught } from '../helpers/dicomweb';
 import { orthancSkipReason, startOrthanc, type OrthancInstance } from '../helpers/orthanc';
 import { IMPLICIT_DIR, J2K_DIR, describeUnless, fillEmptyUids, imagingFixturesSkipReason, uidFor } from '../helpers/imaging-fixtures';
 
@@ -69,16 +69,6 @@ function clientFor(
     { sleep: async () => undefined, onRetry: (e) => retries.push(e), ...rest },
   );
   return { client, retries };
-}
-
-async function caught(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    return err as AppError;
-  }
-  throw new Error('expected an AppError');
 }
 
 /**

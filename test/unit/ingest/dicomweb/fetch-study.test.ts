@@ -11,24 +11,12 @@ import {
   studyFingerprint,
 } from '../../../../src/ingest/dicomweb/fetch-study';
 import type { DicomJson, SeriesCandidate } from '../../../../src/ingest/dicomweb/types';
+import { part10 } from '../../../helpers/dicomweb';
 
 const STUDY = '1.2.3';
 const CT_A = '1.2.3.1';
 const CT_B = '1.2.3.2';
 const SR = '1.2.3.3';
-
-function part10(sop: string, ts: string = TRANSFER_SYNTAX.EXPLICIT_VR_LITTLE_ENDIAN): Buffer {
-  const ui = (element: number, value: string) => {
-    const v = Buffer.from(value.length % 2 ? `${value}\0` : value, 'latin1');
-    const head = Buffer.alloc(8);
-    head.writeUInt16LE(0x0002, 0);
-    head.writeUInt16LE(element, 2);
-    head.write('UI', 4, 'latin1');
-    head.writeUInt16LE(v.length, 6);
-    return Buffer.concat([head, v]);
-  };
-  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), ui(0x0003, sop), ui(0x0010, ts)]);
-}
 
 const series = (uid: string, modality: string, count: number): DicomJson => ({
   '0020000E': { vr: 'UI', Value: [uid] },
