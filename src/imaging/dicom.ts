@@ -10,6 +10,7 @@
  */
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
+import { TRANSFER_SYNTAX as TS } from '../ingest/dicomweb/constants';
 import { getNumber, getNumbers, getSequence, getString, getStrings, TAG, type DicomJson } from './dicom-json';
 import { decodeJpegLossless } from './jpeg-lossless';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
@@ -19,20 +20,20 @@ const { max, min, round } = Math;
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
 
 export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean; rle?: boolean; jpegLossless?: boolean }> = {
-  '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', supported: true },
-  '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', supported: true },
-  '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', supported: true },
-  '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian', supported: true, bigEndian: true },
-  '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline', supported: false },
+  [TS.IMPLICIT_VR_LITTLE_ENDIAN]: { name: 'Implicit VR Little Endian', supported: true },
+  [TS.EXPLICIT_VR_LITTLE_ENDIAN]: { name: 'Explicit VR Little Endian', supported: true },
+  [TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]: { name: 'Deflated Explicit VR Little Endian', supported: true },
+  [TS.EXPLICIT_VR_BIG_ENDIAN]: { name: 'Explicit VR Big Endian', supported: true, bigEndian: true },
+  [TS.JPEG_BASELINE_8BIT]: { name: 'JPEG Baseline', supported: false },
   '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended', supported: false },
   '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', supported: true, jpegLossless: true },
-  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', supported: true, jpegLossless: true },
-  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', supported: false },
+  [TS.JPEG_LOSSLESS_SV1]: { name: 'JPEG Lossless SV1', supported: true, jpegLossless: true },
+  [TS.JPEG_LS_LOSSLESS]: { name: 'JPEG-LS Lossless', supported: false },
   '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Near-Lossless', supported: false },
-  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', supported: false },
-  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', supported: false },
+  [TS.JPEG_2000_LOSSLESS]: { name: 'JPEG 2000 Lossless', supported: false },
+  [TS.JPEG_2000]: { name: 'JPEG 2000', supported: false },
   '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless', supported: false },
-  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', supported: true, rle: true },
+  [TS.RLE_LOSSLESS]: { name: 'RLE Lossless', supported: true, rle: true },
 };
 
 export const SOP_CLASSES = {
@@ -117,7 +118,7 @@ export function headersFromDicomJson(ds: DicomJson, transferSyntaxUid?: string):
     seriesDescription: getString(ds, TAG.SeriesDescription),
     convolutionKernel: getStrings(ds, TAG.ConvolutionKernel).join('\\') || undefined,
     patientPosition: getString(ds, TAG.PatientPosition),
-    transferSyntaxUid: transferSyntaxUid ?? getString(ds, TAG.TransferSyntaxUID) ?? '1.2.840.10008.1.2.1',
+    transferSyntaxUid: transferSyntaxUid ?? getString(ds, TAG.TransferSyntaxUID) ?? TS.EXPLICIT_VR_LITTLE_ENDIAN,
     rows: getNumber(ds, TAG.Rows) ?? 0,
     columns: getNumber(ds, TAG.Columns) ?? 0,
     pixelSpacing: tuple2(getNumbers(ds, TAG.PixelSpacing, 2)),
@@ -189,7 +190,7 @@ export function parseHeaders(buf: Uint8Array): ParsedHeaders {
   } catch (err) {
     throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
   }
-  const ts = getString(dict.meta as DicomJson, TAG.TransferSyntaxUID) ?? '1.2.840.10008.1.2';
+  const ts = getString(dict.meta as DicomJson, TAG.TransferSyntaxUID) ?? TS.IMPLICIT_VR_LITTLE_ENDIAN;
   const dataset = dict.dict as DicomJson;
   // dcmjs leaves a placeholder for the tag it stopped at.
   delete dataset[TAG.PixelData];
@@ -236,7 +237,7 @@ function trailingPixelData(buf: Uint8Array, frame: SliceHeader): Uint8Array | un
   }
   // Implicit VR little endian: tag, 4-byte length.
   const pi = end - len - 8;
-  if (frame.transferSyntaxUid === '1.2.840.10008.1.2' && tagAt(pi) && view.getUint32(pi + 4, true) === len) return buf.subarray(end - len, end);
+  if (frame.transferSyntaxUid === TS.IMPLICIT_VR_LITTLE_ENDIAN && tagAt(pi) && view.getUint32(pi + 4, true) === len) return buf.subarray(end - len, end);
   return undefined;
 }
 
@@ -244,7 +245,7 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   if (cached && cached.buf === buf) return cached.bytes;
   const uid = frame.sopInstanceUid;
   const ts = TRANSFER_SYNTAXES[frame.transferSyntaxUid];
-  const fast = frame.transferSyntaxUid === '1.2.840.10008.1.2.1.99' || ts?.rle || ts?.jpegLossless ? undefined : trailingPixelData(buf, frame);
+  const fast = frame.transferSyntaxUid === TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN || ts?.rle || ts?.jpegLossless ? undefined : trailingPixelData(buf, frame);
   if (fast) {
     cached = { buf, bytes: fast };
     return fast;

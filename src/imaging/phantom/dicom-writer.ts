@@ -3,16 +3,18 @@
  * Endian. Used by the phantom and by tests that need hand-made geometry (missing slices, tilt, odd rescale).
  */
 import dcmjs from 'dcmjs';
+import { TRANSFER_SYNTAX as TS } from '../../ingest/dicomweb/constants';
 
 export const SOP_CLASS = {
   ctImage: '1.2.840.10008.5.1.4.1.1.2',
   enhancedCtImage: '1.2.840.10008.5.1.4.1.1.2.1',
   secondaryCapture: '1.2.840.10008.5.1.4.1.1.7',
 } as const;
+/** The uncompressed transfer syntaxes under this module's names; the UIDs are the DICOMweb constants'. */
 export const TRANSFER_SYNTAX = {
-  implicitVrLittleEndian: '1.2.840.10008.1.2',
-  explicitVrLittleEndian: '1.2.840.10008.1.2.1',
-  explicitVrBigEndian: '1.2.840.10008.1.2.2',
+  implicitVrLittleEndian: TS.IMPLICIT_VR_LITTLE_ENDIAN,
+  explicitVrLittleEndian: TS.EXPLICIT_VR_LITTLE_ENDIAN,
+  explicitVrBigEndian: TS.EXPLICIT_VR_BIG_ENDIAN,
 } as const;
 
 /** Implementation Class UID of vcf-sentinel's writer (under the 2.25 UUID root; fixed). */
