@@ -251,7 +251,7 @@ async function main(): Promise<void> {
     times.detect.push(t2 - t1);
     times.total.push(t2 - t0);
     if (keyDir && det.keyImage) writeFileSync(join(keyDir, `study-${s}.png`), det.keyImage);
-    const inFov = truth.vertebrae.filter((v) => v.inFieldOfView);
+    const inFov = truth.vertebrae.filter((v) => v.inFieldOfView && v.level !== 'S1');
     const { pairs, unmatched } = match(inFov, det.vertebrae);
     truthInFov += inFov.length;
     for (const p of pairs) {

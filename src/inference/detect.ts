@@ -5,7 +5,7 @@
  */
 import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
 import type { Vec3, Volume } from '../imaging/volume';
-import { findBodies, foreground, intensityFlags, measureBody, type BodyComponent, type BodyMeasurement } from './bodies';
+import { findBodies, foreground, intensityFlags, measureBody, splitMerged, type BodyComponent, type BodyMeasurement } from './bodies';
 import { expectedPosteriorHeight, genantGrade, type Grade, type Morphology } from './grading';
 import { renderKeyImage } from './key-image';
 import { assignLevels } from './labelling';
@@ -88,7 +88,9 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   const fg = foreground(probs, n, bg);
   const s1 = s1Idx >= 0 ? probs.subarray(s1Idx * n, (s1Idx + 1) * n) : null;
   const valid = validRows(slab, bounds.lo[2], bounds.hi[2]);
-  const { components, labels } = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
+  const found = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
+  const { labels } = found;
+  const components = splitMerged(found.components, labels, fg, s1, slab.cols, valid);
   // Plausible vertebral bodies only: at least 8 mm tall and 10 mm deep.
   const bodies = components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= 8 && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= 10);
   const measures: BodyMeasurement[] = bodies.map((c, i) => {
@@ -147,7 +149,8 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
       confidence: r2(min(1, max(0, confidence))),
       flags,
     };
-    vertebrae.push(finding);
+    // S1 anchors the count and is drawn on the key image; the findings list T1–L5 (CLINICAL.md).
+    if (level !== 'S1') vertebrae.push(finding);
     outlines.push({ comp: c, finding });
   });
   const tMeasure = performance.now() - t;

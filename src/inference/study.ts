@@ -9,7 +9,7 @@ import { detectVertebrae, type DetectOptions, type VertebraFinding } from './det
 import type { ModelHandle } from './session';
 
 export interface DetectedStudy {
-  analysis: StudyAnalysis & { vertebrae: VertebraFinding[]; fractures: VertebraFinding[] };
+  analysis: Omit<StudyAnalysis, 'vertebrae' | 'fractures'> & { vertebrae: VertebraFinding[]; fractures: VertebraFinding[] };
   keyImage: Buffer | null;
 }
 
@@ -28,5 +28,5 @@ export async function completeAnalysis(
   a.notes = [...a.notes.filter((n) => n !== DETECTION_UNAVAILABLE_NOTE), ...det.notes];
   const spent = performance.now() - started;
   a.timingsMs = { ...a.timingsMs, inference: Math.round(spent), total: Math.round(a.timingsMs.total + spent) };
-  return { analysis: a as DetectedStudy['analysis'], keyImage: det.keyImage };
+  return { analysis: a as unknown as DetectedStudy['analysis'], keyImage: det.keyImage };
 }
