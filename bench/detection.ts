@@ -138,6 +138,9 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
   if (!existsSync(ctPath) || !existsSync(segPath)) return { skipped: `fixture not found at ${dir}` };
   const volume = readNifti(ctPath);
   const seg = readNifti(segPath);
+  // Vertebral-body voxels (value 1) of the same report: the whole-vertebra centroid sits ~9 mm behind the body's.
+  const bodyPath = join(dir, 'spine_report', 'example_ct_report', 'totalseg_vertebrae_body.nii.gz');
+  const bodyMask = existsSync(bodyPath) ? readNifti(bodyPath) : null;
   const t0 = performance.now();
   const det = await detectVertebrae(volume, model, { keyImage: !!keyDir });
   const ms = performance.now() - t0;
@@ -150,14 +153,14 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
     for (let j = 0; j < ny; j++)
       for (let i = 0; i < nx; i++) {
         const l = seg.data[i + j * nx + k * nx * ny] as number;
-        if (!names[l]) continue;
+        if (!names[l] || (bodyMask && bodyMask.data[i + j * nx + k * nx * ny] !== 1)) continue;
         const a = acc.get(l) ?? [0, 0, 0, 0];
         acc.set(l, [a[0] + i, a[1] + j, a[2] + k, a[3] + 1]);
       }
   const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { results: Record<string, number> };
   const levels = Object.entries(names).map(([lab, level]) => {
     const a = acc.get(Number(lab));
-    if (!a) return { level, present: false };
+    if (!a) return { level, present: false, note: 'no vertebral-body voxels in the scan (only posterior elements, or absent)' };
     const ijk = [a[0] / a[3], a[1] / a[3], a[2] / a[3]];
     const c: Vec3 = [0, 1, 2].map((r) => seg.origin[r]! + ijk.reduce((s, v, col) => s + v * seg.spacing[col]! * seg.direction[col]![r]!, 0)) as Vec3;
     let best: VertebraFinding | null = null;
@@ -186,12 +189,14 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
   });
   const l1l5 = levels.filter((l) => l.level.startsWith('L') && 'heightErrorMm' in l && l.heightErrorMm);
   const errs = l1l5.flatMap((l) => Object.values((l as { heightErrorMm: Record<string, number> }).heightErrorMm).map(Math.abs));
-  const t11l5 = levels.filter((l) => l.level !== 'S1');
+  // Levels whose body is in the scan (T11 contributes only posterior-element voxels at the top edge).
+  const t11l5 = levels.filter((l) => l.level !== 'S1' && !('present' in l));
   return {
     volume: { dims: volume.dims, spacingMm: volume.spacing },
     ms: Math.round(ms),
     found: det.vertebrae.map((v) => v.level),
     notes: det.notes,
+    levelsWithBodyInScan: t11l5.map((l) => l.level),
     t11ToL5FoundAndLabelled: t11l5.every((l) => 'found' in l && l.found && l.labelledAs === l.level),
     l1ToL5HeightsWithin2mm: errs.length === 15 && errs.every((e) => e <= 2),
     l1ToL5HeightMaeMm: errs.length ? r3(errs.reduce((a, b) => a + b, 0) / errs.length) : null,

@@ -39,7 +39,11 @@ export interface Detection {
   keyImage: Buffer | null;
   timingsMs: { localize: number; reformat: number; inference: number; measure: number };
   /** Internals for debugging and the bench. */
-  debug: { spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>; labelling: string; bodies: number };
+  debug: {
+    spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>;
+    labelling: string;
+    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; ribBearing: boolean | null; edge: boolean }>;
+  };
 }
 
 export interface DetectOptions {
@@ -162,6 +166,8 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     notes,
     keyImage,
     timingsMs: { localize: round(tLocalize), reformat: round(tReformat), inference: round(tInference), measure: round(tMeasure) },
-    debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method, bodies: bodies.length },
+    debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method,
+      bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), ribBearing: ribs[i] ?? null, edge: c.touchesEdge })),
+    },
   };
 }

@@ -57,10 +57,16 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   if (n === 0) return { levels: [], uncertain: true, method: 'size', notes: ['no vertebral bodies found'] };
   const pos = stepPositions(bodies.map((b) => b.z));
   if ((pos[n - 1] as number) !== n - 1) notes.push(`${(pos[n - 1] as number) - (n - 1)} vertebra(e) missing inside the column were bridged`);
-  // Sacrum anchor: the lowest body called S1, which must be the last one.
+  // Sacrum anchor: the lowest body called S1. Bodies below it (fused sacral segments on real CT) get no
+  // level; a model may call L5 S1-like too, which is why the lowest one counts.
   let sacrumOffset: number | null = null;
-  const last = bodies[n - 1] as LabelInput;
-  if (last.isS1) sacrumOffset = S1 - (pos[n - 1] as number);
+  for (let i = n - 1; i >= 0; i--) {
+    if ((bodies[i] as LabelInput).isS1) {
+      sacrumOffset = S1 - (pos[i] as number);
+      if (i < n - 1) notes.push(`${n - 1 - i} body(ies) below S1 (sacral segments) not labelled`);
+      break;
+    }
+  }
   // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
   let ribOffset: number | null = null;
   for (let i = n - 2; i >= 0; i--) {

@@ -34,6 +34,14 @@ describe('vertebra labelling', () => {
     expect(r).toMatchObject({ uncertain: true, method: 'disagree-sacrum' });
   });
 
+  it('sacral segments below S1 get no level; an S1-like L5 above it does not move the count', () => {
+    const bodies = column(0, 17, (i, b) => ({ ...b, isS1: i >= 16 }));
+    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: false, ribBearing: null, posteriorMm: 12 });
+    const r = assignLevels(bodies);
+    expect(r.levels.slice(15)).toEqual(['L4', 'L5', 'S1', null]);
+    expect(r.method).toBe('both-agree');
+  });
+
   it('partial coverage without the sacrum counts from T12, uncertain', () => {
     const r = assignLevels(column(6, 14));
     expect(r.levels).toEqual(SPINE_LEVELS.slice(6, 15));
