@@ -1,3 +1,6 @@
+/**
+ * @jest-environment ./test/unit/inference/onnx-environment.js
+ */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,9 +76,11 @@ describe('analyze-study', () => {
       cap.restore();
     }
     const result = JSON.parse(cap.text());
-    expect(result.vertebrae).toEqual([]);
-    expect(result.notes.join(' ')).toMatch(/rendered: .*series-sagittal-bone\.png/);
-    expect(readdirSync(join(dir, 'png'))).toHaveLength(4);
+    // Detection ran with the model at MODEL_PATH (the committed reference model); the key image is written.
+    expect(result.model.name).toBe('vcf-unet-ref');
+    expect(Array.isArray(result.vertebrae)).toBe(true);
+    expect(result.notes.join(' ')).toMatch(/rendered: .*key-image\.png.*series-sagittal-bone\.png/);
+    expect(readdirSync(join(dir, 'png'))).toHaveLength(5);
     expect(result.input.skipped.map((s: { file: string }) => s.file).sort()).toEqual(['ground-truth.json', 'notes.txt']);
     await expect(analyzeStudy([join(dir, 'missing')])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(analyzeStudy([])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
