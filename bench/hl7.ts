@@ -128,8 +128,9 @@ async function fixedRate(port: number, connections: number, rate: number, second
   const jobs: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / rate;
+    // Never send early (that would understate latency); timers round up, which only overstates it.
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const k = i % connections;
     const m = nextMessage();
     const job = queues[k]!.then(() => conns[k]!.send(m.id, m.bytes)).then(() => void latencies.push(performance.now() - due));
