@@ -117,6 +117,53 @@ export function findBodies(
   return { components: comps, labels };
 }
 
+/**
+ * Least-squares quadratic h(a) = c0 + c1·a + c2·a² through the profile after dropping columns that
+ * disagree with the median by more than 35% (a column through a notch or off the body); null when too
+ * few remain.
+ */
+export function quadraticFit(prof: Array<{ a: number; h: number }>, ref: number): [number, number, number] | null {
+  const hs = prof.map((p) => p.h).sort((x, y) => x - y);
+  const med = hs[hs.length >> 1] ?? ref;
+  const pts = prof.filter((p) => p.h > 0 && Math.abs(p.h - med) <= 0.35 * med);
+  if (pts.length < 5) return null;
+  // Normal equations on centred a for conditioning.
+  const a0 = pts.reduce((s, p) => s + p.a, 0) / pts.length;
+  const S = [0, 0, 0, 0, 0];
+  const T = [0, 0, 0];
+  for (const p of pts) {
+    const x = p.a - a0;
+    let xp = 1;
+    for (let k = 0; k < 5; k++) {
+      S[k] = (S[k] as number) + xp;
+      if (k < 3) T[k] = (T[k] as number) + xp * p.h;
+      xp *= x;
+    }
+  }
+  const m = [
+    [S[0] as number, S[1] as number, S[2] as number, T[0] as number],
+    [S[1] as number, S[2] as number, S[3] as number, T[1] as number],
+    [S[2] as number, S[3] as number, S[4] as number, T[2] as number],
+  ];
+  for (let c = 0; c < 3; c++) {
+    let p = c;
+    for (let r = c + 1; r < 3; r++) if (Math.abs((m[r] as number[])[c] as number) > Math.abs((m[p] as number[])[c] as number)) p = r;
+    [m[c], m[p]] = [m[p] as number[], m[c] as number[]];
+    const piv = (m[c] as number[])[c] as number;
+    if (Math.abs(piv) < 1e-9) return null;
+    for (let r = 0; r < 3; r++) {
+      if (r === c) continue;
+      const f = ((m[r] as number[])[c] as number) / piv;
+      for (let k = c; k < 4; k++) (m[r] as number[])[k] = ((m[r] as number[])[k] as number) - f * ((m[c] as number[])[k] as number);
+    }
+  }
+  const b0 = (m[0] as number[])[3]! / (m[0] as number[])[0]!;
+  const b1 = (m[1] as number[])[3]! / (m[1] as number[])[1]!;
+  const b2 = (m[2] as number[])[3]! / (m[2] as number[])[2]!;
+  // Back from centred coordinates: h = b0 + b1(a − a0) + b2(a − a0)².
+  return [b0 - b1 * a0 + b2 * a0 * a0, b1 - 2 * b2 * a0, b2];
+}
+
 /** Recomputes a component's statistics from the label image. */
 function restat(c: BodyComponent, labels: Int32Array, fg: Float32Array, s1: Float32Array | null, cols: number, validRows: [number, number]): BodyComponent | null {
   let n = 0;
@@ -280,24 +327,35 @@ export function measureBody(
     const eD = ray(p, [-up[0], -up[1]]);
     return { h: eU + eD, top: at(p, eU, 0), bottom: at(p, -eD, 0) };
   };
-  // Around 2.5 mm inside each wall (median of the columns 1.5, 2.5 and 3.5 mm in): measured on phantoms
-  // against their analytic heights, closer than reading at the wall (partial-volume rounding) or
-  // extrapolating to it, and one column through a vein notch or a rounded corner cannot decide.
-  const medianColumn = (centre: number, sign: 1 | -1): { h: number; top: [number, number]; bottom: [number, number] } => {
-    const cs = [-1, 0, 1].map((k) => column(centre + (sign * k) / spacing)).sort((x, y) => x.h - y.h);
+  // The six-point landmarks sit at the corners, where the mask is rounded by partial volume. Read the
+  // height profile across the body (columns from 1.5 mm inside the posterior wall to 1.5 mm inside the
+  // anterior one) and fit a quadratic in the AP position: exact for the wedge (linear) and biconcave
+  // (central depression) shapes, constant for a crush. The anterior and posterior heights are the fit at
+  // the walls; the middle height is the median of the three central columns (read directly).
+  const medianColumn = (centre: number): { h: number; top: [number, number]; bottom: [number, number] } => {
+    const cs = [-1, 0, 1].map((k) => column(centre + k / spacing)).sort((x, y) => x.h - y.h);
     return cs[1] as { h: number; top: [number, number]; bottom: [number, number] };
   };
-  const inset = 2.5 / spacing;
-  const A = medianColumn(aWall - inset, 1);
-  const P = medianColumn(-(pWall - inset), -1);
-  const M = medianColumn((aWall - pWall) / 2, 1);
-  // The six-point landmarks sit at the corners: carry half the anterior–posterior slope out to the walls
-  // (a wedge's heights change linearly across the body, so reading 2.5 mm inside under-calls it; the full
-  // slope over-calls grade 1 on 12 held-out phantoms, none of it under-calls grade 2 there).
-  const span = aWall + pWall - 2 * inset;
-  const slope = span > 0 ? (A.h - P.h) / span : 0;
-  A.h += 0.5 * slope * inset;
-  P.h -= 0.5 * slope * inset;
+  const inset = 1.5 / spacing;
+  const lo = -pWall + inset;
+  const hi = aWall - inset;
+  const prof: Array<{ a: number; h: number }> = [];
+  for (let k = 0; k <= 10; k++) {
+    const a = lo + ((hi - lo) * k) / 10;
+    prof.push({ a, h: column(a).h });
+  }
+  const A0 = column(hi);
+  const P0 = column(lo);
+  const M = medianColumn((aWall - pWall) / 2);
+  const fit = quadraticFit(prof, M.h);
+  const atWall = (a: number, fallback: number): number => {
+    if (!fit) return fallback;
+    const v = fit[0] + fit[1] * a + fit[2] * a * a;
+    // A fit that runs away at the ends (a ragged mask) must not beat the direct reading by much.
+    return max(0.8 * fallback, min(1.2 * fallback, v));
+  };
+  const A = { ...A0, h: atWall(aWall, A0.h) };
+  const P = { ...P0, h: atWall(-pWall, P0.h) };
   return {
     center: c,
     up,
