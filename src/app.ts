@@ -8,6 +8,7 @@ import { type Hl7IntakeDeps, handleHl7Message } from './ingest/hl7/intake';
 import { MllpServer } from './ingest/hl7/mllp-server';
 import { type DicomwebClient, createDicomwebClient, studyFingerprint } from './ingest/dicomweb';
 import { studyRouter } from './ingest/dicomweb/notifications';
+import { type ModelHandle, startModel, stopModel } from './inference';
 import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
 import { type CorrelateJobData, QUEUES, type ReportJobData, type StudyJobData } from './queue/names';
@@ -59,6 +60,11 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
 
     const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer) };
     if (role !== 'api') {
+      // The model first: a worker that cannot load it must not start (one clear line naming MODEL_PATH).
+      const model = await startModel(config.MODEL_PATH);
+      stops.push(() => stopModel(model));
+      logger.info({ event: 'model.loaded', name: model.card.name, version: model.card.version, sha256: model.card.sha256 }, 'model loaded');
+      readiness.model = async () => null;
       const workerRedis = createRedis(config.REDIS_URL, 'worker');
       readiness.workerRedis = () => redisReadiness(workerRedis);
       watchRedis(workerRedis, 'worker', logger);
@@ -72,7 +78,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       );
       observeWorker(worker, metrics, logger);
       stops.push(() => worker.close());
-      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, logger);
+      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, model, logger);
       observeWorker(studyWorker, metrics, logger, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
     }
@@ -104,6 +110,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               sources: Object.keys(config.DICOMWEB_SOURCES),
               accept: (notification, traceId) => studyIntake.accept(notification, traceId),
               getStudy: (uid) => studyIntake.getStudy(uid),
+              getKeyImage: (uid) => studyIntake.getKeyImage(uid),
               logger,
             }),
           ]
@@ -162,12 +169,12 @@ function dicomwebClients(make: (source: string) => DicomwebClient): (source: str
  * The study worker: its own concurrency (analysis is CPU- and memory-heavy) and a long lock, since the
  * synchronous volume assembly holds the event loop and lock renewal waits for it.
  */
-function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, logger: Logger): Worker<StudyJobData> {
+function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, model: ModelHandle, logger: Logger): Worker<StudyJobData> {
   const store = new StudyStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
   );
-  const deps = { store, reports: new ReportStore(redis, config.QUEUE_PREFIX), correlateQueue, clientFor, logger };
+  const deps = { store, reports: new ReportStore(redis, config.QUEUE_PREFIX), correlateQueue, clientFor, model, logger };
   const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,

@@ -83,6 +83,11 @@ export class StudyIntake {
     return this.redisStep(this.store.get(studyInstanceUid));
   }
 
+  /** The key image (PNG) of the latest analysis, for `GET /studies/{uid}/key-image.png`. */
+  async getKeyImage(studyInstanceUid: string): Promise<Buffer | null> {
+    return this.redisStep(this.store.getKeyImage(studyInstanceUid));
+  }
+
   private async decide(n: StudyNotification, jobId: string, traceId: string): Promise<NotifyOutcome> {
     const job = await this.redisStep(this.queue.getJob(jobId));
     const jobState = job ? await this.redisStep(job.getState()) : null;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import { AppError, toAppError } from '../errors';
-import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis } from '../imaging';
+import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
+import { completeAnalysis, type ModelHandle } from '../inference';
 import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, fetchStudySeriesForAnalysis, studyFingerprint } from '../ingest/dicomweb';
 import type { Logger } from '../log';
 import type { ReportStore } from '../store/reports';
@@ -18,7 +19,9 @@ export interface StudyWorkerDeps {
   /** Default: imaging's `selectSeriesUid`. */
   selectSeries?: SelectSeries;
   /** Default: imaging's `analyzeSeriesBuffers` (synchronous, CPU-bound: the event loop waits). */
-  analyze?: (buffers: Buffer[]) => { analysis: StudyAnalysis };
+  analyze?: (buffers: Buffer[]) => { analysis: StudyAnalysis; volume?: Volume };
+  /** The loaded model: vertebrae are detected, labelled and graded on the volume. Null: volume facts only. */
+  model?: ModelHandle | null;
 }
 
 export interface StudyJobResult {
@@ -90,7 +93,11 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
     status: 'analysing',
     series: { chosen: { seriesInstanceUid: fetched.chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
   });
-  const { analysis, series } = analyseBuffers(fetched, deps);
+  const { analysis, series, volume } = analyseBuffers(fetched, deps);
+  if (deps.model && volume) {
+    const { keyImage } = await completeAnalysis({ analysis, volume }, deps.model, { keyImage: true });
+    if (keyImage) await deps.store.setKeyImage(uid, keyImage);
+  }
   const analysedMs = performance.now() - started;
 
   const correlation = await requestCorrelation(data, run, deps);
@@ -112,14 +119,15 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
 
 /**
  * Assembles and analyses the retrieved series, then lets go of the Part-10 buffers (the largest
- * allocation of the job) before anything else awaits. The volume is not kept: detection is not wired yet.
+ * allocation of the job) before anything else awaits; the volume lives until detection is done.
  */
-function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { analysis: StudyAnalysis; series: StudySeries } {
+function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { analysis: StudyAnalysis; series: StudySeries; volume: Volume | undefined } {
   const buffers = fetched.buffers;
   fetched.buffers = [];
   let analysis: StudyAnalysis;
+  let volume: Volume | undefined;
   try {
-    analysis = (deps.analyze ?? analyzeSeriesBuffers)(buffers).analysis;
+    ({ analysis, volume } = (deps.analyze ?? analyzeSeriesBuffers)(buffers));
   } catch (err) {
     // Say so when the server sent pixels it did not transcode: the fix is on the PACS (e.g. a codec plugin).
     if (!(err instanceof AppError) || !fetched.compressed) throw err;
@@ -133,7 +141,7 @@ function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { ana
   const reasons = [...new Set([...fetched.reasons, ...analysis.series.reasons])];
   const rejected = [...fetched.rejected];
   for (const r of analysis.series.rejected) if (!rejected.some((x) => x.seriesInstanceUid === r.seriesInstanceUid)) rejected.push(r);
-  return { analysis, series: { chosen: analysis.series.chosen, reasons, rejected } };
+  return { analysis, series: { chosen: analysis.series.chosen, reasons, rejected }, volume };
 }
 
 function unusableReason(fetched: StudyForAnalysis): string {

@@ -91,6 +91,19 @@ export class StudyStore {
     return `${this.prefix}:study-errors:${uid}`;
   }
 
+  private keyImageKey(uid: string): string {
+    return `${this.prefix}:study-key-image:${uid}`;
+  }
+
+  /** The key image (PNG) of the latest analysis, kept as long as the state. */
+  async setKeyImage(uid: string, png: Buffer): Promise<void> {
+    await this.redis.set(this.keyImageKey(uid), png, 'EX', this.ttlS);
+  }
+
+  async getKeyImage(uid: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.keyImageKey(uid));
+  }
+
   /** A new job for the study: the run fields start again; earlier findings describe another study content. */
   async markQueued(
     uid: string,

@@ -18,5 +18,9 @@ const skip = orthancSkipReason();
     expect(out).toMatch(/Study notification: HTTP 202/);
     expect(out).toMatch(/GET \/studies\/\{uid\}: status (awaiting-report|done)/);
     expect(out).toMatch(/The report mentions fractures at: L1\n/);
+    // The model finds both fractures; the one the report omits is the one to act on.
+    expect(out).toMatch(/Fractures on the CT: .*T12 \(grade [23]\).*L1 \(grade [23]\)/);
+    expect(out).toMatch(/Present but not reported: .*T12 \(grade [23]\)/);
+    expect(out).not.toMatch(/Present but not reported: .*L1/);
   }, 180_000);
 });

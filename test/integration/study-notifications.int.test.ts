@@ -115,6 +115,13 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     expect(statuses.at(-1)).toBe('awaiting-report');
     expect(state).toMatchObject({ studyInstanceUid: uid, source: 'default', attempts: 1, errors: [], correlation: { reportStored: false } });
     expect(state.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
+    // The worker ran the model: vertebrae found, and a key image served beside the state.
+    expect(state.findings?.model).toMatchObject({ name: expect.any(String), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((state.findings?.vertebrae as unknown[]).length).toBeGreaterThan(10);
+    const key = await request(base).get(`/studies/${uid}/key-image.png`).buffer(true);
+    expect(key.status).toBe(200);
+    expect(key.headers['content-type']).toBe('image/png');
+    expect((key.body as Buffer).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(state.timingsMs?.total).toBeGreaterThanOrEqual(state.timingsMs!.retrieve + state.timingsMs!.analyse - 1);
 
     // Series chosen and why; the localizer and the dose screen rejected with their reasons.

@@ -33,6 +33,7 @@ export interface StudyRoutesDeps {
   sources: readonly string[];
   accept(notification: StudyNotification, traceId: string): Promise<NotifyOutcome>;
   getStudy(studyInstanceUid: string): Promise<StoredStudy | null>;
+  getKeyImage(studyInstanceUid: string): Promise<Buffer | null>;
   logger: Logger;
 }
 
@@ -95,6 +96,15 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
       }
     },
   );
+  // The sagittal reformat with every vertebra labelled and fractures outlined with their grade.
+  router.get('/studies/:studyInstanceUid/key-image.png', auth, async (req, res) => {
+    const parsed = uid.safeParse(req.params.studyInstanceUid);
+    if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    const png = await deps.getKeyImage(parsed.data);
+    if (!png) throw new AppError('NOT_FOUND', 'no key image for this study (not analysed, or analysed without a model)');
+    res.type('image/png').set('cache-control', 'private, no-store').send(png);
+  });
+
   router.get('/studies/:studyInstanceUid', auth, async (req, res) => {
     const parsed = uid.safeParse(req.params.studyInstanceUid);
     if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
