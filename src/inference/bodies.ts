@@ -32,6 +32,8 @@ export interface BodyMeasurement {
   up: [number, number];
   anterior: [number, number];
   heightsMm: { anterior: number; middle: number; posterior: number };
+  /** Posterior height read 1.5 mm inside the wall, without the profile fit: the crush comparison uses it. */
+  posteriorDirectMm: number;
   depthMm: number;
   /** Six-point landmarks (row, col): superior/inferior × anterior/middle/posterior. */
   sixPoint: Array<[number, number]>;
@@ -351,8 +353,9 @@ export function measureBody(
   const atWall = (a: number, fallback: number): number => {
     if (!fit) return fallback;
     const v = fit[0] + fit[1] * a + fit[2] * a * a;
-    // A fit that runs away at the ends (a ragged mask) must not beat the direct reading by much.
-    return max(0.8 * fallback, min(1.2 * fallback, v));
+    // A fit that runs away at the ends (a ragged mask) must not beat the direct reading by much: the
+    // corrections it exists for are a few percent (wedge slope, biconcave rim), noise on small bodies is not.
+    return max(0.9 * fallback, min(1.1 * fallback, v));
   };
   const A = { ...A0, h: atWall(aWall, A0.h) };
   const P = { ...P0, h: atWall(-pWall, P0.h) };
@@ -361,6 +364,7 @@ export function measureBody(
     up,
     anterior: ant,
     heightsMm: { anterior: A.h * spacing, middle: M.h * spacing, posterior: P.h * spacing },
+    posteriorDirectMm: P0.h * spacing,
     depthMm: (aWall + pWall) * spacing,
     sixPoint: [A.top, M.top, P.top, A.bottom, M.bottom, P.bottom],
   };

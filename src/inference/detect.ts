@@ -122,7 +122,11 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   notes.push(...lab.notes);
   const scoliotic = line.lateralDeviationMm > (opts.scoliosisMm ?? 8);
   if (scoliotic) notes.push(`spine deviates ${r1(line.lateralDeviationMm)} mm laterally: reformat curved along it`);
-  const items = bodies.map((c, i) => ({ level: lab.levels[i] ?? null, heights: (measures[i] as BodyMeasurement).heightsMm, usable: !c.touchesEdge }));
+  // Crush compares direct posterior readings (the wall fit serves the wedge and biconcave ratios).
+  const items = bodies.map((c, i) => {
+    const m = measures[i] as BodyMeasurement;
+    return { level: lab.levels[i] ?? null, heights: { ...m.heightsMm, posterior: m.posteriorDirectMm }, usable: !c.touchesEdge };
+  });
   const vertebrae: VertebraFinding[] = [];
   const outlines: Array<{ comp: BodyComponent; finding: VertebraFinding }> = [];
   bodies.forEach((c, i) => {
@@ -138,7 +142,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     if (c.touchesEdge) flags.push('partialCoverage');
     // Genant grading applies T4–L5; S1 and cut-off bodies are located but not graded.
     const graded = !c.touchesEdge && SPINE_LEVELS.indexOf(level) >= SPINE_LEVELS.indexOf('T4') && level !== 'S1';
-    const g = graded ? genantGrade(m.heightsMm, expectedPosteriorHeight(items, i)) : null;
+    const g = graded ? genantGrade(m.heightsMm, expectedPosteriorHeight(items, i), m.posteriorDirectMm) : null;
     let confidence = c.meanProbability * (g ? 0.8 + 0.2 * g.margin : 1);
     if (lab.uncertain) confidence *= 0.8;
     if (c.touchesEdge) confidence *= 0.6;

@@ -37,11 +37,15 @@ export interface GenantResult {
   margin: number;
 }
 
-/** Grades one vertebra; `expectedPosterior` is null when no normal neighbour is available (no crush test). */
-export function genantGrade(h: Heights, expectedPosterior: number | null): GenantResult {
+/**
+ * Grades one vertebra; `expectedPosterior` is null when no normal neighbour is available (no crush test).
+ * `crushPosterior` is the posterior height compared with it (default `h.posterior`; the detector passes a
+ * direct reading, measured the same way as the neighbours' it is compared with).
+ */
+export function genantGrade(h: Heights, expectedPosterior: number | null, crushPosterior: number = h.posterior): GenantResult {
   const wedge = h.posterior > 0 ? 1 - h.anterior / h.posterior : 0;
   const biconcave = h.posterior > 0 ? 1 - h.middle / h.posterior : 0;
-  const crush = expectedPosterior && expectedPosterior > 0 ? 1 - h.posterior / expectedPosterior : null;
+  const crush = expectedPosterior && expectedPosterior > 0 ? 1 - crushPosterior / expectedPosterior : null;
   let loss = wedge;
   let morphology: Morphology = 'wedge';
   if (biconcave > loss) {
