@@ -32,7 +32,7 @@ export interface BodyMeasurement {
   up: [number, number];
   anterior: [number, number];
   heightsMm: { anterior: number; middle: number; posterior: number };
-  /** Posterior height read 1.5 mm inside the wall, without the profile fit: the crush comparison uses it. */
+  /** Posterior height read 1.5–3.5 mm inside the wall (median of three columns), without the profile fit: the crush comparison uses it. */
   posteriorDirectMm: number;
   depthMm: number;
   /** Six-point landmarks (row, col): superior/inferior × anterior/middle/posterior. */
@@ -346,8 +346,10 @@ export function measureBody(
     const a = lo + ((hi - lo) * k) / 10;
     prof.push({ a, h: column(a).h });
   }
-  const A0 = column(hi);
-  const P0 = column(lo);
+  // Direct readings near the walls: the median of the columns 1.5, 2.5 and 3.5 mm inside, so one column
+  // through a vein notch or a ragged corner cannot decide.
+  const A0 = medianColumn(hi - 1 / spacing);
+  const P0 = medianColumn(lo + 1 / spacing);
   const M = medianColumn((aWall - pWall) / 2);
   const fit = quadraticFit(prof, M.h);
   const atWall = (a: number, fallback: number): number => {
