@@ -122,7 +122,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     result = writePhantom(values.out, opts, values.truth);
   } catch (err) {
-    if (err instanceof AppError) throw err;
+    // A file-system failure (EACCES, ENOSPC…) is a runtime failure (exit 1); the rest is bad options (exit 2).
+    if (err instanceof AppError || (err as NodeJS.ErrnoException).code !== undefined) throw err;
     throw new AppError('BAD_REQUEST', (err as Error).message);
   }
   const summary: Record<string, unknown> = {
