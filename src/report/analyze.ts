@@ -37,13 +37,8 @@ const ATTACH_WINDOW = 8;
 /** Max words between a feature (grade, percent) and its anchor. */
 const FEATURE_WINDOW = 8;
 
-interface Draft {
-  level: VertebralLevel | null;
-  region: Region;
-  assertion: Assertion;
-  grade: Grade | null;
-  morphology: Morphology | null;
-  heightLossPercent: number | null;
+/** A mention before its section and evidence are known. */
+interface Draft extends Omit<FractureMention, 'section' | 'evidence'> {
   sentence: Sentence;
   /** End offset of the trigger or level group the draft comes from (for hedges that follow it). */
   anchorEnd: number;
