@@ -107,6 +107,7 @@ export class MllpServer {
           case 'oversize': {
             const error = new AppError('PAYLOAD_TOO_LARGE', `message of ${event.bytes} bytes exceeds the ${this.options.maxFrameBytes}-byte limit`);
             enqueue(async () => write(buildAck(ackTargetFromRaw(event.head), 'AE', error), 'AE', startedAt));
+            metrics.hl7Received.inc({ transport: 'mllp' }); // received, though never parsed
             metrics.hl7ParseErrors.inc({ error: error.code });
             break;
           }
