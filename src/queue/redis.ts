@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { AppError } from '../errors';
 
 /**
  * Redis connections by use. Producers (HL7 and HTTP intake) must fail fast when Redis is down so the
@@ -20,6 +21,19 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
       ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 }
       : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
   return new Redis(url, options);
+}
+
+/**
+ * A Redis write on an intake path: any failure or stall longer than `timeoutMs` becomes
+ * QUEUE_UNAVAILABLE (AR / 503, retryable), so the sender tries again instead of waiting.
+ */
+export async function queueStep<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  try {
+    return await withTimeout(work, timeoutMs, () => new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis did not answer), retry later'));
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis error), retry later', { cause: err });
+  }
 }
 
 /** Resolves with the promise's value, or rejects with `onTimeout()` after `ms`. */

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError } from '../errors';
 import type { MessageHeader, RadiologyReport } from '../ingest/hl7/oru';
 import { type ReportJobData, QUEUES } from './names';
-import { withTimeout } from './redis';
+import { queueStep } from './redis';
 
 export interface IntakeOptions {
   prefix: string;
@@ -42,32 +41,25 @@ export class ReportIntake {
     const id = messageId(header);
     const key = `${this.options.prefix}:hl7:msg:${id}`;
     const receivedAt = Date.now();
-    const unavailable = () => new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis did not answer), retry later');
-    try {
-      return await withTimeout(
-        (async () => {
-          // NX keeps the first content if a sender reuses an MSH-10 for another message.
-          const set = await this.redis.set(key, JSON.stringify(reports), 'EX', this.options.duplicateWindowS, 'NX');
-          await this.queue.add(
-            QUEUES.reports,
-            { messageId: id, receivedAt, traceId },
-            {
-              jobId: `hl7-${id}`,
-              // Completed jobs are kept for the duplicate window: BullMQ ignores an add with a known id.
-              removeOnComplete: { age: this.options.duplicateWindowS },
-              removeOnFail: { age: this.options.duplicateWindowS },
-              attempts: 8,
-              backoff: { type: 'exponential', delay: 1000 },
-            },
-          );
-          return { duplicate: set === null, messageId: id };
-        })(),
-        this.timeoutMs,
-        unavailable,
-      );
-    } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis error), retry later', { cause: err });
-    }
+    return queueStep(
+      (async () => {
+        // NX keeps the first content if a sender reuses an MSH-10 for another message.
+        const set = await this.redis.set(key, JSON.stringify(reports), 'EX', this.options.duplicateWindowS, 'NX');
+        await this.queue.add(
+          QUEUES.reports,
+          { messageId: id, receivedAt, traceId },
+          {
+            jobId: `hl7-${id}`,
+            // Completed jobs are kept for the duplicate window: BullMQ ignores an add with a known id.
+            removeOnComplete: { age: this.options.duplicateWindowS },
+            removeOnFail: { age: this.options.duplicateWindowS },
+            attempts: 8,
+            backoff: { type: 'exponential', delay: 1000 },
+          },
+        );
+        return { duplicate: set === null, messageId: id };
+      })(),
+      this.timeoutMs,
+    );
   }
 }

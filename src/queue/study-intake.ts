@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError } from '../errors';
 import type { StoredStudy, StudyStatus, StudyStore } from '../store/studies';
 import { type StudyJobData, QUEUES, studyJobId } from './names';
-import { withTimeout } from './redis';
+import { queueStep } from './redis';
 
 /** A validated `POST /notifications/studies` body. */
 export interface StudyNotification {
@@ -143,12 +142,8 @@ export class StudyIntake {
   }
 
   /** Any Redis failure or stall becomes QUEUE_UNAVAILABLE (503, retryable): the PACS notifies again. */
-  private async redisStep<T>(p: Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(p, this.timeoutMs, () => new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis did not answer), retry later'));
-    } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw new AppError('QUEUE_UNAVAILABLE', 'queue unavailable (Redis error), retry later', { cause: err });
-    }
+  private redisStep<T>(p: Promise<T>): Promise<T> {
+    return queueStep(p, this.timeoutMs);
   }
+
 }
