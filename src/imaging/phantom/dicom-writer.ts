@@ -4,12 +4,8 @@
  */
 import dcmjs from 'dcmjs';
 import { TRANSFER_SYNTAX as TS } from '../../ingest/dicomweb/constants';
+import { SOP_CLASSES } from '../dicom';
 
-export const SOP_CLASS = {
-  ctImage: '1.2.840.10008.5.1.4.1.1.2',
-  enhancedCtImage: '1.2.840.10008.5.1.4.1.1.2.1',
-  secondaryCapture: '1.2.840.10008.5.1.4.1.1.7',
-} as const;
 /** The uncompressed transfer syntaxes under this module's names; the UIDs are the DICOMweb constants'. */
 export const TRANSFER_SYNTAX = {
   implicitVrLittleEndian: TS.IMPLICIT_VR_LITTLE_ENDIAN,
@@ -81,7 +77,7 @@ export function encodeImage(spec: CtSliceSpec, pixels: Int16Array | Uint16Array 
   if (!spec.encapsulatedFrames && pixels?.length !== spec.rows * spec.columns * frames) {
     throw new Error(`pixel count ${pixels?.length ?? 0} != ${spec.rows}x${spec.columns}x${frames}`);
   }
-  const sopClassUid = spec.sopClassUid ?? SOP_CLASS.ctImage;
+  const sopClassUid = spec.sopClassUid ?? SOP_CLASSES.ct;
   const ds0: Record<string, unknown> = {
     SpecificCharacterSet: 'ISO_IR 100',
     ImageType: spec.imageType,

@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAnatomy, finishSlice, paintSlice, type SliceCanvas } from './anatomy';
-import { encodeImage, SOP_CLASS, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
+import { SOP_CLASSES } from '../dicom';
+import { encodeImage, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
 import { encodeNifti, type GridData } from '../nifti';
 import { deterministicUid, gaussianTable, Prng } from './prng';
 import {
@@ -392,7 +393,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       data: encodeImage(
         {
           ...common,
-          sopClassUid: SOP_CLASS.secondaryCapture,
+          sopClassUid: SOP_CLASSES.secondaryCapture,
           seriesInstanceUid: doseUid,
           sopInstanceUid: uid('dose'),
           seriesNumber: 999,

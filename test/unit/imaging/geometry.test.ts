@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { AppError } from '../../../src/errors';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
-import { encodeImage, SOP_CLASS } from '../../../src/imaging/phantom/dicom-writer';
+import { SOP_CLASSES } from '../../../src/imaging/dicom';
+import { encodeImage } from '../../../src/imaging/phantom/dicom-writer';
 import { renderVolumePngs } from '../../../src/imaging/render';
 import { assembleVolume, lpsToVoxel, orientationCode, toCanonicalLps, voxelToLps } from '../../../src/imaging/volume';
 import { makeSlice, sources } from './helpers';
@@ -119,7 +120,7 @@ describe('multi-frame Enhanced CT', () => {
     zsFrames.forEach((z, f) => px.fill(1000 + z * 10, f * 16, (f + 1) * 16));
     const buf = encodeImage(
       {
-        sopClassUid: SOP_CLASS.enhancedCtImage,
+        sopClassUid: SOP_CLASSES.enhancedCt,
         studyInstanceUid: '2.25.71',
         seriesInstanceUid: '2.25.72',
         sopInstanceUid: '2.25.73',
