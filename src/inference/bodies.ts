@@ -68,11 +68,6 @@ export function findBodies(
     next++;
     labels[start] = next;
     stack.push(start);
-    let n = 0;
-    let sr = 0;
-    let sc = 0;
-    let s1n = 0;
-    let sp = 0;
     let r0 = rows;
     let r1 = -1;
     let c0 = cols;
@@ -83,11 +78,6 @@ export function findBodies(
       members.push(i);
       const r = floor(i / cols);
       const c = i - r * cols;
-      n++;
-      sr += r;
-      sc += c;
-      sp += fg[i] as number;
-      if (s1 && (s1[i] as number) > 0.5 * (fg[i] as number)) s1n++;
       r0 = min(r0, r);
       r1 = max(r1, r);
       c0 = min(c0, c);
@@ -100,20 +90,13 @@ export function findBodies(
         }
       }
     }
-    if (n < minPx) {
+    if (members.length < minPx) {
       for (const i of members) labels[i] = -1;
       continue;
     }
-    comps.push({
-      id: next,
-      pixels: n,
-      centroid: [sr / n, sc / n],
-      rowRange: [r0, r1],
-      colRange: [c0, c1],
-      s1Fraction: s1n / n,
-      meanProbability: sp / n,
-      touchesEdge: r0 <= opts.validRows[0] + 1 || r1 >= opts.validRows[1] - 1,
-    });
+    // The statistics come from the one place that computes them (also used after splits).
+    const comp = restat({ id: next, rowRange: [r0, r1], colRange: [c0, c1] }, labels, fg, s1, cols, opts.validRows);
+    if (comp) comps.push(comp);
   }
   comps.sort((a, b) => a.centroid[0] - b.centroid[0]);
   return { components: comps, labels };
@@ -166,8 +149,8 @@ export function quadraticFit(prof: Array<{ a: number; h: number }>, ref: number)
   return [b0 - b1 * a0 + b2 * a0 * a0, b1 - 2 * b2 * a0, b2];
 }
 
-/** Recomputes a component's statistics from the label image. */
-function restat(c: BodyComponent, labels: Int32Array, fg: Float32Array, s1: Float32Array | null, cols: number, validRows: [number, number]): BodyComponent | null {
+/** A component's statistics from the label image, within its bounding box. */
+function restat(c: Pick<BodyComponent, 'id' | 'rowRange' | 'colRange'>, labels: Int32Array, fg: Float32Array, s1: Float32Array | null, cols: number, validRows: [number, number]): BodyComponent | null {
   let n = 0;
   let sr = 0;
   let sc = 0;
