@@ -174,6 +174,7 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
     }
     const ref = ['anterior', 'middle', 'posterior'].map((h) => report.results[`vertebrae_${level}_height_${h}_mm`]);
     const found = best && bd <= 15 ? best : null;
+    const profile = found ? det.debug.bodies.find((b) => b.level === found.level)?.profileMm : undefined;
     return {
       level,
       voxels: a[3],
@@ -184,11 +185,20 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
       heightsMm: found?.heightsMm ?? null,
       referenceHeightsMm: ref[0] !== undefined ? { anterior: ref[0], middle: ref[1], posterior: ref[2] } : null,
       heightErrorMm: found && ref[0] !== undefined ? { anterior: r3(found.heightsMm.anterior - ref[0]!), middle: r3(found.heightsMm.middle - ref[1]!), posterior: r3(found.heightsMm.posterior - ref[2]!) } : null,
+      // The same endplates read where spine_report draws its lines (~20%, 50% and 80% of the depth).
+      atReportLinesErrorMm: profile && ref[0] !== undefined ? { anterior: r3(profile[8]! - ref[0]!), middle: r3(profile[5]! - ref[1]!), posterior: r3(profile[2]! - ref[2]!) } : null,
       flags: found?.flags ?? null,
     };
   });
   const l1l5 = levels.filter((l) => l.level.startsWith('L') && 'heightErrorMm' in l && l.heightErrorMm);
-  const errs = l1l5.flatMap((l) => Object.values((l as { heightErrorMm: Record<string, number> }).heightErrorMm).map(Math.abs));
+  const signedErrs = l1l5.flatMap((l) => Object.values((l as { heightErrorMm: Record<string, number> }).heightErrorMm));
+  const errs = signedErrs.map(Math.abs);
+  const lineErrs = l1l5.flatMap((l) => Object.values((l as { atReportLinesErrorMm: Record<string, number> | null }).atReportLinesErrorMm ?? {}));
+  const summary = (xs: number[]) => ({
+    maeMm: xs.length ? r3(xs.reduce((a, b) => a + Math.abs(b), 0) / xs.length) : null,
+    biasMm: xs.length ? r3(xs.reduce((a, b) => a + b, 0) / xs.length) : null,
+    within2mm: `${xs.filter((e) => Math.abs(e) <= 2).length}/${xs.length}`,
+  });
   // Levels whose body is in the scan (T11 contributes only posterior-element voxels at the top edge).
   const t11l5 = levels.filter((l) => l.level !== 'S1' && !('present' in l));
   return {
@@ -200,6 +210,7 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
     t11ToL5FoundAndLabelled: t11l5.every((l) => 'found' in l && l.found && l.labelledAs === l.level),
     l1ToL5HeightsWithin2mm: errs.length === 15 && errs.every((e) => e <= 2),
     l1ToL5HeightMaeMm: errs.length ? r3(errs.reduce((a, b) => a + b, 0) / errs.length) : null,
+    l1ToL5Heights: { sixPointCorners: summary(signedErrs), atReportLines: summary(lineErrs) },
     levels,
   };
 }

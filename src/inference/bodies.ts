@@ -10,6 +10,9 @@ import type { SagittalSlab } from './reformat';
 
 const { hypot, max, min, round, floor } = Math;
 
+/** Columns traced across the body for each endplate fit. */
+const ENDPLATE_COLUMNS = 24;
+
 export interface BodyComponent {
   id: number;
   pixels: number;
@@ -37,6 +40,8 @@ export interface BodyMeasurement {
   depthMm: number;
   /** Six-point landmarks (row, col): superior/inferior × anterior/middle/posterior. */
   sixPoint: Array<[number, number]>;
+  /** Heights (mm) between the fitted endplates at 0%, 10%, … 100% of the depth from the posterior wall (0 when unfitted). */
+  profileMm: number[];
 }
 
 /** Foreground probability (1 − background) per pixel. */
@@ -102,16 +107,9 @@ export function findBodies(
   return { components: comps, labels };
 }
 
-/**
- * Least-squares quadratic h(a) = c0 + c1·a + c2·a² through the profile after dropping columns that
- * disagree with the median by more than 35% (a column through a notch or off the body); null when too
- * few remain.
- */
-export function quadraticFit(prof: Array<{ a: number; h: number }>, ref: number): [number, number, number] | null {
-  const hs = prof.map((p) => p.h).sort((x, y) => x - y);
-  const med = hs[hs.length >> 1] ?? ref;
-  const pts = prof.filter((p) => p.h > 0 && Math.abs(p.h - med) <= 0.35 * med);
-  if (pts.length < 5) return null;
+/** Least-squares quadratic y(a) = c0 + c1·a + c2·a² through the points; null when singular. */
+export function quadraticFit(pts: Array<{ a: number; y: number }>): [number, number, number] | null {
+  if (pts.length < 3) return null;
   // Normal equations on centred a for conditioning.
   const a0 = pts.reduce((s, p) => s + p.a, 0) / pts.length;
   const S = [0, 0, 0, 0, 0];
@@ -121,7 +119,7 @@ export function quadraticFit(prof: Array<{ a: number; h: number }>, ref: number)
     let xp = 1;
     for (let k = 0; k < 5; k++) {
       S[k] = (S[k] as number) + xp;
-      if (k < 3) T[k] = (T[k] as number) + xp * p.h;
+      if (k < 3) T[k] = (T[k] as number) + xp * p.y;
       xp *= x;
     }
   }
@@ -145,8 +143,78 @@ export function quadraticFit(prof: Array<{ a: number; h: number }>, ref: number)
   const b0 = (m[0] as number[])[3]! / (m[0] as number[])[0]!;
   const b1 = (m[1] as number[])[3]! / (m[1] as number[])[1]!;
   const b2 = (m[2] as number[])[3]! / (m[2] as number[])[2]!;
-  // Back from centred coordinates: h = b0 + b1(a − a0) + b2(a − a0)².
+  // Back from centred coordinates: y = b0 + b1(a − a0) + b2(a − a0)².
   return [b0 - b1 * a0 + b2 * a0 * a0, b1 - 2 * b2 * a0, b2];
+}
+
+/**
+ * The endplate through the points that most of them agree with, as a quadratic y(a) = c0 + c1·a + c2·a².
+ * Least median of squares over the lines and quadratics through two or three of nine spread points (a
+ * column that runs into a pedicle, a leak into the disc or a vein notch is outvoted as long as most
+ * columns are clean), then least squares over the points within max(`tolerance`, 2.5 robust σ) of the
+ * winner. `cup` is the sign c2 may take: an endplate is flat or cupped towards the body's centre, never
+ * bulging away from it, so a fit that bulges is refitted as a line. Null when there are fewer than five
+ * points, or fewer than half of them agree.
+ */
+export function robustEndplateFit(pts: Array<{ a: number; y: number }>, tolerance: number, cup: 1 | -1): [number, number, number] | null {
+  const need = max(5, Math.ceil(pts.length / 2));
+  if (pts.length < need) return null;
+  const residuals = (f: [number, number, number]): number[] => pts.map((p) => Math.abs(p.y - (f[0] + f[1] * p.a + f[2] * p.a * p.a)));
+  const medianOf = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1] as number;
+  const probe = Array.from({ length: 9 }, (_, k) => pts[Math.round((k * (pts.length - 1)) / 8)] as { a: number; y: number });
+  let best: [number, number, number] | null = null;
+  let bestMed = Infinity;
+  const consider = (f: [number, number, number] | null): void => {
+    if (!f || f[2] * cup < 0) return;
+    const med = medianOf(residuals(f));
+    if (med < bestMed) {
+      bestMed = med;
+      best = f;
+    }
+  };
+  for (let i = 0; i < 9; i++)
+    for (let j = i + 1; j < 9; j++) {
+      const l = lineFit([probe[i]!, probe[j]!]);
+      consider(l && [l[0], l[1], 0]);
+      for (let k = j + 1; k < 9; k++) consider(quadraticFit([probe[i]!, probe[j]!, probe[k]!]));
+    }
+  if (best === null) return null;
+  const cut = max(tolerance, 2.5 * 1.4826 * bestMed);
+  const res = residuals(best);
+  const kept = pts.filter((_, i) => (res[i] as number) <= cut);
+  if (kept.length < need) return null;
+  const fit = quadraticFit(kept);
+  if (fit && fit[2] * cup >= 0) return fit;
+  // The refit bulges: the best line through the same points.
+  const line = lineFit(kept);
+  return line ? [line[0], line[1], 0] : null;
+}
+
+/** Least-squares line y(a) = c0 + c1·a; null when the a values coincide. */
+function lineFit(pts: Array<{ a: number; y: number }>): [number, number] | null {
+  const n = pts.length;
+  const ma = pts.reduce((s, p) => s + p.a, 0) / n;
+  const my = pts.reduce((s, p) => s + p.y, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of pts) {
+    sxx += (p.a - ma) ** 2;
+    sxy += (p.a - ma) * (p.y - my);
+  }
+  if (sxx < 1e-9) return null;
+  const b = sxy / sxx;
+  return [my - b * ma, b];
+}
+
+/**
+ * The height profile's quadratic after dropping columns that disagree with the median by more than 35%
+ * (a column through a notch or off the body); null when fewer than five remain.
+ */
+export function profileFit(prof: Array<{ a: number; h: number }>, ref: number): [number, number, number] | null {
+  const hs = prof.map((p) => p.h).sort((x, y) => x - y);
+  const med = hs[hs.length >> 1] ?? ref;
+  const pts = prof.filter((p) => p.h > 0 && Math.abs(p.h - med) <= 0.35 * med).map((p) => ({ a: p.a, y: p.h }));
+  return pts.length < 5 ? null : quadraticFit(pts);
 }
 
 /** A component's statistics from the label image, within its bounding box. */
@@ -312,29 +380,50 @@ export function measureBody(
     const eD = ray(p, [-up[0], -up[1]]);
     return { h: eU + eD, top: at(p, eU, 0), bottom: at(p, -eD, 0) };
   };
-  // The six-point landmarks sit at the corners, where the mask is rounded by partial volume. Read the
-  // height profile across the body (columns from 1.5 mm inside the posterior wall to 1.5 mm inside the
-  // anterior one) and fit a quadratic in the AP position: exact for the wedge (linear) and biconcave
-  // (central depression) shapes, constant for a crush. The anterior and posterior heights are the fit at
-  // the walls; the middle height is the median of the three central columns (read directly).
   const medianColumn = (centre: number): { h: number; top: [number, number]; bottom: [number, number] } => {
     const cs = [-1, 0, 1].map((k) => column(centre + k / spacing)).sort((x, y) => x.h - y.h);
     return cs[1] as { h: number; top: [number, number]; bottom: [number, number] };
   };
-  const inset = 1.5 / spacing;
-  const lo = -pWall + inset;
-  const hi = aWall - inset;
+  // The six-point landmarks sit at the corners, where the mask is rounded by partial volume. Read the
+  // height profile across the body (columns from 1.5 mm inside the posterior wall to 1.5 mm inside the
+  // anterior one) and fit a quadratic in the AP position: exact for the wedge (linear) and biconcave
+  // (central depression) shapes, constant for a crush. The anterior and posterior heights are that fit at
+  // the walls.
+  const lo = -pWall + 1.5 / spacing;
+  const hi = aWall - 1.5 / spacing;
   const prof: Array<{ a: number; h: number }> = [];
   for (let k = 0; k <= 10; k++) {
     const a = lo + ((hi - lo) * k) / 10;
     prof.push({ a, h: column(a).h });
   }
+  // The middle height is read between the superior and inferior endplates, each traced over the same
+  // span and fitted robustly: a leak into the disc or a vein notch under the central columns is outvoted
+  // by the rest of the endplate, where reading those columns directly would measure the leak.
+  const sup: Array<{ a: number; y: number }> = [];
+  const inf: Array<{ a: number; y: number }> = [];
+  for (let k = 0; k <= ENDPLATE_COLUMNS; k++) {
+    const a = lo + ((hi - lo) * k) / ENDPLATE_COLUMNS;
+    const p = at(c, 0, a);
+    const eU = ray(p, up);
+    const eD = ray(p, [-up[0], -up[1]]);
+    if (eU > 0) sup.push({ a, y: eU });
+    if (eD > 0) inf.push({ a, y: -eD });
+  }
+  const top = robustEndplateFit(sup, 1 / spacing, 1);
+  const bottom = robustEndplateFit(inf, 1 / spacing, -1);
+  const between = (a: number): { h: number; top: [number, number]; bottom: [number, number] } | null => {
+    if (!top || !bottom) return null;
+    const t = top[0] + top[1] * a + top[2] * a * a;
+    const b = bottom[0] + bottom[1] * a + bottom[2] * a * a;
+    return { h: max(0, t - b), top: at(c, t, a), bottom: at(c, b, a) };
+  };
+  const mid = (aWall - pWall) / 2;
+  const M = between(mid) ?? medianColumn(mid);
   // Direct readings near the walls: the median of the columns 1.5, 2.5 and 3.5 mm inside, so one column
   // through a vein notch or a ragged corner cannot decide.
   const A0 = medianColumn(hi - 1 / spacing);
   const P0 = medianColumn(lo + 1 / spacing);
-  const M = medianColumn((aWall - pWall) / 2);
-  const fit = quadraticFit(prof, M.h);
+  const fit = profileFit(prof, M.h);
   const atWall = (a: number, fallback: number): number => {
     if (!fit) return fallback;
     const v = fit[0] + fit[1] * a + fit[2] * a * a;
@@ -352,6 +441,7 @@ export function measureBody(
     posteriorDirectMm: P0.h * spacing,
     depthMm: (aWall + pWall) * spacing,
     sixPoint: [A.top, M.top, P.top, A.bottom, M.bottom, P.bottom],
+    profileMm: Array.from({ length: 11 }, (_, k) => (between(-pWall + (k / 10) * (aWall + pWall))?.h ?? 0) * spacing),
   };
 }
 

@@ -42,7 +42,7 @@ export interface Detection {
   debug: {
     spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>;
     labelling: string;
-    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; ribBearing: boolean | null; edge: boolean }>;
+    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; ribBearing: boolean | null; edge: boolean; profileMm: number[] }>;
   };
 }
 
@@ -171,7 +171,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     keyImage,
     timingsMs: { localize: round(tLocalize), reformat: round(tReformat), inference: round(tInference), measure: round(tMeasure) },
     debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method,
-      bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), ribBearing: ribs[i] ?? null, edge: c.touchesEdge })),
+      bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), ribBearing: ribs[i] ?? null, edge: c.touchesEdge, profileMm: (measures[i] as BodyMeasurement).profileMm.map(r1) })),
     },
   };
 }

@@ -1,4 +1,4 @@
-import { findBodies, measureBody, quadraticFit, splitMerged } from '../../../src/inference/bodies';
+import { findBodies, measureBody, quadraticFit, robustEndplateFit, splitMerged } from '../../../src/inference/bodies';
 
 /** A foreground map with axis-aligned boxes [r0, r1) × [c0, c1). */
 function mask(rows: number, cols: number, boxes: Array<[number, number, number, number]>): Float32Array {
@@ -8,12 +8,32 @@ function mask(rows: number, cols: number, boxes: Array<[number, number, number, 
 }
 
 describe('vertebral bodies from the probability map', () => {
-  it('quadratic height profile: exact on a biconcave (parabolic) profile, ignores a notched column', () => {
-    const prof = Array.from({ length: 11 }, (_, k) => ({ a: k - 5, h: 20 - 6 * (1 - ((k - 5) / 6) ** 2) }));
-    prof[2] = { a: -3, h: 3 };
-    const f = quadraticFit(prof, 17)!;
-    expect(f[0]).toBeCloseTo(14, 5);
-    expect(f[0] + f[1] * 6 + f[2] * 36).toBeCloseTo(20, 5);
+  it('fits a quadratic exactly through points on one', () => {
+    const pts = Array.from({ length: 7 }, (_, k) => ({ a: k - 3, y: 2 - 0.5 * (k - 3) + 0.25 * (k - 3) ** 2 }));
+    const f = quadraticFit(pts)!;
+    expect(f[0]).toBeCloseTo(2, 6);
+    expect(f[1]).toBeCloseTo(-0.5, 6);
+    expect(f[2]).toBeCloseTo(0.25, 6);
+  });
+
+  it('endplate fit: a cupped endplate survives columns that leak into the disc or run into a pedicle', () => {
+    // Superior endplate 12 mm above the centre at the rims, 10 mm at the middle (cupped towards the body).
+    const truth = (a: number): number => 10 + 2 * (a / 15) ** 2;
+    const pts = Array.from({ length: 25 }, (_, k) => {
+      const a = -15 + (30 * k) / 24;
+      return { a, y: truth(a) };
+    });
+    // Eight columns (a third) run 6 mm further up: a leak over the posterior half.
+    for (let k = 2; k < 10; k++) pts[k] = { a: pts[k]!.a, y: pts[k]!.y + 6 };
+    const f = robustEndplateFit(pts, 1, 1)!;
+    for (const a of [-15, 0, 15]) expect(Math.abs(f[0] + f[1] * a + f[2] * a * a - truth(a))).toBeLessThan(0.05);
+  });
+
+  it('endplate fit: a bulging fit is refused in favour of a line; too few columns give null', () => {
+    const bulge = Array.from({ length: 11 }, (_, k) => ({ a: k - 5, y: 10 - 0.1 * (k - 5) ** 2 }));
+    const f = robustEndplateFit(bulge, 1, 1)!;
+    expect(f[2]).toBe(0);
+    expect(robustEndplateFit(bulge.slice(0, 4), 1, 1)).toBeNull();
   });
 
   it('measures a wedge body: anterior (small columns) shorter than posterior, at the walls', () => {
@@ -32,6 +52,32 @@ describe('vertebral bodies from the probability map', () => {
     expect(Math.abs(m.heightsMm.anterior - 16)).toBeLessThan(1);
     expect(Math.abs(m.heightsMm.posterior - 24)).toBeLessThan(1);
     expect(m.depthMm).toBeGreaterThan(27);
+  });
+
+  it('reads the middle height past a leak into the disc under the centre of a tilted body', () => {
+    const rows = 100;
+    const cols = 100;
+    const fg = new Float32Array(rows * cols);
+    // A 24 mm tall, 30 mm deep body tilted 25° (a lordotic L5) centred at (50, 50), with the mask leaking
+    // 5 mm into the disc under the middle third of its inferior endplate.
+    const th = (25 * Math.PI) / 180;
+    const up: [number, number] = [-Math.cos(th), Math.sin(th)];
+    const ant = [-Math.sin(th), -Math.cos(th)];
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const u = (r - 50) * up[0] + (c - 50) * up[1];
+        const v = (r - 50) * ant[0]! + (c - 50) * ant[1]!;
+        const body = Math.abs(u) <= 12 && Math.abs(v) <= 15;
+        const leak = u < -12 && u >= -17 && Math.abs(v) <= 5;
+        if (body || leak) fg[r * cols + c] = 1;
+      }
+    }
+    const { components, labels } = findBodies(fg, null, rows, cols, { spacing: 1, validRows: [0, rows - 1] });
+    const m = measureBody(fg, labels, components[0]!, rows, cols, 1, up);
+    expect(Math.abs(m.heightsMm.middle - 24)).toBeLessThan(1);
+    expect(Math.abs(m.depthMm - 30)).toBeLessThan(1.5);
+    // The endplates are flat: 24 mm between them all across the body.
+    for (const h of m.profileMm) expect(Math.abs(h - 24)).toBeLessThan(1);
   });
 
   it('splits two bodies joined across a thin disc at the waist', () => {
