@@ -6,6 +6,7 @@
  *   npm run bench:detection                       # 100 studies + real CT + speed
  *   npm run bench:detection -- --studies 10 --no-speed
  *   npm run bench:detection -- --update-card      # also writes the metrics into the model card
+ *   npm run bench:detection -- --contrast portal-venous --no-real --no-speed   # the same studies with contrast
  *
  * Held-out recipe: `randomPhantomOptions(seed)` for seeds from 700000 (training: 1000–1099), at a fixed
  * 320 matrix with 0.95–1.25 mm pixels (training: 0.8–1.6 mm at 380 mm FOV), with more confounders:
@@ -19,6 +20,7 @@ import { gunzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load';
 import { analyzeSeriesBuffers } from '../src/imaging/analyze';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
+import type { ContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
 import { SPINE_LEVELS, type SpineLevel } from '../src/imaging/phantom/spine';
 import type { Vec3, Volume } from '../src/imaging/volume';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     json: { type: 'string' },
     'no-real': { type: 'boolean', default: false },
+    contrast: { type: 'string', default: 'none' },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
     'key-images': { type: 'string' },
@@ -235,6 +238,8 @@ async function main(): Promise<void> {
   const modelPath = values.model ?? loadConfig().MODEL_PATH;
   const model = await startModel(modelPath, { threads: 2 });
   const n = Number(values.studies);
+  const contrast = values.contrast as ContrastPhase;
+  if (!['none', 'arterial', 'portal-venous'].includes(contrast)) throw new Error('--contrast must be none, arterial or portal-venous');
   const seed0 = Number(values.seed0);
   const keyDir = values['key-images'];
   if (keyDir) mkdirSync(keyDir, { recursive: true });
@@ -258,7 +263,7 @@ async function main(): Promise<void> {
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
-    const opts = benchPhantomOptions(s);
+    const opts = { ...benchPhantomOptions(s), contrast };
     const { truth, files } = phantomBuffers(opts);
     const t0 = performance.now();
     const { volume } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
@@ -336,6 +341,7 @@ async function main(): Promise<void> {
       studies: n,
       seeds: [seed0, seed0 + n - 1],
       recipe: 'benchPhantomOptions (bench/detection.ts): randomPhantomOptions(seed) at 320 matrix, 0.95–1.25 mm pixels, sclerotic 45%, scoliosis 12–30 mm 30%, noise 8–30 HU',
+      contrast,
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
@@ -370,7 +376,8 @@ async function main(): Promise<void> {
     const { failures: _f, ...summary } = result;
     // Only the parts this run measured replace what the card had.
     const metrics: Record<string, unknown> = { ...card.metrics };
-    if (n > 0) metrics.heldOutBench = { command: `npm run bench:detection -- --studies ${n}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+    if (n > 0 && contrast !== 'none') metrics[`heldOutBenchContrast-${contrast}`] = { command: `npm run bench:detection -- --studies ${n} --contrast ${contrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+    else if (n > 0) metrics.heldOutBench = { command: `npm run bench:detection -- --studies ${n}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
     if (!('skipped' in summary.realCt)) metrics.realCt = summary.realCt;
     if (!('skipped' in summary.speed)) metrics.speed = summary.speed;
     card.metrics = metrics;

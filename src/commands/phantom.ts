@@ -17,6 +17,7 @@ const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
   --position HFS|FFS|HFP|FFP   patient position (feet-first / prone orientation and order)
   --noise HU               noise sigma (default 15)
   --osteoporotic           low cancellous HU, thin cortex
+  --contrast PHASE         none | arterial | portal-venous (enhanced aorta, vena cava, liver, spleen, kidneys)
   --sclerotic L2,T8  --lytic T10  --schmorl L3  --osteophytes L4,L5   confounders at levels
   --scoliosis MM           lateral deviation amplitude
   --signed                 signed pixels (intercept 0) instead of unsigned (intercept -1024)
@@ -50,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
     position: { type: 'string' },
     noise: { type: 'string' },
     osteoporotic: { type: 'boolean' },
+    contrast: { type: 'string' },
     sclerotic: { type: 'string' },
     lytic: { type: 'string' },
     schmorl: { type: 'string' },
@@ -103,6 +105,10 @@ export async function run(args: string[]): Promise<number> {
     const noise = num(values.noise, 'noise');
     if (noise !== undefined) opts.noiseSigma = noise;
     if (values.osteoporotic) opts.osteoporotic = true;
+    if (values.contrast !== undefined) {
+      if (values.contrast !== 'none' && values.contrast !== 'arterial' && values.contrast !== 'portal-venous') throw new Error('--contrast must be none, arterial or portal-venous');
+      opts.contrast = values.contrast;
+    }
     if (values.sclerotic !== undefined) opts.sclerotic = parseLevelList(values.sclerotic);
     if (values.lytic !== undefined) opts.lytic = parseLevelList(values.lytic);
     if (values.schmorl !== undefined) opts.schmorl = parseLevelList(values.schmorl);

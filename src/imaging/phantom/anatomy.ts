@@ -26,6 +26,17 @@ export const HU = {
   cartilage: 110,
 } as const;
 
+/**
+ * Iodinated contrast: blood and organ HU by phase (staging CTs are mostly portal-venous). Arteries and
+ * veins are absolute HU; liver, spleen and kidneys are increments over their native values.
+ */
+export type ContrastPhase = 'none' | 'arterial' | 'portal-venous';
+const ENHANCEMENT: Record<ContrastPhase, { artery: number; vein: number; liver: number; spleen: number; kidney: number }> = {
+  none: { artery: HU.blood, vein: HU.blood, liver: 0, spleen: 0, kidney: 0 },
+  arterial: { artery: 320, vein: 90, liver: 20, spleen: 60, kidney: 140 },
+  'portal-venous': { artery: 170, vein: 160, liver: 55, spleen: 70, kidney: 120 },
+};
+
 export interface BoneDensity {
   cortical: number;
   cancellous: number;
@@ -71,6 +82,8 @@ export interface AnatomyModel {
   levelZ: number[];
   fatThickness: number;
   organs: Ellipsoid[];
+  /** HU of arterial and venous blood (the great vessels; the heart holds venous blood). */
+  vessels: { artery: number; vein: number };
   bowel: Ellipsoid[];
   gas: Ellipsoid[];
   ribs: RibModel[];
@@ -135,19 +148,20 @@ function spineXYAt(m: AnatomyModel, z: number): [number, number, VertebraModel] 
   ];
 }
 
-export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic: boolean): AnatomyModel {
+export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic: boolean, contrast: ContrastPhase = 'none'): AnatomyModel {
+  const enh = ENHANCEMENT[contrast];
   const levelZ = vertebrae.map((v) => v.frameCenter[2]);
   const vz = (i: number): number => levelZ[i] as number;
   const vy = (i: number): number => (vertebrae[i] as VertebraModel).frameCenter[1];
   const organs: Ellipsoid[] = [];
   const j = (s: number): number => rng.range(-s, s);
   // Heart (anterior-left, lower thorax), liver (right upper quadrant), spleen, stomach, kidneys.
-  organs.push({ c: [25 + j(5), -40 + j(5), vz(7) + j(5)], r: [62, 52, 58], hu: HU.blood });
-  organs.push({ c: [-62 + j(5), -8 + j(5), vz(10) + j(6)], r: [88, 78, 85], hu: HU.liver });
-  organs.push({ c: [85 + j(5), 45 + j(5), vz(10) + j(5)], r: [32, 48, 48], hu: HU.spleen });
+  organs.push({ c: [25 + j(5), -40 + j(5), vz(7) + j(5)], r: [62, 52, 58], hu: enh.vein });
+  organs.push({ c: [-62 + j(5), -8 + j(5), vz(10) + j(6)], r: [88, 78, 85], hu: HU.liver + enh.liver });
+  organs.push({ c: [85 + j(5), 45 + j(5), vz(10) + j(5)], r: [32, 48, 48], hu: HU.spleen + enh.spleen });
   organs.push({ c: [50 + j(5), -45 + j(5), vz(11) + j(5)], r: [45, 38, 42], hu: 25 });
   for (const side of [-1, 1]) {
-    organs.push({ c: [side * 72, vy(13) + 5, vz(13) + (side < 0 ? -10 : 0) + j(5)], r: [26, 24, 55], hu: HU.kidney });
+    organs.push({ c: [side * 72, vy(13) + 5, vz(13) + (side < 0 ? -10 : 0) + j(5)], r: [26, 24, 55], hu: HU.kidney + enh.kidney });
   }
   const bowel: Ellipsoid[] = [];
   const gas: Ellipsoid[] = [];
@@ -182,6 +196,7 @@ export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic
     levelZ,
     fatThickness: rng.range(10, 24),
     organs,
+    vessels: { artery: enh.artery, vein: enh.vein },
     bowel,
     gas,
     ribs,
@@ -320,10 +335,11 @@ export function paintSlice(cv: SliceCanvas, m: AnatomyModel, z: number, tableSid
   }
   // Great vessels, trachea and oesophagus relative to the spine.
   const front = sy - vDepth / 2;
-  if (u > 3 && u < 15.2) fillEllipse(cv, sx + 18, front - 13, 12, 12, HU.blood);
-  if (u >= 15.2 && u < 18) for (const side of [-1, 1]) fillEllipse(cv, sx + side * (12 + (u - 15.2) * 12), front - 12, 8, 8, HU.blood);
-  if (u > 9 && u < 16.5) fillEllipse(cv, sx - 22, front - 12, 11, 9, HU.blood);
-  if (u > 3 && u < 6.5) fillEllipse(cv, sx - 5, front - 55, 16, 16, HU.blood); // ascending aorta
+  // Descending aorta, common iliac arteries, inferior vena cava, ascending aorta.
+  if (u > 3 && u < 15.2) fillEllipse(cv, sx + 18, front - 13, 12, 12, m.vessels.artery);
+  if (u >= 15.2 && u < 18) for (const side of [-1, 1]) fillEllipse(cv, sx + side * (12 + (u - 15.2) * 12), front - 12, 8, 8, m.vessels.artery);
+  if (u > 9 && u < 16.5) fillEllipse(cv, sx - 22, front - 12, 11, 9, m.vessels.vein);
+  if (u > 3 && u < 6.5) fillEllipse(cv, sx - 5, front - 55, 16, 16, m.vessels.artery);
   if (u < 4.5) {
     fillEllipse(cv, sx, front - 22, 9, 8, HU.skin);
     fillEllipse(cv, sx, front - 22, 7, 6, HU.air);

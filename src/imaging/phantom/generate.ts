@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildAnatomy, finishSlice, paintSlice, type SliceCanvas } from './anatomy';
+import { buildAnatomy, finishSlice, paintSlice, type ContrastPhase, type SliceCanvas } from './anatomy';
 import { SOP_CLASSES } from '../dicom';
 import { encodeImage, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
 import { encodeNifti, type GridData } from '../nifti';
@@ -52,6 +52,8 @@ export interface PhantomOptions {
   /** Noise σ in HU after the reconstruction blur (default 15). */
   noiseSigma: number;
   osteoporotic: boolean;
+  /** Iodinated contrast phase (default none). */
+  contrast: ContrastPhase;
   scoliosisMm: number;
   sclerotic: SpineLevel[];
   lytic: SpineLevel[];
@@ -80,6 +82,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   position: 'HFS',
   noiseSigma: 15,
   osteoporotic: false,
+  contrast: 'none',
   scoliosisMm: 0,
   sclerotic: [],
   lytic: [],
@@ -146,7 +149,7 @@ export interface GroundTruth {
   };
   vertebrae: TruthVertebra[];
   fractures: TruthVertebra[];
-  confounders: { osteoporotic: boolean; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+  confounders: { osteoporotic: boolean; contrast: ContrastPhase; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
 }
 
 export interface PhantomFile {
@@ -222,7 +225,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     },
     rng.fork('spine'),
   );
-  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic);
+  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast);
 
   // Slice geometry.
   const from = spine[levelIndex(o.coverage.from)] as VertebraModel;
@@ -521,6 +524,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     fractures: vertebrae.filter((v) => v.grade >= 1),
     confounders: {
       osteoporotic: o.osteoporotic,
+      contrast: o.contrast,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,
       partialCoverage: vertebrae.some((v) => !v.inFieldOfView && levelIndex(v.level) <= levelIndex('L5')),

@@ -117,6 +117,21 @@ describe('phantom', () => {
     }
   });
 
+  it('enhances the aorta with contrast and leaves the bone alone', () => {
+    const base = { ...SMALL, seed: 9, noiseSigma: 0 };
+    const [native, venous] = (['none', 'portal-venous'] as const).map((contrast) => {
+      const { truth, files } = phantomBuffers({ ...base, contrast });
+      return { truth, volume: analyzeSeriesBuffers(files.map((f) => f.data)).volume };
+    });
+    expect(venous!.truth.confounders.contrast).toBe('portal-venous');
+    const t = native!.truth.vertebrae.find((v) => v.level === 'L1')!;
+    // The descending aorta runs 18 mm left of the spine's centre, 13 mm in front of the body.
+    const aorta: [number, number, number] = [t.centerMm[0] + 18, t.centerMm[1] - t.depthMm / 2 - 13, t.centerMm[2]];
+    expect(huAt(native!.volume, aorta)).toBeLessThan(80);
+    expect(huAt(venous!.volume, aorta)).toBeGreaterThan(130);
+    expect(huAt(venous!.volume, t.centerMm)).toBeCloseTo(huAt(native!.volume, t.centerMm), 5);
+  });
+
   it('writes unsigned (intercept −1024) and signed pixels that decode to the same HU', () => {
     const u = phantomBuffers({ ...SMALL, seed: 3, slices: 4 });
     const s = phantomBuffers({ ...SMALL, seed: 3, slices: 4, signedPixels: true });
