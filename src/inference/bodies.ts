@@ -293,6 +293,34 @@ export function splitMerged(
   return out.sort((a, b) => a.centroid[0] - b.centroid[0]);
 }
 
+/**
+ * The components that sit on the vertebral column. Each body's centre is compared with the line through
+ * its four nearest components by height (the column's local course); the one furthest off is dropped
+ * while that is more than `maxOffMm` (anterior–posterior), then the rest are judged again. Between
+ * levels the column curves by a few millimetres (lordosis, kyphosis, a slipped L5) and the sacral
+ * promontory stands back from the lumbar line by up to ~30 mm, while a bright vessel the network took for
+ * bone — a contrast-filled aorta — sits 40–70 mm in front of it. Needs four components to judge.
+ */
+export function onTheColumn(comps: BodyComponent[], spacing: number, maxOffMm = 35): BodyComponent[] {
+  let kept = comps;
+  while (kept.length >= 4) {
+    const off = kept.map((c) => {
+      const near = kept
+        .filter((o) => o !== c)
+        .sort((x, y) => Math.abs(x.centroid[0] - c.centroid[0]) - Math.abs(y.centroid[0] - c.centroid[0]))
+        .slice(0, 4)
+        .map((o) => ({ a: o.centroid[0], y: o.centroid[1] }));
+      const l = lineFit(near);
+      const expected = l ? l[0] + l[1] * c.centroid[0] : (near[0] as { y: number }).y;
+      return Math.abs(c.centroid[1] - expected) * spacing;
+    });
+    const worst = off.indexOf(max(...off));
+    if ((off[worst] as number) <= maxOffMm) break;
+    kept = kept.filter((_, i) => i !== worst);
+  }
+  return kept;
+}
+
 /** Bilinear sample of a map at fractional (row, col); 0 outside. */
 function bilinear(m: Float32Array, rows: number, cols: number, r: number, c: number): number {
   if (r < 0 || c < 0 || r > rows - 1 || c > cols - 1) return 0;

@@ -5,7 +5,7 @@
  */
 import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
 import type { Vec3, Volume } from '../imaging/volume';
-import { findBodies, foreground, intensityFlags, measureBody, splitMerged, type BodyComponent, type BodyMeasurement } from './bodies';
+import { findBodies, foreground, intensityFlags, measureBody, onTheColumn, splitMerged, type BodyComponent, type BodyMeasurement } from './bodies';
 import { expectedPosteriorHeight, genantGrade, type Grade, type Morphology } from './grading';
 import { renderKeyImage } from './key-image';
 import { assignLevels } from './labelling';
@@ -95,8 +95,11 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   const found = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
   const { labels } = found;
   const components = splitMerged(found.components, labels, fg, s1, slab.cols, valid);
-  // Plausible vertebral bodies only: at least 8 mm tall and 10 mm deep.
-  const bodies = components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= 8 && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= 10);
+  // Plausible vertebral bodies only: at least 8 mm tall and 10 mm deep, on the column.
+  const bodies = onTheColumn(
+    components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= 8 && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= 10),
+    slab.spacing,
+  );
   const measures: BodyMeasurement[] = bodies.map((c, i) => {
     const prev = bodies[i - 1];
     const next = bodies[i + 1];

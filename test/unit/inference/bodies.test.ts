@@ -1,4 +1,4 @@
-import { findBodies, measureBody, quadraticFit, robustEndplateFit, splitMerged } from '../../../src/inference/bodies';
+import { findBodies, measureBody, onTheColumn, quadraticFit, robustEndplateFit, splitMerged, type BodyComponent } from '../../../src/inference/bodies';
 
 /** A foreground map with axis-aligned boxes [r0, r1) × [c0, c1). */
 function mask(rows: number, cols: number, boxes: Array<[number, number, number, number]>): Float32Array {
@@ -78,6 +78,18 @@ describe('vertebral bodies from the probability map', () => {
     expect(Math.abs(m.depthMm - 30)).toBeLessThan(1.5);
     // The endplates are flat: 24 mm between them all across the body.
     for (const h of m.profileMm) expect(Math.abs(h - 24)).toBeLessThan(1);
+  });
+
+  it('keeps the bodies on the column, the sacral promontory included, and drops a contrast-filled aorta in front of it', () => {
+    const comp = (id: number, row: number, col: number): BodyComponent => ({ id, pixels: 600, centroid: [row, col], rowRange: [row - 12, row + 12], colRange: [col - 18, col + 18], s1Fraction: 0, meanProbability: 0.9, touchesEdge: false });
+    // A lordotic lumbar column (1 mm pixels), the promontory 28 mm behind the lumbar line, and a bright
+    // round vessel 65 mm in front of the column at the height of the second body.
+    const column = [comp(1, 40, 110), comp(2, 75, 106), comp(3, 112, 104), comp(4, 150, 106), comp(5, 188, 115), comp(6, 215, 140)];
+    const aorta = comp(7, 80, 45);
+    const kept = onTheColumn([...column, aorta].sort((a, b) => a.centroid[0] - b.centroid[0]), 1);
+    expect(kept.map((c) => c.id).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    // Too few to judge: nothing is dropped.
+    expect(onTheColumn([column[0]!, aorta, column[1]!], 1)).toHaveLength(3);
   });
 
   it('splits two bodies joined across a thin disc at the waist', () => {
