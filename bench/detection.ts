@@ -257,6 +257,8 @@ async function main(): Promise<void> {
   let sclerFlagged = 0;
   let sclerTotal = 0;
   let fpUnmatched = 0;
+  // Studies per labelling method: 'both-agree' is the only one without `levelUncertain`.
+  const labelling: Record<string, number> = {};
   const heightErr: number[] = [];
   const signed = { normal: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] }, fractured: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] } };
   const lossErr: number[] = [];
@@ -273,6 +275,7 @@ async function main(): Promise<void> {
     times.load.push(t1 - t0);
     times.detect.push(t2 - t1);
     times.total.push(t2 - t0);
+    labelling[det.debug.labelling] = (labelling[det.debug.labelling] ?? 0) + 1;
     if (keyDir && det.keyImage) writeFileSync(join(keyDir, `study-${s}.png`), det.keyImage);
     const inFov = truth.vertebrae.filter((v) => v.inFieldOfView && v.level !== 'S1');
     const { pairs, unmatched } = match(inFov, det.vertebrae);
@@ -345,6 +348,7 @@ async function main(): Promise<void> {
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
+      labellingMethods: labelling,
       perVertebra: { grade1plus: vert[1].summary(), grade2plus: vert[2].summary(), unmatchedPositives: fpUnmatched },
       perStudy: { grade1plus: study[1].summary(), grade2plus: study[2].summary() },
       gradeAgreement: { pairs: gradePairs, exact: r3(gradeExact / Math.max(1, gradePairs)), within1: r3(gradeWithin1 / Math.max(1, gradePairs)) },

@@ -2,10 +2,10 @@
  * Rib-bearing test for one vertebra: a rib leaves the costovertebral joint beside the upper half of the
  * body and runs laterally and backwards. Lumbar transverse processes stop ~22 mm beyond the body's side,
  * so bone 28–50 mm beyond it, level with the body's upper half and 8–60 mm behind its centre (clear of
- * the iliac wings beside L5), is a rib: phantom ribs give 1,000–2,900 mm³ there, the floating T12 rib
- * passing below it < 160 mm³ at L1, so 400 mm³ decides. Bone means above 250 HU: contrast-enhanced
- * kidneys (~155 HU portal-venous) with 25 HU of noise put up to 280 mm³ above 200 HU into the L1–L3
- * windows and at most 21 mm³ above 250, while phantom ribs lose < 10%.
+ * the iliac wings beside L5), is a rib: phantom ribs give 1,000–2,900 mm³ there, so 400 mm³ decides; the
+ * floating 12th rib reaches L1's window too, which the rib-head window settles (see ribTest). Bone means
+ * above 250 HU: contrast-enhanced kidneys (~155 HU portal-venous) with 25 HU of noise put up to 280 mm³
+ * above 200 HU into the L1–L3 windows and at most 21 mm³ above 250, while phantom ribs lose < 10%.
  */
 import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
 
@@ -13,43 +13,63 @@ const { round } = Math;
 
 export interface RibTest {
   ribBearing: boolean | null;
-  /** Bone volume (mm³) found in the left and right windows. */
+  /** Bone volume (mm³) in the left and right rib windows. */
   leftMm3: number;
   rightMm3: number;
+  /** Bone volume (mm³) in the left and right rib-head windows. */
+  headLeftMm3: number;
+  headRightMm3: number;
 }
 
 /**
  * `center` is the body centre (LPS mm), `heightMm` its posterior height and `depthMm` its AP depth (the
- * width is taken as 1.45 × depth, the adult ratio). Null when the windows leave the volume.
+ * width is taken as 1.45 × depth, the adult ratio). A side carries a rib when both its windows hold bone:
+ * the rib 28–50 mm beyond the body's side, and its head against the body — 0–15 mm beyond its side, from
+ * 5 mm in front of its centre to 18 mm behind it (in front of the pedicles and transverse processes),
+ * level with its upper half. The head window is what tells T12 from L1: the floating 12th rib descends
+ * beside L1 (phantoms put up to 600 mm³ into L1's rib window, the real fixture CT 350 mm³) but its head
+ * is a level higher, so L1's head window holds 0–24 mm³ against 380–1,230 mm³ at T10–T12. Null when
+ * the rib windows leave the volume.
  */
-export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: number, opts: { boneHu?: number; minMm3?: number } = {}): RibTest {
+export function ribTest(
+  v: Volume,
+  center: Vec3,
+  heightMm: number,
+  depthMm: number,
+  opts: { boneHu?: number; minMm3?: number; minHeadMm3?: number } = {},
+): RibTest {
   const bone = opts.boneHu ?? 250;
   const minMm3 = opts.minMm3 ?? 400;
+  const minHeadMm3 = opts.minHeadMm3 ?? 100;
   const halfW = 0.725 * depthMm;
-  const step = 1;
   const [nx, ny, nz] = v.dims;
-  const vol = [0, 0];
-  let outside = 0;
-  let total = 0;
-  for (const [side, sign] of [[0, 1], [1, -1]] as const) {
-    for (let lat = halfW + 28; lat <= halfW + 50; lat += step) {
-      for (let dy = 8; dy <= 60; dy += step) {
-        for (let dz = -10; dz <= 0.3 * heightMm + 6; dz += step) {
-          const f = lpsToVoxel(v, [center[0] + sign * lat, center[1] + dy, center[2] + dz]);
-          const i = round(f[0]);
-          const j = round(f[1]);
-          const k = round(f[2]);
-          total++;
-          if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) {
-            outside++;
-            continue;
+  /** Bone volume (1 mm steps) per side in a window, and the fraction of it outside the volume. */
+  const window = (lat: [number, number], dy: [number, number], dz: [number, number]): { mm3: [number, number]; outside: number } => {
+    const mm3: [number, number] = [0, 0];
+    let outside = 0;
+    let total = 0;
+    for (const [side, sign] of [[0, 1], [1, -1]] as const) {
+      for (let l = halfW + lat[0]; l <= halfW + lat[1]; l++) {
+        for (let y = dy[0]; y <= dy[1]; y++) {
+          for (let z = dz[0]; z <= dz[1]; z++) {
+            const f = lpsToVoxel(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
+            const i = round(f[0]);
+            const j = round(f[1]);
+            const k = round(f[2]);
+            total++;
+            if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) outside++;
+            else if ((v.data[i + j * nx + k * nx * ny] as number) > bone) mm3[side]++;
           }
-          if ((v.data[i + j * nx + k * nx * ny] as number) > bone) vol[side] = (vol[side] as number) + step ** 3;
         }
       }
     }
-  }
-  const [left, right] = vol as [number, number];
-  if (outside > 0.2 * total) return { ribBearing: null, leftMm3: left, rightMm3: right };
-  return { ribBearing: left >= minMm3 || right >= minMm3, leftMm3: left, rightMm3: right };
+    return { mm3, outside: outside / total };
+  };
+  const rib = window([28, 50], [8, 60], [-10, 0.3 * heightMm + 6]);
+  const head = window([0, 15], [-5, 18], [-5, 0.5 * heightMm]);
+  const [left, right] = rib.mm3;
+  const [headLeft, headRight] = head.mm3;
+  const result = { leftMm3: left, rightMm3: right, headLeftMm3: headLeft, headRightMm3: headRight };
+  if (rib.outside > 0.2) return { ribBearing: null, ...result };
+  return { ribBearing: (left >= minMm3 && headLeft >= minHeadMm3) || (right >= minMm3 && headRight >= minHeadMm3), ...result };
 }
