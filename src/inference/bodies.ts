@@ -448,9 +448,17 @@ export function measureBody(
   const mid = (aWall - pWall) / 2;
   const M = between(mid) ?? medianColumn(mid);
   // Direct readings near the walls: the median of the columns 1.5, 2.5 and 3.5 mm inside, so one column
-  // through a vein notch or a ragged corner cannot decide.
-  const A0 = medianColumn(hi - 1 / spacing);
-  const P0 = medianColumn(lo + 1 / spacing);
+  // through a vein notch or a ragged corner cannot decide. Where all three run into something taller than
+  // the body — a pedicle or the arch merged with it on a coarse scan — they stand more than 15% above the
+  // fitted endplates at the same place, and the endplates' reading replaces them (the wall fit below is
+  // then held within 10% of it).
+  const direct = (a: number): { h: number; top: [number, number]; bottom: [number, number] } => {
+    const d = medianColumn(a);
+    const e = between(a);
+    return e && d.h > 1.15 * e.h ? e : d;
+  };
+  const A0 = direct(hi - 1 / spacing);
+  const P0 = direct(lo + 1 / spacing);
   const fit = profileFit(prof, M.h);
   const atWall = (a: number, fallback: number): number => {
     if (!fit) return fallback;

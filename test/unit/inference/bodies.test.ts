@@ -80,6 +80,23 @@ describe('vertebral bodies from the probability map', () => {
     for (const h of m.profileMm) expect(Math.abs(h - 24)).toBeLessThan(1);
   });
 
+  it('does not read a pedicle merged with the posterior corner as body height', () => {
+    const rows = 80;
+    const cols = 70;
+    // A 24 mm tall, 30 mm deep body (rows 28–51, cols 20–49; posterior is towards larger columns) with the
+    // arch merged onto its posterior-superior corner: 6 mm of mask above the endplate over the last 5 mm.
+    const fg = mask(rows, cols, [
+      [28, 52, 20, 50],
+      [22, 28, 45, 50],
+    ]);
+    const { components, labels } = findBodies(fg, null, rows, cols, { spacing: 1, validRows: [0, rows - 1] });
+    const m = measureBody(fg, labels, components[0]!, rows, cols, 1, [-1, 0]);
+    // The arch would read 30 mm at the posterior corner; the corners stay within the 10% the wall fit may
+    // add to the endplates' reading, the middle is exact.
+    expect(Math.abs(m.heightsMm.middle - 24)).toBeLessThan(1);
+    for (const h of [m.heightsMm.anterior, m.heightsMm.posterior]) expect(h).toBeLessThanOrEqual(24 * 1.1 + 0.1);
+  });
+
   it('keeps the bodies on the column, the sacral promontory included, and drops a contrast-filled aorta in front of it', () => {
     const comp = (id: number, row: number, col: number): BodyComponent => ({ id, pixels: 600, centroid: [row, col], rowRange: [row - 12, row + 12], colRange: [col - 18, col + 18], s1Fraction: 0, meanProbability: 0.9, touchesEdge: false });
     // A lordotic lumbar column (1 mm pixels), the promontory 28 mm behind the lumbar line, and a bright
