@@ -20,7 +20,7 @@ import { gunzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load';
 import { analyzeSeriesBuffers } from '../src/imaging/analyze';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
-import type { ContrastPhase } from '../src/imaging/phantom/anatomy';
+import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
 import { SPINE_LEVELS, type SpineLevel } from '../src/imaging/phantom/spine';
 import type { Vec3, Volume } from '../src/imaging/volume';
@@ -238,8 +238,8 @@ async function main(): Promise<void> {
   const modelPath = values.model ?? loadConfig().MODEL_PATH;
   const model = await startModel(modelPath, { threads: 2 });
   const n = Number(values.studies);
-  const contrast = values.contrast as ContrastPhase;
-  if (!['none', 'arterial', 'portal-venous'].includes(contrast)) throw new Error('--contrast must be none, arterial or portal-venous');
+  const contrast = values.contrast;
+  if (!isContrastPhase(contrast)) throw new Error(`--contrast must be one of ${CONTRAST_PHASES.join(', ')}`);
   const seed0 = Number(values.seed0);
   const keyDir = values['key-images'];
   if (keyDir) mkdirSync(keyDir, { recursive: true });
@@ -380,8 +380,10 @@ async function main(): Promise<void> {
     const { failures: _f, ...summary } = result;
     // Only the parts this run measured replace what the card had.
     const metrics: Record<string, unknown> = { ...card.metrics };
-    if (n > 0 && contrast !== 'none') metrics[`heldOutBenchContrast-${contrast}`] = { command: `npm run bench:detection -- --studies ${n} --contrast ${contrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
-    else if (n > 0) metrics.heldOutBench = { command: `npm run bench:detection -- --studies ${n}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+    if (n > 0) {
+      const withContrast = contrast === 'none' ? '' : ` --contrast ${contrast}`;
+      metrics[contrast === 'none' ? 'heldOutBench' : `heldOutBenchContrast-${contrast}`] = { command: `npm run bench:detection -- --studies ${n}${withContrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+    }
     if (!('skipped' in summary.realCt)) metrics.realCt = summary.realCt;
     if (!('skipped' in summary.speed)) metrics.speed = summary.speed;
     card.metrics = metrics;

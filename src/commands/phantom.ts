@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { AppError } from '../errors';
 import { analyzeDirectory } from '../imaging/analyze';
+import { CONTRAST_PHASES, isContrastPhase } from '../imaging/phantom/anatomy';
 import { parseFractureList, parseLevelList, randomPhantomOptions, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
 import { renderVolumePngs } from '../imaging/render';
 import { isSpineLevel } from '../imaging/phantom/spine';
@@ -106,7 +107,7 @@ export async function run(args: string[]): Promise<number> {
     if (noise !== undefined) opts.noiseSigma = noise;
     if (values.osteoporotic) opts.osteoporotic = true;
     if (values.contrast !== undefined) {
-      if (values.contrast !== 'none' && values.contrast !== 'arterial' && values.contrast !== 'portal-venous') throw new Error('--contrast must be none, arterial or portal-venous');
+      if (!isContrastPhase(values.contrast)) throw new Error(`--contrast must be one of ${CONTRAST_PHASES.join(', ')}`);
       opts.contrast = values.contrast;
     }
     if (values.sclerotic !== undefined) opts.sclerotic = parseLevelList(values.sclerotic);

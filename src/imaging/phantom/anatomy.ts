@@ -30,7 +30,9 @@ export const HU = {
  * Iodinated contrast: blood and organ HU by phase (staging CTs are mostly portal-venous). Arteries and
  * veins are absolute HU; liver, spleen and kidneys are increments over their native values.
  */
-export type ContrastPhase = 'none' | 'arterial' | 'portal-venous';
+export const CONTRAST_PHASES = ['none', 'arterial', 'portal-venous'] as const;
+export type ContrastPhase = (typeof CONTRAST_PHASES)[number];
+export const isContrastPhase = (s: string): s is ContrastPhase => (CONTRAST_PHASES as readonly string[]).includes(s);
 const ENHANCEMENT: Record<ContrastPhase, { artery: number; vein: number; liver: number; spleen: number; kidney: number }> = {
   none: { artery: HU.blood, vein: HU.blood, liver: 0, spleen: 0, kidney: 0 },
   arterial: { artery: 320, vein: 90, liver: 20, spleen: 60, kidney: 140 },
