@@ -210,9 +210,9 @@ function lineFit(pts: Array<{ a: number; y: number }>): [number, number] | null 
  * The height profile's quadratic after dropping columns that disagree with the median by more than 35%
  * (a column through a notch or off the body); null when fewer than five remain.
  */
-export function profileFit(prof: Array<{ a: number; h: number }>, ref: number): [number, number, number] | null {
+function profileFit(prof: Array<{ a: number; h: number }>): [number, number, number] | null {
   const hs = prof.map((p) => p.h).sort((x, y) => x - y);
-  const med = hs[hs.length >> 1] ?? ref;
+  const med = hs[hs.length >> 1] as number;
   const pts = prof.filter((p) => p.h > 0 && Math.abs(p.h - med) <= 0.35 * med).map((p) => ({ a: p.a, y: p.h }));
   return pts.length < 5 ? null : quadraticFit(pts);
 }
@@ -459,7 +459,7 @@ export function measureBody(
   };
   const A0 = direct(hi - 1 / spacing);
   const P0 = direct(lo + 1 / spacing);
-  const fit = profileFit(prof, M.h);
+  const fit = profileFit(prof);
   const atWall = (a: number, fallback: number): number => {
     if (!fit) return fallback;
     const v = fit[0] + fit[1] * a + fit[2] * a * a;
