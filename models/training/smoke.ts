@@ -1,7 +1,7 @@
 /**
  * Training smoke test for CI (`npm run train:smoke`): exports 2 small phantoms, trains 6 steps with
- * train.py --smoke, then loads the exported ONNX with its card through the service's own loader and runs
- * it on a slab. Skips (exit 0, saying why) when /usr/bin/python3 lacks torch/onnx: CI needs the Debian
+ * train.py --smoke, then loads the exported ONNX with its card through the service's own loader and checks
+ * that it reproduces the trainer's outputs on a held-out slab (models/training/parity.ts). Skips (exit 0, saying why) when /usr/bin/python3 lacks torch/onnx: CI needs the Debian
  * packages python3-torch python3-numpy python3-onnx.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { samplesFromPhantom } from '../../src/inference/dataset';
-import { startModel } from '../../src/inference/session';
+import { checkOnnxParity } from './parity';
 
 const PY = process.env.VCF_PYTHON ?? '/usr/bin/python3';
 
@@ -40,16 +40,13 @@ async function main(): Promise<number> {
       process.stderr.write(`train.py --smoke failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}\n`);
       return 1;
     }
-    const model = await startModel(join(out, 'model.onnx'));
-    const slab = samplesFromPhantom(1, 1)[0]!.slab;
-    const p = await model.predict(slab);
-    await model.close();
-    const n = slab.rows * slab.cols;
-    if (p.length !== model.card.output.classes.length * n || !p.every((x) => x >= 0 && x <= 1)) {
-      process.stderr.write('train:smoke: exported model returned malformed probabilities\n');
+    // The exported model, through the service's loader, must reproduce the trainer's own outputs.
+    const parity = await checkOnnxParity(join(out, 'model.onnx'), data);
+    if (!parity.ok) {
+      process.stderr.write(`train:smoke: onnxruntime-node does not reproduce the trainer: ${JSON.stringify(parity)}\n`);
       return 1;
     }
-    process.stdout.write(`train:smoke ok: trained, exported and ran ${model.card.name} ${model.card.version} (${Math.round(performance.now() - t0)} ms)\n`);
+    process.stdout.write(`train:smoke ok: trained, exported and reproduced in onnxruntime-node (${JSON.stringify(parity)}; ${Math.round(performance.now() - t0)} ms)\n`);
     return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

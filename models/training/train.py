@@ -5,7 +5,7 @@ sagittal slabs (3 channels: parasagittal planes at -4, 0, +4 mm, 1 mm pixels) in
 0 background / 1 vertebral body T1-L5 / 2 S1 body, and exports it to ONNX with its model card.
 
 Data: models/training/export-dataset.ts (phantoms from the project's own generator).
-Run (full):  /usr/bin/python3 models/training/train.py --data models/training/data --out models/vcf-unet-ref
+Run (full):  npm run train   (exports the phantom slabs, runs this script, checks the ONNX export: models/training/train.ts)
 Run (CI):    /usr/bin/python3 models/training/train.py --smoke --data DIR --out DIR
 Seeded; uses 2 CPU threads; stops at --minutes even if --steps is not reached.
 """
@@ -158,10 +158,11 @@ def main():
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--val-seeds", type=int, default=6, help="phantom seeds held out for validation")
     ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--parity", type=int, default=4, help="validation slabs whose outputs are kept for the ONNX parity check")
     ap.add_argument("--smoke", action="store_true", help="a few steps on whatever data is there (CI)")
     a = ap.parse_args()
     if a.smoke:
-        a.steps, a.minutes, a.batch, a.val_seeds = 6, 2.0, 4, 1
+        a.steps, a.minutes, a.batch, a.val_seeds, a.parity = 6, 2.0, 4, 1, 1
 
     torch.set_num_threads(2)
     torch.manual_seed(a.seed)
@@ -186,8 +187,9 @@ def main():
     step = 0
     losses = []
     while step < a.steps and (time.time() - t0) < a.minutes * 60:
-        progress = min(1.0, max(step / a.steps, (time.time() - t0) / (a.minutes * 60)))  # cosine over steps or time, whichever ends first
-        lr = a.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        # Cosine over steps, so a seeded run gives the same weights on any machine; --minutes only caps a
+        # slow machine (and says so below), it does not reshape the schedule.
+        lr = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         for g in opt.param_groups:
             g["lr"] = lr
         xs, ys = [], []
@@ -214,6 +216,8 @@ def main():
         if step % 50 == 0 or a.smoke:
             print(f"step {step} loss {np.mean(losses[-50:]):.4f} lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
     train_s = time.time() - t0
+    if step < a.steps:
+        print(f"WARNING: stopped by --minutes {a.minutes} at step {step} of {a.steps}: the schedule did not finish", flush=True)
 
     net.eval()
     dices = {1: [], 2: []}
@@ -229,6 +233,19 @@ def main():
     }
     print("validation", metrics, flush=True)
 
+    # Reference outputs for the ONNX parity check (models/training/parity.ts): the trainer's own
+    # probabilities on whole validation slabs, which onnxruntime-node must reproduce from the export.
+    parity_dir = os.path.join(a.data, "parity")
+    os.makedirs(parity_dir, exist_ok=True)
+    parity = []
+    with torch.no_grad():
+        for e, img, _ in val[: a.parity]:
+            prob = Exported(net)(torch.from_numpy(img)[None])[0].numpy().astype(np.float32)
+            prob.tofile(os.path.join(parity_dir, e["id"] + ".f32"))
+            parity.append({"id": e["id"], "channels": e["channels"], "rows": e["rows"], "cols": e["cols"], "classes": len(CLASSES)})
+    with open(os.path.join(parity_dir, "parity.json"), "w") as f:
+        json.dump(parity, f)
+
     os.makedirs(a.out, exist_ok=True)
     onnx_path = os.path.join(a.out, "model.onnx")
     dummy = torch.zeros(1, 3, 64, 64)
@@ -240,10 +257,6 @@ def main():
     with open(onnx_path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     card_path = os.path.join(a.out, "model.card.json")
-    old = {}
-    if os.path.exists(card_path):
-        with open(card_path) as f:
-            old = json.load(f)
     card = {
         "schema": "vcf-sentinel/model-card@1",
         "name": "vcf-unet-ref",
@@ -270,12 +283,14 @@ def main():
         "output": {"name": "probabilities", "layout": "NCHW", "activation": "softmax", "classes": CLASSES},
         "training": {
             "data": "vcf-sentinel phantom generator (src/imaging/phantom, formatVersion 1), curved sagittal slabs; "
-                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at pixel spacing 0.8-1.6 mm",
+                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-3 mm, "
+                    "contrast none 50% / portal-venous 30% / arterial 20%",
             "phantomSeeds": [min(seeds), max(seeds)],
             "phantoms": len(seeds) - len(val_seeds),
             "validationSeeds": sorted(val_seeds),
             "samples": len(train),
             "steps": step,
+            "stepsPlanned": a.steps,
             "batch": a.batch,
             "crop": [h, w],
             "seconds": round(train_s),
@@ -284,7 +299,8 @@ def main():
             "framework": f"torch {torch.__version__}, onnx opset 13",
             "parameters": nparams,
         },
-        "metrics": {"validation": metrics, **({k: v for k, v in old.get("metrics", {}).items() if k != "validation"} if not a.smoke else {})},
+        # A new network makes the previous bench numbers meaningless: `npm run bench:detection -- --update-card` adds them back.
+        "metrics": {"validation": metrics},
     }
     with open(card_path, "w") as f:
         json.dump(card, f, indent=2)
