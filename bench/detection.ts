@@ -23,7 +23,8 @@ import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOpt
 import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
 import { SPINE_LEVELS, type SpineLevel } from '../src/imaging/phantom/spine';
-import type { Vec3, Volume } from '../src/imaging/volume';
+import { lpsToVoxel, type Vec3, type Volume } from '../src/imaging/volume';
+import { findBodies, measureBody } from '../src/inference/bodies';
 import { cardPathFor, detectVertebrae, sha256Of, startModel, type ModelHandle, type VertebraFinding } from '../src/inference';
 
 const { values } = parseArgs({
@@ -101,6 +102,8 @@ class Counts {
   }
 }
 
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
 function stats(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0;
@@ -145,7 +148,7 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
   const bodyPath = join(dir, 'spine_report', 'example_ct_report', 'totalseg_vertebrae_body.nii.gz');
   const bodyMask = existsSync(bodyPath) ? readNifti(bodyPath) : null;
   const t0 = performance.now();
-  const det = await detectVertebrae(volume, model, { keyImage: !!keyDir });
+  const det = await detectVertebrae(volume, model, { keyImage: !!keyDir, keepMasks: true });
   const ms = performance.now() - t0;
   if (keyDir && det.keyImage) writeFileSync(join(keyDir, 'real-ct.png'), det.keyImage);
   // Reference centres: centroids of TotalSegmentator labels 26 (S1) … 33 (T11).
@@ -193,6 +196,7 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
       flags: found?.flags ?? null,
     };
   });
+  const onPlane = det.debug.masks ? againstTotalSegmentator(det.debug.masks, seg, bodyMask, names) : null;
   const l1l5 = levels.filter((l) => l.level.startsWith('L') && 'heightErrorMm' in l && l.heightErrorMm);
   const signedErrs = l1l5.flatMap((l) => Object.values((l as { heightErrorMm: Record<string, number> }).heightErrorMm));
   const errs = signedErrs.map(Math.abs);
@@ -214,8 +218,82 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
     l1ToL5HeightsWithin2mm: errs.length === 15 && errs.every((e) => e <= 2),
     l1ToL5HeightMaeMm: errs.length ? r3(errs.reduce((a, b) => a + b, 0) / errs.length) : null,
     l1ToL5Heights: { sixPointCorners: summary(signedErrs), atReportLines: summary(lineErrs) },
+    // How our masks compare with TotalSegmentator's, and what our reading gives on theirs (see againstTotalSegmentator).
+    onReformatPlane: onPlane && {
+      meanDiceL1L5: r3(mean(l1l5.map((l) => (onPlane[l.level] as { dice: number } | undefined)?.dice ?? 0))),
+      ourReadingOnTheirMaskVsSpineReport: summary(
+        l1l5.flatMap((l) => {
+          const h = (onPlane[l.level] as { heightsOnTheirMask: Record<string, number> } | undefined)?.heightsOnTheirMask;
+          const ref = (l as { referenceHeightsMm: Record<string, number> }).referenceHeightsMm;
+          return h ? (['anterior', 'middle', 'posterior'] as const).map((k) => (h[k] as number) - (ref[k] as number)) : [];
+        }),
+      ),
+      levels: onPlane,
+    },
     levels,
   };
+}
+
+/**
+ * Our body masks against TotalSegmentator's on the reformat's centre plane, level by level: Dice, and the
+ * heights our six-point measurement reads on each mask. Equal heights on both masks mean a difference
+ * from spine_report lies in the reading convention; different heights mean it lies in the segmentation.
+ */
+function againstTotalSegmentator(
+  masks: NonNullable<Awaited<ReturnType<typeof detectVertebrae>>['debug']['masks']>,
+  seg: Volume,
+  bodyMask: Volume | null,
+  names: Record<number, SpineLevel>,
+) {
+  const { slab, labels, components } = masks;
+  const { rows, cols, spacing } = slab;
+  // Reference label (TotalSegmentator level, body voxels only) at each pixel of the centre plane.
+  const ref = new Int32Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const v = lpsToVoxel(seg, [slab.xAt[r] as number, slab.y0 + c * spacing, slab.zTop - r * spacing]).map(Math.round) as Vec3;
+      if (v.some((x, a) => x < 0 || x >= (seg.dims[a] as number))) continue;
+      const i = v[0] + v[1] * seg.dims[0] + v[2] * seg.dims[0] * seg.dims[1];
+      if (bodyMask && bodyMask.data[i] !== 1) continue;
+      ref[r * cols + c] = seg.data[i] as number;
+    }
+  const codes = Object.fromEntries(Object.entries(names).map(([k, v]) => [v, Number(k)])) as Record<string, number>;
+  const binary = (keep: (i: number) => boolean): Float32Array => Float32Array.from({ length: rows * cols }, (_, i) => (keep(i) ? 1 : 0));
+  const whole = { spacing, validRows: [0, rows - 1] as [number, number] };
+  const ours = components.map((c) => findBodies(binary((i) => labels[i] === c.id), null, rows, cols, whole));
+  const out: Record<string, { dice: number; areaMm2: Record<string, number>; heightsOnOurMask: Record<string, number>; heightsOnTheirMask: Record<string, number> }> = {};
+  components.forEach(({ id, level }, k) => {
+    const code = level ? codes[level] : undefined;
+    const mine = ours[k]?.components[0];
+    if (!level || code === undefined || !mine) return;
+    const refFg = binary((i) => ref[i] === code);
+    const theirs = findBodies(refFg, null, rows, cols, whole);
+    const comp = [...theirs.components].sort((x, y) => y.pixels - x.pixels)[0];
+    if (!comp) return;
+    let both = 0;
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < rows * cols; i++) {
+      a += labels[i] === id ? 1 : 0;
+      b += ref[i] === code ? 1 : 0;
+      both += labels[i] === id && ref[i] === code ? 1 : 0;
+    }
+    // The superior axis as the detector takes it: from the neighbouring bodies' centres.
+    const prev = ours[k - 1]?.components[0]?.centroid ?? mine.centroid;
+    const next = ours[k + 1]?.components[0]?.centroid ?? mine.centroid;
+    const up: [number, number] = [prev[0] - next[0], prev[1] - next[1]];
+    const heights = (fg: Float32Array, lab: Int32Array, cc: typeof comp) => {
+      const m = measureBody(fg, lab, cc, rows, cols, spacing, up);
+      return { anterior: r3(m.heightsMm.anterior), middle: r3(m.heightsMm.middle), posterior: r3(m.heightsMm.posterior) };
+    };
+    out[level] = {
+      dice: r3((2 * both) / (a + b)),
+      areaMm2: { ours: Math.round(a * spacing * spacing), totalSegmentator: Math.round(b * spacing * spacing) },
+      heightsOnOurMask: heights(binary((i) => labels[i] === id), (ours[k] as { labels: Int32Array }).labels, mine),
+      heightsOnTheirMask: heights(refFg, theirs.labels, comp),
+    };
+  });
+  return out;
 }
 
 async function speed(model: ModelHandle) {

@@ -43,6 +43,8 @@ export interface Detection {
     spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>;
     labelling: string;
     bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; ribBearing: boolean | null; edge: boolean; profileMm: number[] }>;
+    /** The reformat and its body components (label image, component id per level), when asked for. */
+    masks?: { slab: SagittalSlab; labels: Int32Array; components: Array<{ id: number; level: SpineLevel | null }> };
   };
 }
 
@@ -51,6 +53,8 @@ export interface DetectOptions {
   keyImage?: boolean;
   /** Lateral deviation (mm) of the spine's centre line above which every vertebra is flagged `scoliosis` (default 8). */
   scoliosisMm?: number;
+  /** Keep the reformat and the body label image in `debug.masks` (the bench compares them with a reference segmentation). */
+  keepMasks?: boolean;
 }
 
 const r1 = (n: number): number => round(n * 10) / 10;
@@ -175,6 +179,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     timingsMs: { localize: round(tLocalize), reformat: round(tReformat), inference: round(tInference), measure: round(tMeasure) },
     debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method,
       bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), ribBearing: ribs[i] ?? null, edge: c.touchesEdge, profileMm: (measures[i] as BodyMeasurement).profileMm.map(r1) })),
+      ...(opts.keepMasks ? { masks: { slab, labels, components: bodies.map((c, i) => ({ id: c.id, level: lab.levels[i] ?? null })) } } : {}),
     },
   };
 }
