@@ -283,8 +283,7 @@ def main():
         "output": {"name": "probabilities", "layout": "NCHW", "activation": "softmax", "classes": CLASSES},
         "training": {
             "data": "vcf-sentinel phantom generator (src/imaging/phantom, formatVersion 1), curved sagittal slabs; "
-                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-3 mm, "
-                    "contrast none 50% / portal-venous 30% / arterial 20%",
+                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-1.6 mm, no contrast",
             "phantomSeeds": [min(seeds), max(seeds)],
             "phantoms": len(seeds) - len(val_seeds),
             "validationSeeds": sorted(val_seeds),

@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkOnnxParity } from './parity';
+import { checkOnnxParity, PARITY_MAX_ABS_DIFF } from './parity';
 
 const ROOT = join(__dirname, '..', '..');
 const PY = process.env.VCF_PYTHON ?? '/usr/bin/python3';
@@ -68,7 +68,7 @@ async function main(): Promise<number> {
   const parity = await checkOnnxParity(modelPath, data);
   const cardPath = join(values.out as string, 'model.card.json');
   const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { training: Record<string, unknown> };
-  card.training.onnxParity = { ...parity, runtime: 'onnxruntime-node (the service loader)', maxAbsDiffAllowed: 1e-3 };
+  card.training.onnxParity = { ...parity, runtime: 'onnxruntime-node (the service loader)', maxAbsDiffAllowed: PARITY_MAX_ABS_DIFF };
   card.training.exportSeconds = Math.round(tExport / 1000);
   writeFileSync(cardPath, `${JSON.stringify(card, null, 2)}\n`);
   const minutes = (performance.now() - t0) / 60000;
