@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { samplesFromPhantom } from '../../src/inference/dataset';
+import { writeSamples } from './slabs';
 
 const { values } = parseArgs({
   options: {
@@ -31,12 +32,7 @@ for (let s = seed0; s < seed0 + count; s++) {
   if (done.has(s)) continue;
   const t0 = performance.now();
   const samples = samplesFromPhantom(s, per);
-  samples.forEach((smp, i) => {
-    const id = `p${s}-${i}`;
-    writeFileSync(join(out, `${id}.img`), Buffer.from(smp.slab.data.buffer, smp.slab.data.byteOffset, smp.slab.data.byteLength));
-    writeFileSync(join(out, `${id}.lab`), smp.target);
-    index.push({ id, seed: s, channels: smp.slab.channels, rows: smp.slab.rows, cols: smp.slab.cols, spacing: smp.slab.spacing, ...smp.meta });
-  });
+  index.push(...writeSamples(out, s, samples));
   writeFileSync(indexPath, JSON.stringify(index));
   process.stdout.write(`seed ${s}: ${samples.length} samples in ${Math.round(performance.now() - t0)} ms\n`);
 }

@@ -1,15 +1,17 @@
 /**
  * Training smoke test for CI (`npm run train:smoke`): exports 2 small phantoms, trains 6 steps with
  * train.py --smoke, then loads the exported ONNX with its card through the service's own loader and checks
- * that it reproduces the trainer's outputs on a held-out slab (models/training/parity.ts). Skips (exit 0, saying why) when /usr/bin/python3 lacks torch/onnx: CI needs the Debian
- * packages python3-torch python3-numpy python3-onnx.
+ * that it reproduces the trainer's outputs on a held-out slab (models/training/parity.ts). Skips (exit 0,
+ * saying why) when /usr/bin/python3 lacks torch/onnx: CI needs the Debian packages python3-torch
+ * python3-numpy python3-onnx.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { samplesFromPhantom } from '../../src/inference/dataset';
 import { checkOnnxParity } from './parity';
+import { writeSamples } from './slabs';
 
 const PY = process.env.VCF_PYTHON ?? '/usr/bin/python3';
 
@@ -22,16 +24,8 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'vcf-train-smoke-'));
   try {
     const data = join(dir, 'data');
-    spawnSync('mkdir', ['-p', data]);
-    const index: Array<Record<string, unknown>> = [];
-    for (const seed of [1, 2]) {
-      for (const [i, s] of samplesFromPhantom(seed, 1).entries()) {
-        const id = `p${seed}-${i}`;
-        writeFileSync(join(data, `${id}.img`), Buffer.from(s.slab.data.buffer, s.slab.data.byteOffset, s.slab.data.byteLength));
-        writeFileSync(join(data, `${id}.lab`), s.target);
-        index.push({ id, seed, channels: s.slab.channels, rows: s.slab.rows, cols: s.slab.cols, spacing: s.slab.spacing, ...s.meta });
-      }
-    }
+    mkdirSync(data, { recursive: true });
+    const index = [1, 2].flatMap((seed) => writeSamples(data, seed, samplesFromPhantom(seed, 1)));
     writeFileSync(join(data, 'index-smoke.json'), JSON.stringify(index));
     const out = join(dir, 'model');
     const t0 = performance.now();
