@@ -16,9 +16,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load';
 import { analyzeSeriesBuffers } from '../src/imaging/analyze';
+import { decodeNifti } from '../src/imaging/nifti';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
 import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
@@ -110,30 +110,10 @@ function stats(xs: number[]) {
   return { mean: Math.round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)), median: Math.round(q(0.5)), p95: Math.round(q(0.95)), max: Math.round(s[s.length - 1] ?? 0) };
 }
 
-/** A NIfTI-1 reader for the real CT fixture (sform, int16/int32/float32/uint8, scl_slope/inter). */
+/** A NIfTI file as an HU (or label) volume. */
 function readNifti(path: string): Volume {
-  const b = gunzipSync(readFileSync(path));
-  const dims: [number, number, number] = [b.readInt16LE(42), b.readInt16LE(44), b.readInt16LE(46)];
-  const dt = b.readInt16LE(70);
-  const off = b.readFloatLE(108);
-  const slope = b.readFloatLE(112) || 1;
-  const inter = b.readFloatLE(116);
-  const n = dims[0] * dims[1] * dims[2];
-  const data = new Int16Array(n);
-  const rd: Record<number, [number, (o: number) => number]> = {
-    2: [1, (o) => b.readUInt8(o)],
-    4: [2, (o) => b.readInt16LE(o)],
-    8: [4, (o) => b.readInt32LE(o)],
-    16: [4, (o) => b.readFloatLE(o)],
-  };
-  const spec = rd[dt];
-  if (!spec) throw new Error(`NIfTI datatype ${dt} not supported`);
-  for (let i = 0; i < n; i++) data[i] = Math.max(-32768, Math.min(32767, Math.round(spec[1](off + i * spec[0]) * slope + inter)));
-  const flip = [-1, -1, 1];
-  const m = (row: number, col: number): number => b.readFloatLE(280 + row * 16 + col * 4) * (flip[row] as number);
-  const spacing = [0, 1, 2].map((c) => Math.hypot(m(0, c), m(1, c), m(2, c))) as Vec3;
-  const direction = [0, 1, 2].map((c) => [0, 1, 2].map((r) => m(r, c) / (spacing[c] as number))) as [Vec3, Vec3, Vec3];
-  return { data, dims, spacing, origin: [m(0, 3), m(1, 3), m(2, 3)], direction };
+  const g = decodeNifti(readFileSync(path));
+  return { ...g, data: g.data instanceof Int16Array ? g.data : Int16Array.from(g.data) };
 }
 
 async function realCt(model: ModelHandle, keyDir: string | undefined) {
@@ -151,6 +131,10 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
   const det = await detectVertebrae(volume, model, { keyImage: !!keyDir, keepMasks: true });
   const ms = performance.now() - t0;
   if (keyDir && det.keyImage) writeFileSync(join(keyDir, 'real-ct.png'), det.keyImage);
+  // The same CT with the network's S1 class hidden, as a drop-in model without `s1-body` would run:
+  // the sacrum anchor then rests on the sacral alae alone.
+  const withoutS1: ModelHandle = { ...model, classIndex: (name) => (name === 's1-body' ? -1 : model.classIndex(name)) };
+  const detNoS1 = await detectVertebrae(volume, withoutS1, { keyImage: false });
   // Reference centres: centroids of TotalSegmentator labels 26 (S1) … 33 (T11).
   const names: Record<number, SpineLevel> = { 26: 'S1', 27: 'L5', 28: 'L4', 29: 'L3', 30: 'L2', 31: 'L1', 32: 'T12', 33: 'T11' };
   const acc = new Map<number, [number, number, number, number]>();
@@ -213,6 +197,14 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
     ms: Math.round(ms),
     found: det.vertebrae.map((v) => v.level),
     notes: det.notes,
+    labelling: det.debug.labelling,
+    withoutModelS1Class: {
+      found: detNoS1.vertebrae.map((v) => v.level),
+      labelling: detNoS1.debug.labelling,
+      sameLevelsAtSameCentres: JSON.stringify(detNoS1.vertebrae.map((v) => [v.level, v.centerMm])) === JSON.stringify(det.vertebrae.map((v) => [v.level, v.centerMm])),
+    },
+    // Every body on the column, top to bottom, with what the labelling saw (including sacral segments below S1).
+    bodies: det.debug.bodies.map(({ profileMm: _p, ...b }) => b),
     levelsWithBodyInScan: t11l5.map((l) => l.level),
     t11ToL5FoundAndLabelled: t11l5.every((l) => 'found' in l && l.found && l.labelledAs === l.level),
     l1ToL5HeightsWithin2mm: errs.length === 15 && errs.every((e) => e <= 2),

@@ -56,20 +56,43 @@ export function encodeNifti(g: GridData, opts: { gzip?: boolean; description?: s
   return opts.gzip === false ? file : gzipSync(file, { level: 6 });
 }
 
-/** Reads back what `encodeNifti` wrote (tests; not a general NIfTI reader). */
+const DT_INT32 = 8;
+const DT_FLOAT32 = 16;
+/** Bytes per voxel and reader, for the datatypes CT and label files use. */
+const READERS: Record<number, [number, (b: Buffer, o: number) => number]> = {
+  [DT_UINT8]: [1, (b, o) => b.readUInt8(o)],
+  [DT_INT16]: [2, (b, o) => b.readInt16LE(o)],
+  [DT_INT32]: [4, (b, o) => b.readInt32LE(o)],
+  [DT_FLOAT32]: [4, (b, o) => b.readFloatLE(o)],
+};
+
+/**
+ * Reads a NIfTI-1 single file (gzipped or not) with its sform: what `encodeNifti` writes, and CTs and
+ * label maps from other tools (TotalSegmentator writes int16/int32/float32, sometimes scaled). Unscaled
+ * uint8 stays uint8 (label maps); everything else becomes HU-range int16 after scl_slope/scl_inter.
+ */
 export function decodeNifti(buf: Buffer): GridData {
   const b = buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf) : buf;
+  if (b.readInt32LE(0) !== 348) throw new Error('not a little-endian NIfTI-1 file');
+  if (b.readInt16LE(254) <= 0) throw new Error('NIfTI file without an sform: its geometry is not supported');
   const dims: [number, number, number] = [b.readInt16LE(42), b.readInt16LE(44), b.readInt16LE(46)];
-  const spacing: Vec3 = [b.readFloatLE(80), b.readFloatLE(84), b.readFloatLE(88)];
   const dt = b.readInt16LE(70);
+  const spec = READERS[dt];
+  if (!spec) throw new Error(`NIfTI datatype ${dt} not supported`);
   const off = b.readFloatLE(108);
+  const slope = b.readFloatLE(112) || 1;
+  const inter = b.readFloatLE(116);
   const n = dims[0] * dims[1] * dims[2];
-  const raw = b.subarray(off, off + n * (dt === DT_UINT8 ? 1 : 2));
-  const copy = new Uint8Array(raw.byteLength);
-  copy.set(raw);
-  const data = dt === DT_UINT8 ? copy : new Int16Array(copy.buffer, 0, n);
+  const [bytes, read] = spec;
+  let data: Int16Array | Uint8Array;
+  if (dt === DT_UINT8 && slope === 1 && inter === 0) data = Uint8Array.from(b.subarray(off, off + n));
+  else {
+    data = new Int16Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.max(-32768, Math.min(32767, Math.round(read(b, off + i * bytes) * slope + inter)));
+  }
   const flip = [-1, -1, 1];
   const m = (row: number, col: number): number => b.readFloatLE(280 + row * 16 + col * 4) * (flip[row] as number);
+  const spacing = [0, 1, 2].map((col) => Math.hypot(m(0, col), m(1, col), m(2, col))) as Vec3;
   const direction = [0, 1, 2].map((col) => [0, 1, 2].map((row) => m(row, col) / (spacing[col] as number))) as [Vec3, Vec3, Vec3];
   const origin: Vec3 = [m(0, 3), m(1, 3), m(2, 3)];
   return { data, dims, spacing, origin, direction };

@@ -12,6 +12,7 @@ import { assignLevels } from './labelling';
 import { localizeSpine, type SpineLine } from './localize';
 import { curvedSagittal, slabToLps, volumeBounds, type SagittalSlab } from './reformat';
 import { ribTest } from './ribs';
+import { sacralTest, type SacralTest } from './sacrum';
 import type { ModelHandle } from './session';
 
 const { max, min, round } = Math;
@@ -42,7 +43,7 @@ export interface Detection {
   debug: {
     spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>;
     labelling: string;
-    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; ribBearing: boolean | null; edge: boolean; profileMm: number[] }>;
+    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; alae: [number, number] | null; ribBearing: boolean | null; edge: boolean; profileMm: number[] }>;
     /** The reformat and its body components (label image, component id per level), when asked for. */
     masks?: { slab: SagittalSlab; labels: Int32Array; components: Array<{ id: number; level: SpineLevel | null }> };
   };
@@ -59,6 +60,7 @@ export interface DetectOptions {
 
 const r1 = (n: number): number => round(n * 10) / 10;
 const r2 = (n: number): number => round(n * 100) / 100;
+const sacralFractions = (t: SacralTest | null | undefined): [number, number] | null => (t ? [r2(t.left), r2(t.right)] : null);
 
 /** Rows of the slab that lie inside the scanned z range. */
 function validRows(slab: SagittalSlab, zLo: number, zHi: number): [number, number] {
@@ -118,10 +120,15 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     if (c.touchesEdge) return null;
     return ribTest(volume, centers[i] as Vec3, m.heightsMm.posterior, m.depthMm).ribBearing;
   });
+  const sacra = bodies.map((c, i) => {
+    const m = measures[i] as BodyMeasurement;
+    return c.touchesEdge ? null : sacralTest(volume, centers[i] as Vec3, m.heightsMm.posterior, m.depthMm);
+  });
   const lab = assignLevels(
     bodies.map((c, i) => ({
       z: (centers[i] as Vec3)[2],
       isS1: c.s1Fraction > 0.5,
+      sacral: sacra[i]?.sacral ?? null,
       ribBearing: ribs[i] ?? null,
       posteriorMm: c.touchesEdge ? null : (measures[i] as BodyMeasurement).heightsMm.posterior,
     })),
@@ -178,7 +185,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     keyImage,
     timingsMs: { localize: round(tLocalize), reformat: round(tReformat), inference: round(tInference), measure: round(tMeasure) },
     debug: { spine: { zRange: line.zRange, yRange: line.yRange, lateralDeviationMm: r1(line.lateralDeviationMm) }, labelling: lab.method,
-      bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), ribBearing: ribs[i] ?? null, edge: c.touchesEdge, profileMm: (measures[i] as BodyMeasurement).profileMm.map(r1) })),
+      bodies: bodies.map((c, i) => ({ level: lab.levels[i] ?? null, zMm: r1((centers[i] as Vec3)[2]), areaMm2: round(c.pixels * slab.spacing ** 2), s1Fraction: r2(c.s1Fraction), alae: sacralFractions(sacra[i]), ribBearing: ribs[i] ?? null, edge: c.touchesEdge, profileMm: (measures[i] as BodyMeasurement).profileMm.map(r1) })),
       ...(opts.keepMasks ? { masks: { slab, labels, components: bodies.map((c, i) => ({ id: c.id, level: lab.levels[i] ?? null })) } } : {}),
     },
   };

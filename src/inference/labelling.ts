@@ -1,9 +1,11 @@
 /**
- * Vertebra labelling, counted two ways: up from the sacrum (the lowest body the model calls S1) and down
- * from the last rib-bearing vertebra (T12). When both anchors exist and agree the labels are trusted;
- * when they disagree, or only one exists (partial coverage), every label is flagged `levelUncertain`.
- * Missing bodies inside the column are bridged by counting gaps that are much longer than their
- * neighbours' spacing.
+ * Vertebra labelling, counted two ways: up from the sacrum and down from the last rib-bearing vertebra
+ * (T12). S1 is the body where the sacral alae begin beside the column (sacrum.ts); where the alae were
+ * not assessed or not seen, the lowest body the model calls S1. The model's S1 class alone is a fragile
+ * witness on real CT: trained on phantoms that end at S1, a network may call L5 or S2 S1-like.
+ * When both anchors exist and agree the labels are trusted; when they disagree, or only one exists
+ * (partial coverage), every label is flagged `levelUncertain`. Missing bodies inside the column are
+ * bridged by counting gaps that are much longer than their neighbours' spacing.
  */
 import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
 import { REFERENCE_POSTERIOR_MM } from './grading';
@@ -13,6 +15,8 @@ export interface LabelInput {
   z: number;
   /** Whether the model sees this body as S1. */
   isS1: boolean;
+  /** Sacral alae flank this body (null: not assessed, e.g. cut off by the scan's edge). */
+  sacral: boolean | null;
   /** Ribs attach at this body's level (null: not assessed, e.g. too close to the scan's edge). */
   ribBearing: boolean | null;
   /** Posterior height (mm), for the size fallback. */
@@ -57,15 +61,21 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   if (n === 0) return { levels: [], uncertain: true, method: 'size', notes: ['no vertebral bodies found'] };
   const pos = stepPositions(bodies.map((b) => b.z));
   if ((pos[n - 1] as number) !== n - 1) notes.push(`${(pos[n - 1] as number) - (n - 1)} vertebra(e) missing inside the column were bridged`);
-  // Sacrum anchor: the lowest body called S1. Bodies below it (fused sacral segments on real CT) get no
-  // level; a model may call L5 S1-like too, which is why the lowest one counts.
+  // Sacrum anchor: S1 is the lowest body with alae below one without (the top of the sacrum; ribs beside a
+  // thoracic body can pass for alae higher up); otherwise the lowest body called S1 (a model may call L5
+  // S1-like too, which is why the lowest one counts).
+  let s1Index: number | null = null;
+  for (let i = n - 1; i >= 1 && s1Index === null; i--) if ((bodies[i] as LabelInput).sacral === true && (bodies[i - 1] as LabelInput).sacral === false) s1Index = i;
+  let modelS1: number | null = null;
+  for (let i = n - 1; i >= 0 && modelS1 === null; i--) if ((bodies[i] as LabelInput).isS1) modelS1 = i;
+  if (s1Index !== null && modelS1 !== null && modelS1 !== s1Index) {
+    notes.push(`the model's S1 is ${Math.abs(modelS1 - s1Index)} body(ies) ${modelS1 > s1Index ? 'below' : 'above'} the first body with sacral alae; S1 taken from the alae`);
+  }
+  s1Index ??= modelS1;
   let sacrumOffset: number | null = null;
-  for (let i = n - 1; i >= 0; i--) {
-    if ((bodies[i] as LabelInput).isS1) {
-      sacrumOffset = S1 - (pos[i] as number);
-      if (i < n - 1) notes.push(`${n - 1 - i} body(ies) below S1 (sacral segments) not labelled`);
-      break;
-    }
+  if (s1Index !== null) {
+    sacrumOffset = S1 - (pos[s1Index] as number);
+    if (s1Index < n - 1) notes.push(`${n - 1 - s1Index} body(ies) below S1 (sacral segments) not labelled`);
   }
   // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
   let ribOffset: number | null = null;

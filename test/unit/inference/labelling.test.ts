@@ -1,13 +1,13 @@
 import { SPINE_LEVELS } from '../../../src/imaging/phantom/spine';
 import { assignLevels, stepPositions, type LabelInput } from '../../../src/inference/labelling';
 
-/** Bodies T1–S1 (or a slice of them), top first, with phantom-like spacing and ribs on T1–T12. */
+/** Bodies T1–S1 (or a slice of them), top first, with phantom-like spacing, ribs on T1–T12 and alae beside S1. */
 function column(from = 0, to = 17, over: (i: number, b: LabelInput) => LabelInput = (_i, b) => b): LabelInput[] {
   const out: LabelInput[] = [];
   let z = 250;
   for (let i = 0; i <= 17; i++) {
     const hp = 14.5 + i * 0.8;
-    if (i >= from && i <= to) out.push(over(i, { z, isS1: i === 17, ribBearing: i <= 11, posteriorMm: hp }));
+    if (i >= from && i <= to) out.push(over(i, { z, isS1: i === 17, sacral: i === 17, ribBearing: i <= 11, posteriorMm: hp }));
     z -= hp + 4 + i * 0.35;
   }
   return out;
@@ -36,10 +36,37 @@ describe('vertebra labelling', () => {
 
   it('sacral segments below S1 get no level; an S1-like L5 above it does not move the count', () => {
     const bodies = column(0, 17, (i, b) => ({ ...b, isS1: i >= 16 }));
-    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: false, ribBearing: null, posteriorMm: 12 });
+    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: false, sacral: true, ribBearing: null, posteriorMm: 12 });
     const r = assignLevels(bodies);
     expect(r.levels.slice(15)).toEqual(['L4', 'L5', 'S1', null]);
     expect(r.method).toBe('both-agree');
+  });
+
+  it('a model that calls S2 S1-like: the alae put S1 on the first sacral body, and say so', () => {
+    const bodies = column(0, 17, (i, b) => ({ ...b, isS1: false }));
+    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: true, sacral: true, ribBearing: null, posteriorMm: 12 });
+    const r = assignLevels(bodies);
+    expect(r.levels.slice(16)).toEqual(['L5', 'S1', null]);
+    expect(r.method).toBe('both-agree');
+    expect(r.notes).toContain("the model's S1 is 1 body(ies) below the first body with sacral alae; S1 taken from the alae");
+  });
+
+  it('a model without an S1 class still gets a sacrum anchor from the alae', () => {
+    const r = assignLevels(column(13, 17, (_i, b) => ({ ...b, isS1: false })));
+    expect(r.levels).toEqual(['L2', 'L3', 'L4', 'L5', 'S1']);
+    expect(r.method).toBe('sacrum');
+  });
+
+  it("alae not assessed (the sacrum cut off): the model's S1 anchors the count", () => {
+    const r = assignLevels(column(0, 17, (_i, b) => ({ ...b, sacral: null })));
+    expect(r.levels).toEqual([...SPINE_LEVELS]);
+    expect(r.method).toBe('both-agree');
+  });
+
+  it('a sacralised L5 (alae beside it) counts one level off from the sacrum: disagreement with the ribs, uncertain', () => {
+    const r = assignLevels(column(0, 17, (i, b) => ({ ...b, sacral: i >= 16 })));
+    expect(r).toMatchObject({ uncertain: true, method: 'disagree-sacrum' });
+    expect(r.levels[16]).toBe('S1');
   });
 
   it('partial coverage without the sacrum counts from T12, uncertain', () => {

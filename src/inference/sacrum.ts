@@ -1,0 +1,68 @@
+/**
+ * Sacral test for one vertebra: the sacrum is the vertebra whose body is flanked by its alae, bone
+ * running sideways from the body to the sacroiliac joints, where every lumbar body has the psoas beside
+ * it (the transverse processes leave from the pedicles, behind the body). The network sees a thin
+ * sagittal slab and cannot see the alae; this test gives the sacrum anchor a second, anatomical witness
+ * (see labelling.ts).
+ *
+ * Each 1 mm lateral position 3–20 mm beyond the body's side is bone when the `percentile` of the HU
+ * over the body's AP extent (±40% of its depth) and upper two thirds counts as bone: an ala, even the
+ * thin osteoporotic one of the fixture CT (a 6–9 mm band at 110–180 HU), fills that much of it; the
+ * psoas (~50 HU) does not.
+ */
+import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
+
+const { round } = Math;
+
+export interface SacralTest {
+  sacral: boolean | null;
+  /** Fraction of the lateral positions on the left and right that are bone. */
+  left: number;
+  right: number;
+}
+
+export interface SacralTestOptions {
+  boneHu?: number;
+  minFraction?: number;
+}
+
+/** `center` is the body centre (LPS mm), `heightMm` its height and `depthMm` its AP depth (width taken as 1.45 × depth). Null when the positions leave the volume. */
+export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: number, opts: SacralTestOptions = {}): SacralTest {
+  const boneHu = opts.boneHu ?? 95;
+  const minFraction = opts.minFraction ?? 0.7;
+  const [nx, ny, nz] = v.dims;
+  const halfW = 0.725 * depthMm;
+  const fractions: number[] = [];
+  let outside = 0;
+  let total = 0;
+  for (const sign of [1, -1]) {
+    let bone = 0;
+    let positions = 0;
+    for (let l = halfW + 3; l <= halfW + 20; l++) {
+      // Per AP position the median over height (noise and a vessel crossing do not make a band), then the
+      // densest AP position: an ala is a band that runs the body's height somewhere across its depth.
+      let densest = -Infinity;
+      for (let y = -0.4 * depthMm; y <= 0.4 * depthMm; y++) {
+        const hu: number[] = [];
+        for (let z = -0.3 * heightMm; z <= 0.35 * heightMm; z++) {
+          const f = lpsToVoxel(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
+          const i = round(f[0]);
+          const j = round(f[1]);
+          const k = round(f[2]);
+          total++;
+          if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) outside++;
+          else hu.push(v.data[i + j * nx + k * nx * ny] as number);
+        }
+        if (hu.length === 0) continue;
+        hu.sort((a, b) => a - b);
+        densest = Math.max(densest, hu[hu.length >> 1] as number);
+      }
+      if (densest === -Infinity) continue;
+      positions++;
+      if (densest > boneHu) bone++;
+    }
+    fractions.push(positions ? bone / positions : 0);
+  }
+  const [left, right] = fractions as [number, number];
+  return { sacral: outside / Math.max(1, total) > 0.2 ? null : left >= minFraction && right >= minFraction, left, right };
+}
