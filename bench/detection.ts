@@ -329,6 +329,9 @@ async function main(): Promise<void> {
   let fpUnmatched = 0;
   // Studies per labelling method: 'both-agree' is the only one without `levelUncertain`.
   const labelling: Record<string, number> = {};
+  // The sacral test's weaker side (min of left and right fractions) per body, by assigned level: how far
+  // S1 stands from the bodies above it.
+  const alae = { S1: [] as number[], L1L5: [] as number[], T1T12: [] as number[] };
   const heightErr: number[] = [];
   const signed = { normal: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] }, fractured: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] } };
   const lossErr: number[] = [];
@@ -346,6 +349,7 @@ async function main(): Promise<void> {
     times.detect.push(t2 - t1);
     times.total.push(t2 - t0);
     labelling[det.debug.labelling] = (labelling[det.debug.labelling] ?? 0) + 1;
+    for (const b of det.debug.bodies) if (b.level && b.alae) alae[b.level === 'S1' ? 'S1' : b.level.startsWith('L') ? 'L1L5' : 'T1T12'].push(Math.min(...b.alae));
     if (keyDir && det.keyImage) writeFileSync(join(keyDir, `study-${s}.png`), det.keyImage);
     const inFov = truth.vertebrae.filter((v) => v.inFieldOfView && v.level !== 'S1');
     const { pairs, unmatched } = match(inFov, det.vertebrae);
@@ -419,6 +423,11 @@ async function main(): Promise<void> {
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
       labellingMethods: labelling,
+      sacralAlaeFraction: {
+        S1: { bodies: alae.S1.length, min: alae.S1.length ? Math.min(...alae.S1) : null },
+        L1L5: { bodies: alae.L1L5.length, max: alae.L1L5.length ? Math.max(...alae.L1L5) : null },
+        T1T12: { bodies: alae.T1T12.length, max: alae.T1T12.length ? Math.max(...alae.T1T12) : null },
+      },
       perVertebra: { grade1plus: vert[1].summary(), grade2plus: vert[2].summary(), unmatchedPositives: fpUnmatched },
       perStudy: { grade1plus: study[1].summary(), grade2plus: study[2].summary() },
       gradeAgreement: { pairs: gradePairs, exact: r3(gradeExact / Math.max(1, gradePairs)), within1: r3(gradeWithin1 / Math.max(1, gradePairs)) },
