@@ -61,11 +61,17 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   if (n === 0) return { levels: [], uncertain: true, method: 'size', notes: ['no vertebral bodies found'] };
   const pos = stepPositions(bodies.map((b) => b.z));
   if ((pos[n - 1] as number) !== n - 1) notes.push(`${(pos[n - 1] as number) - (n - 1)} vertebra(e) missing inside the column were bridged`);
-  // Sacrum anchor: S1 is the lowest body with alae below one without (the top of the sacrum; ribs beside a
-  // thoracic body can pass for alae higher up); otherwise the lowest body called S1 (a model may call L5
-  // S1-like too, which is why the lowest one counts).
+  // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
+  let ribIndex: number | null = null;
+  for (let i = n - 2; i >= 0 && ribIndex === null; i--) if ((bodies[i] as LabelInput).ribBearing === true && (bodies[i + 1] as LabelInput).ribBearing === false) ribIndex = i;
+  const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
+  // Sacrum anchor: S1 is the lowest body with alae below one without (the top of the sacrum), and below
+  // the last rib-bearing one (ribs beside a thoracic body can pass for alae); otherwise the lowest body
+  // called S1 (a model may call L5 S1-like too, which is why the lowest one counts).
   let s1Index: number | null = null;
-  for (let i = n - 1; i >= 1 && s1Index === null; i--) if ((bodies[i] as LabelInput).sacral === true && (bodies[i - 1] as LabelInput).sacral === false) s1Index = i;
+  for (let i = n - 1; i >= 1 && s1Index === null && (ribIndex === null || i > ribIndex); i--) {
+    if ((bodies[i] as LabelInput).sacral === true && (bodies[i - 1] as LabelInput).sacral === false) s1Index = i;
+  }
   let modelS1: number | null = null;
   for (let i = n - 1; i >= 0 && modelS1 === null; i--) if ((bodies[i] as LabelInput).isS1) modelS1 = i;
   if (s1Index !== null && modelS1 !== null && modelS1 !== s1Index) {
@@ -76,16 +82,6 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   if (s1Index !== null) {
     sacrumOffset = S1 - (pos[s1Index] as number);
     if (s1Index < n - 1) notes.push(`${n - 1 - s1Index} body(ies) below S1 (sacral segments) not labelled`);
-  }
-  // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
-  let ribOffset: number | null = null;
-  for (let i = n - 2; i >= 0; i--) {
-    const b = bodies[i] as LabelInput;
-    const below = bodies[i + 1] as LabelInput;
-    if (b.ribBearing === true && below.ribBearing === false) {
-      ribOffset = T12 - (pos[i] as number);
-      break;
-    }
   }
   let offset: number;
   let method: LabelResult['method'];

@@ -5,10 +5,13 @@
  * sagittal slab and cannot see the alae; this test gives the sacrum anchor a second, anatomical witness
  * (see labelling.ts).
  *
- * Each 1 mm lateral position 3–20 mm beyond the body's side is bone when the `percentile` of the HU
- * over the body's AP extent (±40% of its depth) and upper two thirds counts as bone: an ala, even the
- * thin osteoporotic one of the fixture CT (a 6–9 mm band at 110–180 HU), fills that much of it; the
- * psoas (~50 HU) does not.
+ * Each 1 mm lateral position 3–20 mm beyond the body's side is bone when, at some AP position within
+ * ±40% of the body's depth, the median HU over the body's height (−30% to +35% about its centre) is
+ * above 95 HU: an ala is a band that runs the body's height, even the thin osteoporotic one of the
+ * fixture CT (6–9 mm at 110–180 HU); the psoas (~50 HU) is not, and a median over height ignores noise
+ * and a vessel crossing. A body is sacral when at least 70% of the positions are bone on both sides.
+ * Measured (bench:detection, `sacralAlaeFraction`, the weaker side): phantom S1 ≥ 0.94, L1–L5 ≤ 0.06
+ * native and arterial, thoracic bodies up to 0.67 (ribs, on one side), real CT S1 1.0 and L1–L5 0.
  */
 import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
 

@@ -69,6 +69,12 @@ describe('vertebra labelling', () => {
     expect(r.levels[16]).toBe('S1');
   });
 
+  it('ribs that pass for alae beside a thoracic body do not make it the sacrum', () => {
+    const r = assignLevels(column(0, 14, (i, b) => ({ ...b, sacral: i === 6 })));
+    expect(r.levels).toEqual(SPINE_LEVELS.slice(0, 15));
+    expect(r.method).toBe('ribs');
+  });
+
   it('partial coverage without the sacrum counts from T12, uncertain', () => {
     const r = assignLevels(column(6, 14));
     expect(r.levels).toEqual(SPINE_LEVELS.slice(6, 15));
