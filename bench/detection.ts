@@ -349,6 +349,7 @@ async function main(): Promise<void> {
     times.detect.push(t2 - t1);
     times.total.push(t2 - t0);
     labelling[det.debug.labelling] = (labelling[det.debug.labelling] ?? 0) + 1;
+    if (det.debug.labelling === 'disagree-sacrum') failures.push({ seed: s, kind: 'anchors-disagree', notes: det.notes.filter((t) => /disagree|alae/.test(t)) });
     for (const b of det.debug.bodies) if (b.level && b.alae) alae[b.level === 'S1' ? 'S1' : b.level.startsWith('L') ? 'L1L5' : 'T1T12'].push(Math.min(...b.alae));
     if (keyDir && det.keyImage) writeFileSync(join(keyDir, `study-${s}.png`), det.keyImage);
     const inFov = truth.vertebrae.filter((v) => v.inFieldOfView && v.level !== 'S1');

@@ -127,7 +127,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   const lab = assignLevels(
     bodies.map((c, i) => ({
       z: (centers[i] as Vec3)[2],
-      isS1: c.s1Fraction > 0.5,
+      s1Fraction: s1 ? c.s1Fraction : null,
       sacral: sacra[i]?.sacral ?? null,
       ribBearing: ribs[i] ?? null,
       posteriorMm: c.touchesEdge ? null : (measures[i] as BodyMeasurement).heightsMm.posterior,

@@ -1,8 +1,8 @@
 /**
  * Vertebra labelling, counted two ways: up from the sacrum and down from the last rib-bearing vertebra
- * (T12). S1 is the body where the sacral alae begin beside the column (sacrum.ts); where the alae were
- * not assessed or not seen, the lowest body the model calls S1. The model's S1 class alone is a fragile
- * witness on real CT: trained on phantoms that end at S1, a network may call L5 or S2 S1-like.
+ * (T12). S1 is the lowest body the model calls S1, corrected by the sacral alae beside the column
+ * (sacrum.ts): the model's S1 class alone is a fragile witness on real CT, where a network trained on
+ * phantoms that end at S1 may call L5 or S2 S1-like.
  * When both anchors exist and agree the labels are trusted; when they disagree, or only one exists
  * (partial coverage), every label is flagged `levelUncertain`. Missing bodies inside the column are
  * bridged by counting gaps that are much longer than their neighbours' spacing.
@@ -13,8 +13,8 @@ import { REFERENCE_POSTERIOR_MM } from './grading';
 export interface LabelInput {
   /** Patient z (mm) of the body's centre. */
   z: number;
-  /** Whether the model sees this body as S1. */
-  isS1: boolean;
+  /** Fraction of the body's pixels the model calls S1 (null: the model has no S1 class). */
+  s1Fraction: number | null;
   /** Sacral alae flank this body (null: not assessed, e.g. cut off by the scan's edge). */
   sacral: boolean | null;
   /** Ribs attach at this body's level (null: not assessed, e.g. too close to the scan's edge). */
@@ -65,17 +65,22 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   let ribIndex: number | null = null;
   for (let i = n - 2; i >= 0 && ribIndex === null; i--) if ((bodies[i] as LabelInput).ribBearing === true && (bodies[i + 1] as LabelInput).ribBearing === false) ribIndex = i;
   const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
-  // Sacrum anchor: S1 is the lowest body with alae below one without (the top of the sacrum), and below
-  // the last rib-bearing one (ribs beside a thoracic body can pass for alae); otherwise the lowest body
-  // called S1 (a model may call L5 S1-like too, which is why the lowest one counts).
+  // Sacrum anchor. The model calls a body S1 when most of it is S1-like; it may call L5 or S2 S1-like too,
+  // so its S1 is the lowest such body. The alae (sacrum.ts) then decide between it and its neighbours: S1
+  // is the lowest body with alae below one without, if it lies below the last rib-bearing body (ribs
+  // beside a thoracic body can pass for alae) and, when the model has an S1 class, within one body of
+  // one it calls at least partly S1 (enhanced kidneys beside L1–L2 can pass for alae too).
+  const s1Like = (i: number, min: number): boolean => ((bodies[i] as LabelInput).s1Fraction ?? 0) > min;
+  let modelS1: number | null = null;
+  for (let i = n - 1; i >= 0 && modelS1 === null; i--) if (s1Like(i, 0.5)) modelS1 = i;
+  const hasS1Class = bodies.some((b) => b.s1Fraction !== null);
   let s1Index: number | null = null;
   for (let i = n - 1; i >= 1 && s1Index === null && (ribIndex === null || i > ribIndex); i--) {
-    if ((bodies[i] as LabelInput).sacral === true && (bodies[i - 1] as LabelInput).sacral === false) s1Index = i;
+    const alae = (bodies[i] as LabelInput).sacral === true && (bodies[i - 1] as LabelInput).sacral === false;
+    if (alae && (!hasS1Class || [i - 1, i, i + 1].some((j) => j >= 0 && j < n && s1Like(j, 0.25)))) s1Index = i;
   }
-  let modelS1: number | null = null;
-  for (let i = n - 1; i >= 0 && modelS1 === null; i--) if ((bodies[i] as LabelInput).isS1) modelS1 = i;
   if (s1Index !== null && modelS1 !== null && modelS1 !== s1Index) {
-    notes.push(`the model's S1 is ${Math.abs(modelS1 - s1Index)} body(ies) ${modelS1 > s1Index ? 'below' : 'above'} the first body with sacral alae; S1 taken from the alae`);
+    notes.push(`the model's S1 is ${Math.abs(modelS1 - s1Index)} body(ies) ${modelS1 > s1Index ? 'below' : 'above'} the body where the sacral alae begin; S1 taken from the alae`);
   }
   s1Index ??= modelS1;
   let sacrumOffset: number | null = null;

@@ -7,7 +7,7 @@ function column(from = 0, to = 17, over: (i: number, b: LabelInput) => LabelInpu
   let z = 250;
   for (let i = 0; i <= 17; i++) {
     const hp = 14.5 + i * 0.8;
-    if (i >= from && i <= to) out.push(over(i, { z, isS1: i === 17, sacral: i === 17, ribBearing: i <= 11, posteriorMm: hp }));
+    if (i >= from && i <= to) out.push(over(i, { z, s1Fraction: i === 17 ? 0.9 : 0, sacral: i === 17, ribBearing: i <= 11, posteriorMm: hp }));
     z -= hp + 4 + i * 0.35;
   }
   return out;
@@ -35,24 +35,24 @@ describe('vertebra labelling', () => {
   });
 
   it('sacral segments below S1 get no level; an S1-like L5 above it does not move the count', () => {
-    const bodies = column(0, 17, (i, b) => ({ ...b, isS1: i >= 16 }));
-    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: false, sacral: true, ribBearing: null, posteriorMm: 12 });
+    const bodies = column(0, 17, (i, b) => ({ ...b, s1Fraction: i >= 16 ? 0.9 : 0 }));
+    bodies.push({ z: (bodies[17] as LabelInput).z - 30, s1Fraction: 0, sacral: true, ribBearing: null, posteriorMm: 12 });
     const r = assignLevels(bodies);
     expect(r.levels.slice(15)).toEqual(['L4', 'L5', 'S1', null]);
     expect(r.method).toBe('both-agree');
   });
 
   it('a model that calls S2 S1-like: the alae put S1 on the first sacral body, and say so', () => {
-    const bodies = column(0, 17, (i, b) => ({ ...b, isS1: false }));
-    bodies.push({ z: (bodies[17] as LabelInput).z - 30, isS1: true, sacral: true, ribBearing: null, posteriorMm: 12 });
+    const bodies = column(0, 17, (i, b) => ({ ...b, s1Fraction: i === 17 ? 0.4 : 0 }));
+    bodies.push({ z: (bodies[17] as LabelInput).z - 30, s1Fraction: 0.6, sacral: true, ribBearing: null, posteriorMm: 12 });
     const r = assignLevels(bodies);
     expect(r.levels.slice(16)).toEqual(['L5', 'S1', null]);
     expect(r.method).toBe('both-agree');
-    expect(r.notes).toContain("the model's S1 is 1 body(ies) below the first body with sacral alae; S1 taken from the alae");
+    expect(r.notes).toContain("the model's S1 is 1 body(ies) below the body where the sacral alae begin; S1 taken from the alae");
   });
 
   it('a model without an S1 class still gets a sacrum anchor from the alae', () => {
-    const r = assignLevels(column(13, 17, (_i, b) => ({ ...b, isS1: false })));
+    const r = assignLevels(column(13, 17, (_i, b) => ({ ...b, s1Fraction: null })));
     expect(r.levels).toEqual(['L2', 'L3', 'L4', 'L5', 'S1']);
     expect(r.method).toBe('sacrum');
   });
@@ -69,9 +69,15 @@ describe('vertebra labelling', () => {
     expect(r.levels[16]).toBe('S1');
   });
 
-  it('ribs that pass for alae beside a thoracic body do not make it the sacrum', () => {
-    const r = assignLevels(column(0, 14, (i, b) => ({ ...b, sacral: i === 6 })));
+  it('ribs that pass for alae beside a thoracic body do not make it the sacrum (a model without an S1 class)', () => {
+    const r = assignLevels(column(0, 14, (i, b) => ({ ...b, s1Fraction: null, sacral: i === 6 })));
     expect(r.levels).toEqual(SPINE_LEVELS.slice(0, 15));
+    expect(r.method).toBe('ribs');
+  });
+
+  it('enhanced kidneys that pass for alae beside L2, sacrum cut off: not the sacrum, nothing there is S1-like', () => {
+    const r = assignLevels(column(6, 16, (i, b) => ({ ...b, sacral: i === 13 })));
+    expect(r.levels).toEqual(SPINE_LEVELS.slice(6, 17));
     expect(r.method).toBe('ribs');
   });
 
