@@ -305,6 +305,17 @@ export function lpsToVoxel(v: Volume, p: Vec3): Vec3 {
   return [dot(d, v.direction[0]) / v.spacing[0], dot(d, v.direction[1]) / v.spacing[1], dot(d, v.direction[2]) / v.spacing[2]];
 }
 
+/** HU of the voxel nearest to an LPS point, or null outside the volume. */
+export function huNearest(v: Volume, p: Vec3): number | null {
+  const f = lpsToVoxel(v, p);
+  const i = Math.round(f[0]);
+  const j = Math.round(f[1]);
+  const k = Math.round(f[2]);
+  const [nx, ny, nz] = v.dims;
+  if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return null;
+  return v.data[i + j * nx + k * nx * ny] as number;
+}
+
 /** min/max HU (one pass). */
 export function huRange(v: Volume): [number, number] {
   let lo = 32767;

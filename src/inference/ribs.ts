@@ -7,9 +7,7 @@
  * above 250 HU: contrast-enhanced kidneys (~155 HU portal-venous) with 25 HU of noise put up to 280 mm³
  * above 200 HU into the L1–L3 windows and at most 21 mm³ above 250, while phantom ribs lose < 10%.
  */
-import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
-
-const { round } = Math;
+import { huNearest, type Vec3, type Volume } from '../imaging/volume';
 
 export interface RibTest {
   ribBearing: boolean | null;
@@ -42,7 +40,6 @@ export function ribTest(
   const minMm3 = opts.minMm3 ?? 400;
   const minHeadMm3 = opts.minHeadMm3 ?? 100;
   const halfW = 0.725 * depthMm;
-  const [nx, ny, nz] = v.dims;
   /** Bone volume (1 mm steps) per side in a window, and the fraction of it outside the volume. */
   const window = (lat: [number, number], dy: [number, number], dz: [number, number]): { mm3: [number, number]; outside: number } => {
     const mm3: [number, number] = [0, 0];
@@ -52,13 +49,10 @@ export function ribTest(
       for (let l = halfW + lat[0]; l <= halfW + lat[1]; l++) {
         for (let y = dy[0]; y <= dy[1]; y++) {
           for (let z = dz[0]; z <= dz[1]; z++) {
-            const f = lpsToVoxel(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
-            const i = round(f[0]);
-            const j = round(f[1]);
-            const k = round(f[2]);
+            const hu = huNearest(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
             total++;
-            if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) outside++;
-            else if ((v.data[i + j * nx + k * nx * ny] as number) > bone) mm3[side]++;
+            if (hu === null) outside++;
+            else if (hu > bone) mm3[side]++;
           }
         }
       }

@@ -13,9 +13,7 @@
  * Measured (bench:detection, `sacralAlaeFraction`, the weaker side): phantom S1 ≥ 0.94, L1–L5 ≤ 0.06
  * native and arterial, thoracic bodies up to 0.67 (ribs, on one side), real CT S1 1.0 and L1–L5 0.
  */
-import { lpsToVoxel, type Vec3, type Volume } from '../imaging/volume';
-
-const { round } = Math;
+import { huNearest, type Vec3, type Volume } from '../imaging/volume';
 
 export interface SacralTest {
   sacral: boolean | null;
@@ -33,7 +31,6 @@ export interface SacralTestOptions {
 export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: number, opts: SacralTestOptions = {}): SacralTest {
   const boneHu = opts.boneHu ?? 95;
   const minFraction = opts.minFraction ?? 0.7;
-  const [nx, ny, nz] = v.dims;
   const halfW = 0.725 * depthMm;
   const fractions: number[] = [];
   let outside = 0;
@@ -48,13 +45,10 @@ export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: n
       for (let y = -0.4 * depthMm; y <= 0.4 * depthMm; y++) {
         const hu: number[] = [];
         for (let z = -0.3 * heightMm; z <= 0.35 * heightMm; z++) {
-          const f = lpsToVoxel(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
-          const i = round(f[0]);
-          const j = round(f[1]);
-          const k = round(f[2]);
+          const value = huNearest(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
           total++;
-          if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) outside++;
-          else hu.push(v.data[i + j * nx + k * nx * ny] as number);
+          if (value === null) outside++;
+          else hu.push(value);
         }
         if (hu.length === 0) continue;
         hu.sort((a, b) => a - b);
