@@ -45,4 +45,26 @@ describe('phantom label map (labels.nii.gz)', () => {
     expect(back.origin).toEqual(vol.origin);
     expect(back.direction.map((d) => d.map((x) => x + 0))).toEqual(vol.direction);
   });
+
+  it('reads float32 voxels with scl_slope and scl_inter (as other tools write CTs) into HU int16', () => {
+    const vol: Volume = { data: new Int16Array(8), dims: [2, 2, 2], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] };
+    const header = encodeNifti(vol, { gzip: false }).subarray(0, 352);
+    header.writeInt16LE(16, 70); // datatype float32
+    header.writeInt16LE(32, 72); // bitpix
+    header.writeFloatLE(2, 112); // scl_slope
+    header.writeFloatLE(-1024, 116); // scl_inter
+    const body = Buffer.alloc(8 * 4);
+    [0, 100.2, 512, 1000, 20000, 3, 7.6, 600].forEach((v, i) => body.writeFloatLE(v, i * 4));
+    const back = decodeNifti(Buffer.concat([header, body]));
+    expect(back.data).toBeInstanceOf(Int16Array);
+    expect(Array.from(back.data)).toEqual([-1024, -824, 0, 976, 32767, -1018, -1009, 176]);
+  });
+
+  it('rejects what it cannot read with a clear error', () => {
+    const vol: Volume = { data: new Int16Array(8), dims: [2, 2, 2], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] };
+    const file = encodeNifti(vol, { gzip: false });
+    file.writeInt16LE(64, 70); // float64
+    expect(() => decodeNifti(file)).toThrow('NIfTI datatype 64 not supported');
+    expect(() => decodeNifti(Buffer.alloc(400))).toThrow('not a little-endian NIfTI-1 file');
+  });
 });
