@@ -10,8 +10,10 @@
  * above 95 HU: an ala is a band that runs the body's height, even the thin osteoporotic one of the
  * fixture CT (6–9 mm at 110–180 HU); the psoas (~50 HU) is not, and a median over height ignores noise
  * and a vessel crossing. A body is sacral when at least 70% of the positions are bone on both sides.
- * Measured (bench:detection, `sacralAlaeFraction`, the weaker side): phantom S1 ≥ 0.94, L1–L5 ≤ 0.06
- * native and arterial, thoracic bodies up to 0.67 (ribs, on one side), real CT S1 1.0 and L1–L5 0.
+ * Not a test to trust alone: on 100 held-out phantoms per contrast phase (bench:detection,
+ * `sacralAlaeFraction`, the weaker side) S1 reaches ≥ 0.61, but ribs beside thoracic bodies reach 1.0 and
+ * enhanced vessels or kidneys beside L1–L2 0.67 (portal-venous); the real CT gives S1 1.0, L1–L5 0. So
+ * labelling.ts uses it only to move the model's S1 by one body, below the last rib-bearing vertebra.
  */
 import { huNearest, type Vec3, type Volume } from '../imaging/volume';
 
