@@ -13,7 +13,8 @@
  * Not a test to trust alone: on 100 held-out phantoms per contrast phase (bench:detection,
  * `sacralAlaeFraction`, the weaker side) S1 reaches ≥ 0.61, but ribs beside thoracic bodies reach 1.0 and
  * enhanced vessels or kidneys beside L1–L2 0.67 (portal-venous); the real CT gives S1 1.0, L1–L5 0. So
- * labelling.ts uses it only to move the model's S1 by one body, below the last rib-bearing vertebra.
+ * labelling.ts lets it move the model's S1 only next to a body the model calls partly S1, and only
+ * below the last rib-bearing vertebra.
  */
 import { huNearest, type Vec3, type Volume } from '../imaging/volume';
 
