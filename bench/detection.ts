@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load';
 import { analyzeSeriesBuffers } from '../src/imaging/analyze';
-import { decodeNifti } from '../src/imaging/nifti';
+import { decodeNiftiVolume } from '../src/imaging/nifti';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
 import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
@@ -110,23 +110,17 @@ function stats(xs: number[]) {
   return { mean: Math.round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)), median: Math.round(q(0.5)), p95: Math.round(q(0.95)), max: Math.round(s[s.length - 1] ?? 0) };
 }
 
-/** A NIfTI file as an HU (or label) volume. */
-function readNifti(path: string): Volume {
-  const g = decodeNifti(readFileSync(path));
-  return { ...g, data: g.data instanceof Int16Array ? g.data : Int16Array.from(g.data) };
-}
-
 async function realCt(model: ModelHandle, keyDir: string | undefined) {
   const dir = join(__dirname, '..', '..', 'shared', 'fixtures', 'imaging', 'totalsegmentator');
   const ctPath = join(dir, 'example_ct.nii.gz');
   const segPath = join(dir, 'spine_report', 'example_ct_report', 'totalseg.nii.gz');
   const reportPath = join(dir, 'spine_report', 'example_ct_report', 'spine_report.json');
   if (!existsSync(ctPath) || !existsSync(segPath)) return { skipped: `fixture not found at ${dir}` };
-  const volume = readNifti(ctPath);
-  const seg = readNifti(segPath);
+  const volume = decodeNiftiVolume(readFileSync(ctPath));
+  const seg = decodeNiftiVolume(readFileSync(segPath));
   // Vertebral-body voxels (value 1) of the same report: the whole-vertebra centroid sits ~9 mm behind the body's.
   const bodyPath = join(dir, 'spine_report', 'example_ct_report', 'totalseg_vertebrae_body.nii.gz');
-  const bodyMask = existsSync(bodyPath) ? readNifti(bodyPath) : null;
+  const bodyMask = existsSync(bodyPath) ? decodeNiftiVolume(readFileSync(bodyPath)) : null;
   const t0 = performance.now();
   const det = await detectVertebrae(volume, model, { keyImage: !!keyDir, keepMasks: true });
   const ms = performance.now() - t0;

@@ -28,5 +28,5 @@ export {
   type Volume,
 } from './volume';
 export { planeToPng, renderVolumePngs, WINDOWS } from './render';
-export { decodeNifti, encodeNifti, type GridData } from './nifti';
+export { decodeNifti, decodeNiftiVolume, encodeNifti, type GridData } from './nifti';
 export { DEFAULT_PHANTOM, phantomBuffers, randomPhantomOptions, writePhantom, type GroundTruth, type PhantomOptions, type TruthVertebra } from './phantom/generate';

@@ -5,7 +5,7 @@
  * NIfTI's world space is RAS+, DICOM's is LPS+: the affine negates the first two rows.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { Vec3 } from './volume';
+import type { Vec3, Volume } from './volume';
 
 export interface GridData {
   data: Int16Array | Uint8Array;
@@ -96,4 +96,10 @@ export function decodeNifti(buf: Buffer): GridData {
   const direction = [0, 1, 2].map((col) => [0, 1, 2].map((row) => m(row, col) / (spacing[col] as number))) as [Vec3, Vec3, Vec3];
   const origin: Vec3 = [m(0, 3), m(1, 3), m(2, 3)];
   return { data, dims, spacing, origin, direction };
+}
+
+/** A NIfTI file as a volume: HU (or label values) as int16, the form the imaging code takes. */
+export function decodeNiftiVolume(buf: Buffer): Volume {
+  const g = decodeNifti(buf);
+  return { ...g, data: g.data instanceof Int16Array ? g.data : Int16Array.from(g.data) };
 }

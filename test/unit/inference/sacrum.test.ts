@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
-import { decodeNifti } from '../../../src/imaging/nifti';
+import { decodeNiftiVolume } from '../../../src/imaging/nifti';
 import { phantomBuffers } from '../../../src/imaging/phantom/generate';
 import type { Vec3, Volume } from '../../../src/imaging/volume';
 import { sacralTest } from '../../../src/inference/sacrum';
@@ -64,10 +64,7 @@ const haveCt = existsSync(join(TS, 'example_ct.nii.gz')) && existsSync(join(TS_R
 
 describeUnless(haveCt ? null : `${TS} is absent`)('sacral test on the real CT', () => {
   it('S1 carries alae, L1–L5 do not (at TotalSegmentator body centres, extents from its body masks)', () => {
-    const read = (p: string): Volume => {
-      const g = decodeNifti(readFileSync(p));
-      return { ...g, data: g.data instanceof Int16Array ? g.data : Int16Array.from(g.data) };
-    };
+    const read = (p: string): Volume => decodeNiftiVolume(readFileSync(p));
     const ct = read(join(TS, 'example_ct.nii.gz'));
     const seg = read(join(TS_REPORT, 'totalseg.nii.gz'));
     const body = read(join(TS_REPORT, 'totalseg_vertebrae_body.nii.gz'));
