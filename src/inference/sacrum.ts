@@ -25,15 +25,13 @@ export interface SacralTest {
   right: number;
 }
 
-export interface SacralTestOptions {
-  boneHu?: number;
-  minFraction?: number;
-}
+/** Above this a lateral position's band counts as bone. */
+const BONE_HU = 95;
+/** Fraction of the lateral positions that must be bone, on each side. */
+const MIN_FRACTION = 0.7;
 
 /** `center` is the body centre (LPS mm), `heightMm` its height and `depthMm` its AP depth (width taken as 1.45 × depth). Null when the positions leave the volume. */
-export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: number, opts: SacralTestOptions = {}): SacralTest {
-  const boneHu = opts.boneHu ?? 95;
-  const minFraction = opts.minFraction ?? 0.7;
+export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: number): SacralTest {
   const halfW = 0.725 * depthMm;
   const fractions: number[] = [];
   let outside = 0;
@@ -59,10 +57,10 @@ export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: n
       }
       if (densest === -Infinity) continue;
       positions++;
-      if (densest > boneHu) bone++;
+      if (densest > BONE_HU) bone++;
     }
     fractions.push(positions ? bone / positions : 0);
   }
   const [left, right] = fractions as [number, number];
-  return { sacral: outside / Math.max(1, total) > 0.2 ? null : left >= minFraction && right >= minFraction, left, right };
+  return { sacral: outside / Math.max(1, total) > 0.2 ? null : left >= MIN_FRACTION && right >= MIN_FRACTION, left, right };
 }
