@@ -464,8 +464,12 @@ export function measureBody(
     if (!fit) return fallback;
     const v = fit[0] + fit[1] * a + fit[2] * a * a;
     // A fit that runs away at the ends (a ragged mask) must not beat the direct reading by much: the
-    // corrections it exists for are a few percent (wedge slope, biconcave rim), noise on small bodies is not.
-    return max(0.9 * fallback, min(1.1 * fallback, v));
+    // corrections it exists for are a few percent (wedge slope), noise on small bodies is not. The rim of a
+    // biconcave body is the exception: it rises steeply over the last few millimetres, so the direct reading
+    // 1.5–3.5 mm inside stands 10–25% below it. The fit may go that far only where the robust endplate fits
+    // stand as high at the same wall: two readings of the mask agreeing on a rim, not one column's noise.
+    const rim = between(a)?.h ?? 0;
+    return max(0.9 * fallback, min(max(1.1 * fallback, min(1.25 * fallback, rim)), v));
   };
   const A = { ...A0, h: atWall(aWall, A0.h) };
   const P = { ...P0, h: atWall(-pWall, P0.h) };

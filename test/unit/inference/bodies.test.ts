@@ -54,6 +54,34 @@ describe('vertebral bodies from the probability map', () => {
     expect(m.depthMm).toBeGreaterThan(27);
   });
 
+  it('reads a biconcave body at its rims: the central depression does not pull the wall heights down', () => {
+    const rows = 80;
+    const cols = 70;
+    // A 30 mm deep body, 24 mm tall at its rims, both endplates depressed by a paraboloid that takes 50% of
+    // the height at the centre (the phantom's biconcave shape), with partial-volume coverage at the edges.
+    // 1.5–3.5 mm inside the walls the endplates already stand ~4 mm lower than at the rims.
+    const fg = new Float32Array(rows * cols);
+    const sub = 4;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        let inside = 0;
+        for (let i = 0; i < sub; i++) {
+          for (let j = 0; j < sub; j++) {
+            const y = r + (i + 0.5) / sub - 40;
+            const t = (c + (j + 0.5) / sub - 35) / 15;
+            if (Math.abs(t) <= 1 && Math.abs(y) <= (24 - 12 * (1 - t * t)) / 2) inside++;
+          }
+        }
+        fg[r * cols + c] = inside / sub ** 2;
+      }
+    }
+    const { components, labels } = findBodies(fg, null, rows, cols, { spacing: 1, validRows: [0, rows - 1] });
+    const m = measureBody(fg, labels, components[0]!, rows, cols, 1, [-1, 0]);
+    expect(m.posteriorDirectMm).toBeLessThan(21);
+    for (const h of [m.heightsMm.anterior, m.heightsMm.posterior]) expect(Math.abs(h - 24)).toBeLessThan(0.5);
+    expect(Math.abs(m.heightsMm.middle - 12)).toBeLessThan(0.5);
+  });
+
   it('reads the middle height past a leak into the disc under the centre of a tilted body', () => {
     const rows = 100;
     const cols = 100;
