@@ -9,6 +9,13 @@
  */
 import { huNearest, type Vec3, type Volume } from '../imaging/volume';
 
+/** Bone above this HU counts (see above: clear of enhanced kidneys, most of a phantom rib kept). */
+const BONE_HU = 250;
+/** Bone volume (mm³) in a side's rib window that makes it a rib. */
+const MIN_RIB_MM3 = 400;
+/** Bone volume (mm³) in a side's rib-head window that puts the rib's head against this body. */
+const MIN_HEAD_MM3 = 100;
+
 export interface RibTest {
   ribBearing: boolean | null;
   /** Bone volume (mm³) in the left and right rib windows. */
@@ -29,16 +36,7 @@ export interface RibTest {
  * is a level higher, so L1's head window holds 0–24 mm³ against 380–1,230 mm³ at T10–T12. Null when
  * the rib windows leave the volume.
  */
-export function ribTest(
-  v: Volume,
-  center: Vec3,
-  heightMm: number,
-  depthMm: number,
-  opts: { boneHu?: number; minMm3?: number; minHeadMm3?: number } = {},
-): RibTest {
-  const bone = opts.boneHu ?? 250;
-  const minMm3 = opts.minMm3 ?? 400;
-  const minHeadMm3 = opts.minHeadMm3 ?? 100;
+export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: number): RibTest {
   const halfW = 0.725 * depthMm;
   /** Bone volume (1 mm steps) per side in a window, and the fraction of it outside the volume. */
   const window = (lat: [number, number], dy: [number, number], dz: [number, number]): { mm3: [number, number]; outside: number } => {
@@ -52,7 +50,7 @@ export function ribTest(
             const hu = huNearest(v, [center[0] + sign * l, center[1] + y, center[2] + z]);
             total++;
             if (hu === null) outside++;
-            else if (hu > bone) mm3[side]++;
+            else if (hu > BONE_HU) mm3[side]++;
           }
         }
       }
@@ -65,5 +63,5 @@ export function ribTest(
   const [headLeft, headRight] = head.mm3;
   const result = { leftMm3: left, rightMm3: right, headLeftMm3: headLeft, headRightMm3: headRight };
   if (rib.outside > 0.2) return { ribBearing: null, ...result };
-  return { ribBearing: (left >= minMm3 && headLeft >= minHeadMm3) || (right >= minMm3 && headRight >= minHeadMm3), ...result };
+  return { ribBearing: (left >= MIN_RIB_MM3 && headLeft >= MIN_HEAD_MM3) || (right >= MIN_RIB_MM3 && headRight >= MIN_HEAD_MM3), ...result };
 }
