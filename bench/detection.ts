@@ -329,6 +329,8 @@ async function main(): Promise<void> {
   const heightErr: number[] = [];
   const signed = { normal: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] }, fractured: { anterior: [] as number[], middle: [] as number[], posterior: [] as number[] } };
   const lossErr: number[] = [];
+  // Fractured vertebrae by true morphology: signed height-loss error (points) and the heights' signed errors.
+  const byMorphology: Record<string, { loss: number[]; anterior: number[]; middle: number[]; posterior: number[] }> = {};
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
@@ -363,7 +365,12 @@ async function main(): Promise<void> {
         if (Math.abs(p.pred.grade - p.truth.grade) <= 1) gradeWithin1++;
         heightErr.push(...(['anterior', 'middle', 'posterior'] as const).map((h) => Math.abs((p.pred as VertebraFinding).heightsMm[h] - p.truth.heightsMm[h])));
         for (const h of ['anterior', 'middle', 'posterior'] as const) signed[p.truth.grade > 0 ? 'fractured' : 'normal'][h].push((p.pred as VertebraFinding).heightsMm[h] - p.truth.heightsMm[h]);
-        if (p.truth.grade > 0) lossErr.push(p.pred.heightLossPercent - p.truth.heightLossPercent);
+        if (p.truth.grade > 0) {
+          lossErr.push(p.pred.heightLossPercent - p.truth.heightLossPercent);
+          const m = (byMorphology[p.truth.morphology ?? 'unknown'] ??= { loss: [], anterior: [], middle: [], posterior: [] });
+          m.loss.push(p.pred.heightLossPercent - p.truth.heightLossPercent);
+          for (const h of ['anterior', 'middle', 'posterior'] as const) m[h].push(p.pred.heightsMm[h] - p.truth.heightsMm[h]);
+        }
       }
       if (p.truth.flags.includes('sclerotic')) {
         sclerTotal++;
@@ -429,6 +436,8 @@ async function main(): Promise<void> {
       heightAbsErrorMm: { mean: r3(heightErr.reduce((a, b) => a + b, 0) / Math.max(1, heightErr.length)), p95: r3([...heightErr].sort((a, b) => a - b)[Math.floor(0.95 * heightErr.length)] ?? 0) },
       heightBiasMm: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([h, xs]) => [h, r3(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length))]))])),
       fracturedLossBiasPercent: r3(lossErr.reduce((a, b) => a + b, 0) / Math.max(1, lossErr.length)),
+      // Mean signed errors per true morphology: how a systematic misreading of one fracture shape shows.
+      fracturedBiasByMorphology: Object.fromEntries(Object.entries(byMorphology).map(([k, v]) => [k, { vertebrae: v.loss.length, ...Object.fromEntries(Object.entries(v).map(([h, xs]) => [h === 'loss' ? 'lossPercent' : `${h}Mm`, r3(mean(xs))])) }])),
       scleroticWithoutHeightLoss: { vertebrae: sclerNoLoss, calledFracture: sclerNoLossCalled, rate: r3(sclerNoLossCalled / Math.max(1, sclerNoLoss)) },
       scleroticFlagRecall: r3(sclerFlagged / Math.max(1, sclerTotal)),
       timePerStudyMs: { load: stats(times.load), detect: stats(times.detect), total: stats(times.total) },
