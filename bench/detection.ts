@@ -434,8 +434,8 @@ async function main(): Promise<void> {
       perStudy: { grade1plus: study[1].summary(), grade2plus: study[2].summary() },
       gradeAgreement: { pairs: gradePairs, exact: r3(gradeExact / Math.max(1, gradePairs)), within1: r3(gradeWithin1 / Math.max(1, gradePairs)) },
       heightAbsErrorMm: { mean: r3(heightErr.reduce((a, b) => a + b, 0) / Math.max(1, heightErr.length)), p95: r3([...heightErr].sort((a, b) => a - b)[Math.floor(0.95 * heightErr.length)] ?? 0) },
-      heightBiasMm: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([h, xs]) => [h, r3(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length))]))])),
-      fracturedLossBiasPercent: r3(lossErr.reduce((a, b) => a + b, 0) / Math.max(1, lossErr.length)),
+      heightBiasMm: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([h, xs]) => [h, r3(mean(xs))]))])),
+      fracturedLossBiasPercent: r3(mean(lossErr)),
       // Mean signed errors per true morphology: how a systematic misreading of one fracture shape shows.
       fracturedBiasByMorphology: Object.fromEntries(Object.entries(byMorphology).map(([k, v]) => [k, { vertebrae: v.loss.length, ...Object.fromEntries(Object.entries(v).map(([h, xs]) => [h === 'loss' ? 'lossPercent' : `${h}Mm`, r3(mean(xs))])) }])),
       scleroticWithoutHeightLoss: { vertebrae: sclerNoLoss, calledFracture: sclerNoLossCalled, rate: r3(sclerNoLossCalled / Math.max(1, sclerNoLoss)) },

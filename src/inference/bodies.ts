@@ -13,6 +13,11 @@ const { hypot, max, min, round, floor } = Math;
 /** Columns traced across the body for each endplate fit. */
 const ENDPLATE_COLUMNS = 24;
 
+/** Half the width of a vertebral body (mm) from its AP depth: adult bodies are ~1.45 times as wide as deep. */
+export function bodyHalfWidthMm(depthMm: number): number {
+  return 0.725 * depthMm;
+}
+
 export interface BodyComponent {
   id: number;
   pixels: number;
@@ -469,7 +474,8 @@ export function measureBody(
     // 1.5–3.5 mm inside stands 10–25% below it. The fit may go that far only where the robust endplate fits
     // stand as high at the same wall: two readings of the mask agreeing on a rim, not one column's noise.
     const rim = between(a)?.h ?? 0;
-    return max(0.9 * fallback, min(max(1.1 * fallback, min(1.25 * fallback, rim)), v));
+    const ceiling = max(1.1 * fallback, min(1.25 * fallback, rim));
+    return max(0.9 * fallback, min(ceiling, v));
   };
   const A = { ...A0, h: atWall(aWall, A0.h) };
   const P = { ...P0, h: atWall(-pWall, P0.h) };

@@ -8,6 +8,7 @@
  * above 200 HU into the L1–L3 windows and at most 21 mm³ above 250, while phantom ribs lose < 10%.
  */
 import { huNearest, type Vec3, type Volume } from '../imaging/volume';
+import { bodyHalfWidthMm } from './bodies';
 
 /** Bone above this HU counts (see above: clear of enhanced kidneys, most of a phantom rib kept). */
 const BONE_HU = 250;
@@ -37,7 +38,7 @@ export interface RibTest {
  * the rib windows leave the volume.
  */
 export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: number): RibTest {
-  const halfW = 0.725 * depthMm;
+  const halfW = bodyHalfWidthMm(depthMm);
   /** Bone volume (1 mm steps) per side in a window, and the fraction of it outside the volume. */
   const window = (lat: [number, number], dy: [number, number], dz: [number, number]): { mm3: [number, number]; outside: number } => {
     const mm3: [number, number] = [0, 0];

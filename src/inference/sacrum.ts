@@ -17,6 +17,7 @@
  * below the last rib-bearing vertebra.
  */
 import { huNearest, type Vec3, type Volume } from '../imaging/volume';
+import { bodyHalfWidthMm } from './bodies';
 
 export interface SacralTest {
   sacral: boolean | null;
@@ -32,7 +33,7 @@ const MIN_FRACTION = 0.7;
 
 /** `center` is the body centre (LPS mm), `heightMm` its height and `depthMm` its AP depth (width taken as 1.45 × depth). Null when the positions leave the volume. */
 export function sacralTest(v: Volume, center: Vec3, heightMm: number, depthMm: number): SacralTest {
-  const halfW = 0.725 * depthMm;
+  const halfW = bodyHalfWidthMm(depthMm);
   const fractions: number[] = [];
   let outside = 0;
   let total = 0;
