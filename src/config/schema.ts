@@ -80,6 +80,18 @@ export const configSchema = z.object({
   FHIR_CLIENT_ID: nullableString,
   FHIR_CLIENT_SECRET: nullableString,
   FHIR_TOKEN_URL: z.url({ protocol: /^https?$/ }).nullable(),
+  /** How far apart (hours) a study and a report of one patient may be to join when neither names the other. */
+  CORRELATE_DATE_WINDOW_H: z.coerce.number().positive(),
+  /** How long (hours) an analysed study waits for its report before it ends `done` with outcome no-report. */
+  CORRELATE_REPORT_WAIT_H: z.coerce.number().positive(),
+  /**
+   * Who owns the referral Tasks: a FHIR reference ("Organization/onc-team", "PractitionerRole/123") or a
+   * logical one by identifier ("Organization?identifier=system|value"). Unset: Tasks carry no owner.
+   */
+  REFERRAL_TASK_OWNER: z
+    .string()
+    .regex(/^[A-Z][A-Za-z]+(\/[A-Za-z0-9\-.]{1,64}|\?identifier=[^|]*\|.+)$/, 'must be "Type/id" or "Type?identifier=system|value"')
+    .nullable(),
   MODEL_PATH: z.string().min(1),
   CDS_TRUSTED_ISSUERS: json(z.record(z.string().min(1), z.url({ protocol: /^https?$/ }))),
   CDS_AUTH: z.enum(['on', 'off']),

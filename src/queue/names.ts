@@ -1,9 +1,11 @@
+import { CORRELATE_QUEUE } from './correlate';
+
 /** Queue names and job data: small, typed references, never payloads (STYLE 5). */
 export const QUEUES = {
   /** An accepted HL7 message whose reports must be stored, analysed and correlated. */
   reports: 'reports',
-  /** A report version to correlate with the study's findings (new or corrected report). */
-  correlate: 'correlate',
+  /** Report × study → outputs (queue/correlate.ts owns its job data, ids and options). */
+  correlate: CORRELATE_QUEUE,
   /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
   studies: 'studies',
 } as const;
@@ -13,16 +15,6 @@ export interface ReportJobData {
   messageId: string;
   receivedAt: number;
   traceId: string;
-}
-
-export interface CorrelateJobData {
-  accessionKey: string;
-  version: number;
-  /** 'replaced': a later version (final over preliminary, corrected or amended over final). */
-  reason: 'new' | 'replaced';
-  traceId: string;
-  /** Set when the job was asked for by a study's analysis (the report was already stored): the study to pair. */
-  studyInstanceUid?: string;
 }
 
 export interface StudyJobData {

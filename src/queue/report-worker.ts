@@ -1,16 +1,19 @@
-import { createHash } from 'node:crypto';
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RadiologyReport } from '../ingest/hl7/oru';
 import type { Logger } from '../log';
 import { analyzeReport } from '../report';
+import { localTimeMs } from '../correlate/time';
+import type { LinkStore } from '../store/links';
 import type { ReportStore } from '../store/reports';
-import { type CorrelateJobData, type ReportJobData, QUEUES } from './names';
+import { type CorrelateJobData, enqueueCorrelate } from './correlate';
+import type { ReportJobData } from './names';
 
 export interface ReportWorkerDeps {
   redis: Redis;
   prefix: string;
   store: ReportStore;
+  links: LinkStore;
   correlateQueue: Queue<CorrelateJobData>;
   logger: Logger;
 }
@@ -36,19 +39,10 @@ export async function processReportJob(job: Job<ReportJobData>, deps: ReportWork
     );
     if (outcome === 'stale') continue;
     if (outcome !== 'same') stored++;
+    await deps.links.addReport(accessionKey, report.patient.identifiers.map((id) => id.value), localTimeMs(report.observationDateTime));
     // Also on 'same': a retry after a failure between the store and this add must still queue the job;
     // the natural id (accession + version) makes the second add a no-op.
-    await deps.correlateQueue.add(
-      QUEUES.correlate,
-      { accessionKey, version, reason: outcome === 'replaced' ? 'replaced' : 'new', traceId },
-      {
-        jobId: `correlate-${createHash('sha256').update(accessionKey).digest('hex').slice(0, 24)}-${version}`,
-        attempts: 8,
-        backoff: { type: 'exponential', delay: 2000 },
-        removeOnComplete: { age: 7 * 24 * 3600 },
-        removeOnFail: { age: 30 * 24 * 3600 },
-      },
-    );
+    await enqueueCorrelate(deps.correlateQueue, { trigger: 'report', accessionKey, version, traceId });
   }
   return { stored };
 }

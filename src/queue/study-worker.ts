@@ -4,14 +4,16 @@ import { AppError, toAppError } from '../errors';
 import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
 import { completeAnalysis, type ModelHandle } from '../inference';
 import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, fetchStudySeriesForAnalysis, studyFingerprint } from '../ingest/dicomweb';
+import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
-import type { ReportStore } from '../store/reports';
-import type { StudyCorrelation, StudySeries, StudyStore } from '../store/studies';
-import { type CorrelateJobData, type StudyJobData, QUEUES } from './names';
+import type { LinkStore } from '../store/links';
+import type { StudySeries, StudyStore } from '../store/studies';
+import { type CorrelateJobData, enqueueCorrelate } from './correlate';
+import type { StudyJobData } from './names';
 
 export interface StudyWorkerDeps {
   store: StudyStore;
-  reports: ReportStore;
+  links: LinkStore;
   correlateQueue: Queue<CorrelateJobData>;
   /** The client bound to a configured source; an unknown name throws DICOMWEB_SOURCE_UNKNOWN. */
   clientFor(source: string): DicomwebClient;
@@ -28,7 +30,7 @@ export interface StudyJobResult {
   status: 'awaiting-report';
   seriesInstanceUid: string;
   fingerprint: string;
-  correlateJobId: string | null;
+  correlateJobId: string;
 }
 
 /** A short, stable, non-identifying handle for a UID in info-level logs (UIDs themselves only at debug). */
@@ -37,8 +39,9 @@ export function uidTag(uid: string): string {
 }
 
 /**
- * Fingerprint → fetch the chosen series → assemble and analyse → store the findings → ask for correlation
- * when the study's report is already stored. Status stays `awaiting-report` (correlation finishes it).
+ * Fingerprint → fetch the chosen series → assemble and analyse → store the findings and the study's
+ * identifiers → ask the correlate queue to join it with its report. Status stays `awaiting-report`
+ * (correlation finishes it).
  *
  * Errors steer the queue: transient ones (source unavailable, study not there yet, internal) are rethrown
  * for BullMQ's exponential backoff while attempts remain; anything else becomes an UnrecoverableError.
@@ -51,6 +54,7 @@ export async function processStudyJob(job: Job<StudyJobData>, deps: StudyWorkerD
     attempt: job.attemptsMade + 1,
     maxAttempts: job.opts.attempts ?? 1,
     fingerprint: null,
+    analysisId: `${job.id}:${job.attemptsMade + 1}`,
     traceId: job.data.traceId,
     log: deps.logger.child({ traceId: job.data.traceId, study: uidTag(job.data.studyInstanceUid) }),
   };
@@ -66,6 +70,8 @@ interface Run {
   attempt: number;
   maxAttempts: number;
   fingerprint: string | null;
+  /** This job attempt: the correlate job it asks for is one per finished analysis. */
+  analysisId: string;
   traceId: string;
   log: Logger;
 }
@@ -100,21 +106,31 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
   }
   const analysedMs = performance.now() - started;
 
-  const correlation = await requestCorrelation(data, run, deps);
+  const identity = await rememberIdentity(uid, fetched, deps);
   const timingsMs = { retrieve: Math.round(retrievedMs), analyse: Math.round(analysedMs - retrievedMs), total: Math.round(performance.now() - started) };
-  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation, timingsMs, settledFingerprint: fp.fingerprint });
+  // The findings first, then the correlate job: the correlation reads them.
+  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation: null, timingsMs, settledFingerprint: fp.fingerprint });
+  const correlateJobId = await enqueueCorrelate(deps.correlateQueue, { trigger: 'study', studyInstanceUid: uid, analysisId: run.analysisId, traceId: run.traceId });
   log.info(
-    {
-      event: 'study.analysed',
-      attempt: run.attempt,
-      ...facts,
-      dims: analysis.volume.dims,
-      timingsMs,
-      reportStored: correlation.reportStored,
-    },
-    'study analysed; awaiting report',
+    { event: 'study.analysed', attempt: run.attempt, ...facts, dims: analysis.volume.dims, timingsMs, accessionKnown: identity.accessionNumber !== null, patientKnown: identity.patientId !== null },
+    'study analysed; correlating with its report',
   );
-  return { status: 'awaiting-report', seriesInstanceUid: analysis.seriesInstanceUid, fingerprint: fp.fingerprint, correlateJobId: correlation.correlateJobId };
+  return { status: 'awaiting-report', seriesInstanceUid: analysis.seriesInstanceUid, fingerprint: fp.fingerprint, correlateJobId };
+}
+
+/**
+ * Keeps what joins the study with its report: the notification's accession number and patient id win
+ * (the PACS said so explicitly), else the DICOM attributes; and indexes them for reports arriving later.
+ */
+async function rememberIdentity(uid: string, fetched: StudyForAnalysis, deps: StudyWorkerDeps): Promise<{ accessionNumber: string | null; patientId: string | null }> {
+  const known = await deps.store.get(uid);
+  const dicom = fetched.identity;
+  const accessionNumber = known?.accessionNumber ?? dicom?.accessionNumber ?? null;
+  const patientId = known?.patientId ?? dicom?.patientId ?? null;
+  const studyDate = dicom?.studyDate ?? null;
+  await deps.store.update(uid, { accessionNumber, patientId, issuerOfPatientId: dicom?.issuerOfPatientId ?? null, studyDate });
+  await deps.links.addStudy(uid, { accessionNumber, patientId, studyTimeMs: localTimeMs(studyDate) });
+  return { accessionNumber, patientId };
 }
 
 /**
@@ -150,30 +166,6 @@ function unusableReason(fetched: StudyForAnalysis): string {
     `${r.seriesNumber !== undefined ? `series ${r.seriesNumber}` : 'a series'}: ${r.reason}`,
   );
   return `no usable CT series: ${[...fetched.reasons, ...rejected].join('; ')}`;
-}
-
-/**
- * When the study's report is already stored (it named this Study Instance UID, or the notification's
- * accession number matches exactly one stored accession), asks the correlate queue to pair them.
- */
-async function requestCorrelation(data: StudyJobData, run: Run, deps: StudyWorkerDeps): Promise<StudyCorrelation> {
-  let accessionKey = await deps.reports.accessionForStudy(run.uid);
-  // A repeat notification may have brought the accession number after this job was queued.
-  const accessionNumber = (await deps.store.get(run.uid))?.accessionNumber ?? data.accessionNumber;
-  if (!accessionKey && accessionNumber) {
-    const keys = await deps.reports.accessionKeysForNumber(accessionNumber);
-    if (keys.length > 1) run.log.warn({ event: 'study.accession_ambiguous', matches: keys.length }, 'accession number matches reports of several facilities; not paired');
-    if (keys.length === 1) accessionKey = keys[0] ?? null;
-  }
-  const stored = accessionKey ? await deps.reports.get(accessionKey) : null;
-  if (!accessionKey || !stored) return { reportStored: false, correlateJobId: null };
-  const jobId = `correlate-study-${uidTag(`${run.uid}\n${run.fingerprint}\n${accessionKey}`)}-${stored.version}`;
-  await deps.correlateQueue.add(
-    QUEUES.correlate,
-    { accessionKey, version: stored.version, reason: 'new', traceId: run.traceId, studyInstanceUid: run.uid },
-    { jobId, attempts: 8, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
-  );
-  return { reportStored: true, correlateJobId: jobId };
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ErrorCode } from '../errors';
+import type { FractureDecision } from '../correlate/decide';
 import type { StudyAnalysis } from '../imaging';
+import type { OutputIds } from './outputs';
 
 /**
  * The processing state of each notified study (`GET /studies/{studyInstanceUid}`, CONTRACT). One Redis
@@ -29,11 +31,33 @@ export interface StudySeries {
   rejected: Array<{ seriesInstanceUid: string; reason: string; seriesNumber?: number; description?: string }>;
 }
 
+/** How a study was joined with its report (CONTRACT order of preference). */
+export type JoinedBy = 'accession-number' | 'study-instance-uid' | 'patient-and-date';
+
+/** One detected fracture, what the report says of it, and what was written for it. */
+export type CorrelatedFracture = FractureDecision & {
+  /** The ids of the FHIR resources written for it (null when reported: nothing is emitted). */
+  outputs: OutputIds | null;
+  /** True when earlier outputs for it were retracted by this evaluation. */
+  retracted: boolean;
+};
+
 export interface StudyCorrelation {
-  /** True when a report for this study was stored before its analysis finished. */
-  reportStored: boolean;
-  /** The correlate job asked for, when a report was stored. */
-  correlateJobId: string | null;
+  /**
+   * `awaiting-report`: analysed, no report joined yet (until `waitUntil`); `evaluated`: joined and every
+   * output written; `no-report`: no report arrived within CORRELATE_REPORT_WAIT_H (no outputs);
+   * `report-cancelled`: the report was cancelled (OBR-25 X), every output retracted.
+   */
+  outcome: 'awaiting-report' | 'evaluated' | 'no-report' | 'report-cancelled';
+  joinedBy: JoinedBy | null;
+  /** The report version evaluated: its version number in the store and its OBR-25 result status. */
+  report: { version: number; resultStatus: string | null; language: string } | null;
+  /** When an unjoined study stops waiting for its report. */
+  waitUntil: string | null;
+  evaluatedAt: string | null;
+  fractures: CorrelatedFracture[];
+  /** Outputs of findings no longer present in this analysis (another model or content) that were retracted. */
+  retractedStale: string[];
 }
 
 /** What `GET /studies/{uid}` answers. */
@@ -61,8 +85,14 @@ export interface StudyState {
 
 /** Kept with the state but never answered: identifiers (PHI) and bookkeeping. */
 export interface StudyPrivate {
+  /** From the notification, else the DICOM AccessionNumber of the analysed series. */
   accessionNumber: string | null;
+  /** From the notification, else the DICOM PatientID. */
   patientId: string | null;
+  /** DICOM IssuerOfPatientID, when sent: checked against the report's PID-3.4 when joining by patient. */
+  issuerOfPatientId: string | null;
+  /** DICOM StudyDate (+ StudyTime) as ISO local date-time without zone, or a date. */
+  studyDate: string | null;
   traceId: string;
   /**
    * The fingerprint at which the study reached an outcome a repeat cannot change: analysed, or failed for a
@@ -122,6 +152,8 @@ export class StudyStore {
       correlation: null,
       timingsMs: null,
       settledFingerprint: null,
+      issuerOfPatientId: null,
+      studyDate: null,
     };
     await this.redis
       .multi()
@@ -166,7 +198,7 @@ export class StudyStore {
 
 /** The state as answered to callers: without the notification's identifiers and bookkeeping. */
 export function publicStudyState(s: StoredStudy): StudyState {
-  const { accessionNumber: _a, patientId: _p, traceId: _t, settledFingerprint: _s, ...state } = s;
+  const { accessionNumber: _a, patientId: _p, issuerOfPatientId: _i, studyDate: _d, traceId: _t, settledFingerprint: _s, ...state } = s;
   return state;
 }
 

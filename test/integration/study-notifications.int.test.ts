@@ -113,7 +113,11 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     expect(state.status).toBe('awaiting-report');
     const statuses = [...new Set(seen.map((s) => s.status))];
     expect(statuses.at(-1)).toBe('awaiting-report');
-    expect(state).toMatchObject({ studyInstanceUid: uid, source: 'default', attempts: 1, errors: [], correlation: { reportStored: false } });
+    expect(state).toMatchObject({ studyInstanceUid: uid, source: 'default', attempts: 1, errors: [] });
+    // No report yet: the correlate job marks the study as waiting for one (until CORRELATE_REPORT_WAIT_H).
+    const waiting = (await waitFor(base, uid, (s) => s.correlation?.outcome === 'awaiting-report')).state;
+    expect(waiting.status).toBe('awaiting-report');
+    expect(Date.parse(waiting.correlation!.waitUntil!)).toBeGreaterThan(Date.now() + 71 * 3_600_000);
     expect(state.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
     // The worker ran the model: vertebrae found, and a key image served beside the state.
     expect(state.findings?.model).toMatchObject({ name: expect.any(String), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
@@ -166,7 +170,7 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     expect((await request(base).get(`/studies/${uid}`)).body).toEqual(before);
   });
 
-  it('re-analyses once one more series arrives, and asks for correlation when the report is already stored', async () => {
+  it('re-analyses once one more series arrives, and correlates at once when the report is already stored', async () => {
     const uid = phantom.truth.studyInstanceUid;
     const before = (await request(base).get(`/studies/${uid}`)).body as StudyState;
     // The report arrives over MLLP first (same accession as the notification, no Study Instance UID in it).
@@ -184,13 +188,12 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     const res = await notify(base, { studyInstanceUid: uid, accessionNumber: 'ACC-PHANTOM-11' });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ jobId: `study-${uid}`, status: 'queued' });
-    const { state } = await waitFor(base, uid, (s) => s.status === 'awaiting-report' && s.notifiedAt !== before.notifiedAt);
+    const { state } = await waitFor(base, uid, (s) => s.status === 'done' && s.notifiedAt !== before.notifiedAt);
     expect(state.fingerprint).not.toBe(before.fingerprint);
     expect([phantom.truth.seriesInstanceUid, bone.truth.seriesInstanceUid]).toContain(state.findings?.seriesInstanceUid);
     expect(state.series?.reasons.join(' ')).toMatch(/preferred over/);
-    expect(state.correlation?.reportStored).toBe(true);
-    const job = await correlate.getJob(state.correlation!.correlateJobId!);
-    expect(job?.data).toMatchObject({ accessionKey: 'HOSP|ACC-PHANTOM-11', version: 1, studyInstanceUid: uid });
+    // Joined by the notification's accession number; the report's version and status are shown, not its identifiers.
+    expect(state.correlation).toMatchObject({ outcome: 'evaluated', joinedBy: 'accession-number', report: { version: 1 } });
     // The identifiers of the notification are kept for correlation but never answered.
     expect(JSON.stringify(state)).not.toContain('ACC-PHANTOM-11');
   });

@@ -21,6 +21,23 @@ export function dicomNumber(dataset: DicomJson, tag: string): number | undefined
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** The study-level identifiers correlation joins on (from any instance of the study). */
+export interface StudyIdentity {
+  accessionNumber: string | null;
+  patientId: string | null;
+  issuerOfPatientId: string | null;
+  /** StudyDate (+ StudyTime) as ISO local date-time without zone ("2026-03-01T14:05:00"), or a date. */
+  studyDate: string | null;
+}
+
+export function readStudyIdentity(ds: DicomJson): StudyIdentity {
+  const text = (tag: string) => dicomString(ds, tag)?.trim() || null;
+  const date = /^(\d{4})(\d{2})(\d{2})$/.exec(text(TAG.STUDY_DATE) ?? '');
+  const time = /^(\d{2})(\d{2})?(\d{2})?/.exec(text(TAG.STUDY_TIME) ?? '');
+  const studyDate = date ? `${date[1]}-${date[2]}-${date[3]}${time ? `T${time[1]}:${time[2] ?? '00'}:${time[3] ?? '00'}` : ''}` : null;
+  return { accessionNumber: text(TAG.ACCESSION_NUMBER), patientId: text(TAG.PATIENT_ID), issuerOfPatientId: text(TAG.ISSUER_OF_PATIENT_ID), studyDate };
+}
+
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight; results in input order; first error wins.
  * The calls share one AbortSignal (the caller's `signal`, if any, combined with the batch's own), aborted
@@ -96,6 +113,8 @@ export interface StudyForAnalysis extends SeriesSelection {
   transferSyntaxUids: string[];
   /** True when some buffer is not in a native (uncompressed) transfer syntax: the server did not transcode. */
   compressed: boolean;
+  /** Accession, patient and date of the study, read from the chosen series' metadata (null when none was chosen). */
+  identity: StudyIdentity | null;
 }
 
 /**
@@ -141,6 +160,7 @@ export async function fetchStudySeriesForAnalysis(
     instanceCount: 0,
     transferSyntaxUids: [],
     compressed: false,
+    identity: null,
   });
 
   if (seriesList.length === 0) return empty(['the source has no series for this study']);
@@ -188,6 +208,7 @@ export async function fetchStudySeriesForAnalysis(
     instanceCount: buffers.length,
     transferSyntaxUids,
     compressed: transferSyntaxUids.some((ts) => !NATIVE_TRANSFER_SYNTAXES.has(ts)),
+    identity: chosen.instances[0] ? readStudyIdentity(chosen.instances[0]) : null,
   };
 }
 

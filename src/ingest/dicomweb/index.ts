@@ -2,7 +2,7 @@
 export { createDicomwebClient, DicomwebClient, DicomwebHttpError, DicomwebUnavailableError } from './client';
 export type { DicomwebClientOptions, DicomwebConfig, QidoQuery, RequestOptions, RetryEvent } from './client';
 export { fetchStudySeriesForAnalysis, studyFingerprint } from './fetch-study';
-export type { FetchStudyOptions, RetrievalMode, StudyFingerprint, StudyForAnalysis } from './fetch-study';
+export type { FetchStudyOptions, RetrievalMode, StudyFingerprint, StudyForAnalysis, StudyIdentity } from './fetch-study';
 export { readPart10Meta } from './part10';
 export type { Part10Meta } from './part10';
 export * from './constants';

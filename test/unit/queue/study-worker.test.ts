@@ -3,9 +3,10 @@ import pino from 'pino';
 import { AppError } from '../../../src/errors';
 import type { StudyAnalysis } from '../../../src/imaging';
 import type { DicomwebClient, DicomJson, RetrievedInstances } from '../../../src/ingest/dicomweb';
-import type { CorrelateJobData, StudyJobData } from '../../../src/queue/names';
+import type { CorrelateJobData } from '../../../src/queue/correlate';
+import type { StudyJobData } from '../../../src/queue/names';
 import { type StudyWorkerDeps, processStudyJob } from '../../../src/queue/study-worker';
-import type { ReportStore } from '../../../src/store/reports';
+import type { LinkStore } from '../../../src/store/links';
 import type { StoredStudy, StudyError, StudyStore } from '../../../src/store/studies';
 
 const UID = '1.2.826.0.1.3680043.10.543.7';
@@ -37,20 +38,17 @@ class FakeStore {
 }
 
 function job(attemptsMade: number, attempts = 3, data: Partial<StudyJobData> = {}): Job<StudyJobData> {
-  return { data: { studyInstanceUid: UID, source: 'default', traceId: 't-1', ...data }, attemptsMade, opts: { attempts } } as unknown as Job<StudyJobData>;
+  return { id: 'study-x', data: { studyInstanceUid: UID, source: 'default', traceId: 't-1', ...data }, attemptsMade, opts: { attempts } } as unknown as Job<StudyJobData>;
 }
 
-function setup(client: Partial<DicomwebClient>, opts: { reportKey?: string } = {}) {
+function setup(client: Partial<DicomwebClient>) {
   const store = new FakeStore();
   const added: Array<{ data: CorrelateJobData; jobId: string | undefined }> = [];
   const analyzed: Buffer[][] = [];
+  const linked: Array<{ uid: string; ids: unknown }> = [];
   const deps: StudyWorkerDeps = {
     store: store as unknown as StudyStore,
-    reports: {
-      accessionForStudy: async () => opts.reportKey ?? null,
-      accessionKeysForNumber: async () => [],
-      get: async () => ({ version: 2 }),
-    } as unknown as ReportStore,
+    links: { addStudy: async (uid: string, ids: unknown) => void linked.push({ uid, ids }) } as unknown as LinkStore,
     correlateQueue: { add: async (_n: string, data: CorrelateJobData, o: { jobId?: string }) => void added.push({ data, jobId: o.jobId }) } as unknown as Queue<CorrelateJobData>,
     clientFor: () => client as DicomwebClient,
     logger: pino({ level: 'silent' }),
@@ -65,7 +63,7 @@ function setup(client: Partial<DicomwebClient>, opts: { reportKey?: string } = {
       return { analysis };
     },
   };
-  return { deps, store, added, analyzed };
+  return { deps, store, added, analyzed, linked };
 }
 
 const healthyClient: Partial<DicomwebClient> = {
@@ -90,13 +88,13 @@ describe('study worker', () => {
     const result = await processStudyJob(job(0), deps);
     expect(store.statuses).toEqual(['retrieving', 'analysing', 'awaiting-report']);
     expect(analyzed).toEqual([[Buffer.from('a'), Buffer.from('b')]]);
-    expect(store.state).toMatchObject({ attempts: 1, maxAttempts: 3, findings: { seriesInstanceUid: CT }, correlation: { reportStored: false, correlateJobId: null } });
+    expect(store.state).toMatchObject({ attempts: 1, maxAttempts: 3, findings: { seriesInstanceUid: CT }, correlation: null });
     expect(store.state.series?.reasons).toEqual(['first', 'assembled']);
     expect(store.state.series?.rejected).toEqual([{ seriesInstanceUid: SC, reason: 'modality OT is not CT' }]);
     expect(store.state.settledFingerprint).toMatch(/^v1:/);
     expect(store.state.settledFingerprint).toBe(store.state.fingerprint);
     expect(result).toMatchObject({ status: 'awaiting-report', seriesInstanceUid: CT });
-    expect(added).toEqual([]);
+    expect(added).toEqual([{ data: { trigger: 'study', studyInstanceUid: UID, analysisId: 'study-x:1', traceId: 't-1' }, jobId: result.correlateJobId }]);
   });
 
   it('searches the study\'s series once: the fingerprint\'s QIDO list serves the fetch', async () => {
@@ -113,14 +111,19 @@ describe('study worker', () => {
     expect(store.state.status).toBe('awaiting-report');
   });
 
-  it('asks for correlation when the study report is already stored; status stays awaiting-report', async () => {
-    const { deps, store, added } = setup(healthyClient, { reportKey: 'HOSP|A1' });
+  it('keeps the study identifiers for the join: the notification\'s win, DICOM fills the rest, and they are indexed', async () => {
+    const withIds: Partial<DicomwebClient> = {
+      ...healthyClient,
+      retrieveSeriesMetadata: async (): Promise<DicomJson[]> => [
+        { '00080050': { vr: 'SH', Value: ['DICOM-ACC'] }, '00100020': { vr: 'LO', Value: ['PID-7'] }, '00080020': { vr: 'DA', Value: ['20260301'] }, '00080030': { vr: 'TM', Value: ['140500.123'] } },
+        {},
+      ],
+    };
+    const { deps, store, linked } = setup(withIds);
+    store.state.accessionNumber = 'NOTIFIED-ACC';
     await processStudyJob(job(0), deps);
-    expect(store.state.status).toBe('awaiting-report');
-    expect(added).toHaveLength(1);
-    expect(added[0]?.data).toMatchObject({ accessionKey: 'HOSP|A1', version: 2, reason: 'new', studyInstanceUid: UID, traceId: 't-1' });
-    expect(added[0]?.jobId).toMatch(/^correlate-study-[0-9a-f]{12}-2$/);
-    expect(store.state.correlation).toEqual({ reportStored: true, correlateJobId: added[0]?.jobId });
+    expect(store.state).toMatchObject({ accessionNumber: 'NOTIFIED-ACC', patientId: 'PID-7', studyDate: '2026-03-01T14:05:00', issuerOfPatientId: null });
+    expect(linked).toEqual([{ uid: UID, ids: { accessionNumber: 'NOTIFIED-ACC', patientId: 'PID-7', studyTimeMs: Date.UTC(2026, 2, 1, 14, 5, 0) } }]);
   });
 
   it('source unavailable: retryable while attempts remain (status queued with the error), failed after the last', async () => {

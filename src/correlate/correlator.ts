@@ -1,0 +1,305 @@
+/**
+ * Report × study → unreported findings → FHIR outputs. Either may arrive first; whichever arrives second
+ * triggers the evaluation. The join, in CONTRACT order: accession number, then Study Instance UID (ORU
+ * OBX/ZDS), then patient identifier + study date within CORRELATE_DATE_WINDOW_H.
+ *
+ * An evaluation is idempotent: the same study and report version give the same resources, written by
+ * conditional update on business identifiers, so a retried or replayed job creates nothing twice. It
+ * holds a short per-study lock, so two triggers of one study (its analysis and its report) never
+ * interleave their writes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Identifier, Task } from '@medplum/fhirtypes';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+import type { RadiologyReport } from '../ingest/hl7/oru';
+import type { FhirWriter } from '../emit/fhir/writer';
+import { UNMAPPED_AUTHORITY_SYSTEM } from '../emit/fhir/codes';
+import {
+  type OutputContext, type WrittenRefs, buildDetectedIssue, buildDevice, buildKeyImage, buildObservation, buildServiceRequest, buildTask, findingKey, referralKinds,
+} from '../emit/fhir/resources';
+import type { Logger } from '../log';
+import type { OutputStore, FindingOutputs, OutputIds } from '../store/outputs';
+import type { LinkStore } from '../store/links';
+import type { ReportStore, StoredReport } from '../store/reports';
+import type { CorrelatedFracture, JoinedBy, StoredStudy, StudyCorrelation, StudyStore } from '../store/studies';
+import { type DetectedFracture, decideFracture } from './decide';
+import { localTimeMs } from './time';
+
+export interface CorrelatorOptions {
+  /** PATIENT_ID_SYSTEMS: HL7 PID-3.4 assigning authority → FHIR Identifier.system. */
+  patientIdSystems: Record<string, string>;
+  /** REFERRAL_TASK_OWNER as a FHIR reference, or null. */
+  taskOwner: Task['owner'] | null;
+  /** CORRELATE_DATE_WINDOW_H in ms: how far apart a study and a report of one patient may be to join. */
+  dateWindowMs: number;
+  /** CORRELATE_REPORT_WAIT_H in ms: how long an analysed study waits for its report. */
+  reportWaitMs: number;
+}
+
+export interface CorrelatorDeps {
+  redis: Redis;
+  prefix: string;
+  studies: StudyStore;
+  reports: ReportStore;
+  links: LinkStore;
+  outputs: OutputStore;
+  fhir: FhirWriter;
+  logger: Logger;
+}
+
+export interface ReportLink {
+  accessionKey: string;
+  joinedBy: JoinedBy;
+}
+
+/** Statuses in which a study holds findings to correlate. */
+const ANALYSED = new Set(['awaiting-report', 'done']);
+
+/** Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token). */
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export class Correlator {
+  constructor(
+    private readonly deps: CorrelatorDeps,
+    private readonly options: CorrelatorOptions,
+  ) {}
+
+  /** The report of an analysed study, by the CONTRACT's join order, or null. */
+  async findReport(study: StoredStudy): Promise<ReportLink | null> {
+    const { reports, links } = this.deps;
+    if (study.accessionNumber) {
+      const keys = await reports.accessionKeysForNumber(study.accessionNumber);
+      // Two facilities may reuse a number: the patient decides between them, else no join by accession.
+      const matching = keys.length <= 1 ? keys : await this.filterAsync(keys, async (k) => samePatient(study, (await reports.get(k))?.report));
+      if (matching.length === 1) return { accessionKey: matching[0] as string, joinedBy: 'accession-number' };
+    }
+    const byUid = await reports.accessionForStudy(study.studyInstanceUid);
+    if (byUid) return { accessionKey: byUid, joinedBy: 'study-instance-uid' };
+    const at = localTimeMs(study.studyDate);
+    if (study.patientId && at !== null) {
+      for (const key of await links.reportsByPatient(study.patientId, at, this.options.dateWindowMs)) {
+        if (samePatient(study, (await reports.get(key))?.report)) return { accessionKey: key, joinedBy: 'patient-and-date' };
+      }
+    }
+    return null;
+  }
+
+  reportFor(accessionKey: string): Promise<StoredReport | null> {
+    return this.deps.reports.get(accessionKey);
+  }
+
+  /** The analysed studies of a stored report, by the same join order. */
+  async findStudies(stored: StoredReport, accessionKey: string): Promise<Array<{ uid: string; joinedBy: JoinedBy }>> {
+    const { studies, links } = this.deps;
+    const r = stored.report;
+    const analysed = async (uids: string[]) =>
+      this.filterAsync(uids, async (uid) => {
+        const s = await studies.get(uid);
+        return s !== null && ANALYSED.has(s.status) && samePatient(s, r);
+      });
+    // A study joined by accession must also name this report's accession key when facilities collide.
+    const byAccession = await analysed(await links.studiesByAccession(r.accessionNumber));
+    const checked = await this.filterAsync(byAccession, async (uid) => (await this.findReport((await studies.get(uid)) as StoredStudy))?.accessionKey === accessionKey);
+    if (checked.length > 0) return checked.map((uid) => ({ uid, joinedBy: 'accession-number' as const }));
+    if (r.studyInstanceUid && (await analysed([r.studyInstanceUid])).length > 0) return [{ uid: r.studyInstanceUid, joinedBy: 'study-instance-uid' }];
+    const at = localTimeMs(r.observationDateTime);
+    if (at !== null) {
+      for (const id of r.patient.identifiers) {
+        const near = await analysed(await links.studiesByPatient(id.value, at, this.options.dateWindowMs));
+        if (near[0]) return [{ uid: near[0], joinedBy: 'patient-and-date' }];
+      }
+    }
+    return [];
+  }
+
+  /**
+   * Decides every detected fracture of the study against the report and brings the FHIR outputs in line:
+   * writes those not reported, retracts earlier ones the report now mentions (or all, when the report is
+   * cancelled), then marks the study `done`. Throws QUEUE_UNAVAILABLE (retryable) while another
+   * evaluation of the study holds the lock.
+   */
+  async evaluate(uid: string, link: ReportLink): Promise<StudyCorrelation | null> {
+    return this.withStudyLock(uid, async () => {
+      const study = await this.deps.studies.get(uid);
+      const stored = await this.deps.reports.get(link.accessionKey);
+      if (!study || !ANALYSED.has(study.status) || !study.findings || !stored) return null;
+      const correlation = await this.apply(study, stored, link);
+      await this.deps.studies.update(uid, { status: 'done', correlation });
+      return correlation;
+    });
+  }
+
+  /** Called when the report wait expires: a study still without a report ends `done`, outcome no-report. */
+  async expireWait(uid: string, evaluate: (uid: string, link: ReportLink) => Promise<unknown> = (u, l) => this.evaluate(u, l)): Promise<'no-report' | 'joined' | 'not-waiting'> {
+    const study = await this.deps.studies.get(uid);
+    if (!study || study.status !== 'awaiting-report') return 'not-waiting';
+    const link = await this.findReport(study);
+    if (link) {
+      await evaluate(uid, link);
+      return 'joined';
+    }
+    await this.withStudyLock(uid, async () => {
+      const now = await this.deps.studies.get(uid);
+      if (now?.status !== 'awaiting-report') return;
+      await this.deps.studies.update(uid, {
+        status: 'done',
+        correlation: { ...emptyCorrelation('no-report'), evaluatedAt: new Date().toISOString() },
+      });
+    });
+    return 'no-report';
+  }
+
+  /** Marks an analysed study as waiting for its report until `waitUntil`. */
+  async markAwaiting(uid: string): Promise<StudyCorrelation> {
+    const correlation = { ...emptyCorrelation('awaiting-report'), waitUntil: new Date(Date.now() + this.options.reportWaitMs).toISOString() };
+    await this.deps.studies.update(uid, { correlation });
+    return correlation;
+  }
+
+  private async apply(study: StoredStudy, stored: StoredReport, link: ReportLink): Promise<StudyCorrelation> {
+    const { fhir, outputs } = this.deps;
+    const analysis = study.findings!;
+    const cancelled = stored.report.resultStatus === 'X';
+    const fractures = (analysis.fractures as DetectedFracture[]).filter((f) => f.grade >= 1);
+    const model = analysis.model;
+    const previous = new Map((await outputs.all(study.studyInstanceUid)).map((o) => [o.key, o]));
+    const identifiedAt = new Date().toISOString();
+    const decided = fractures.map((f) => ({ f, d: decideFracture(f, stored.analysis, cancelled) }));
+    const toWrite = decided.filter(({ d }) => !d.reported && d.reason !== 'report-cancelled');
+
+    let refs: WrittenRefs | null = null;
+    if (toWrite.length > 0 && model) {
+      const device = await fhir.upsert(buildDevice(model));
+      const keyImagePng = await this.deps.studies.getKeyImage(study.studyInstanceUid);
+      const ctx0 = this.context(study, stored, model, identifiedAt);
+      const keyImage = keyImagePng ? await fhir.upsert(buildKeyImage(ctx0, keyImagePng)) : null;
+      refs = { device: `Device/${device.id}`, keyImage: keyImage ? `Media/${keyImage.id}` : null };
+    }
+
+    const result: CorrelatedFracture[] = [];
+    const active = new Set<string>();
+    for (const { f, d } of decided) {
+      const key = model ? findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) : f.level;
+      const before = previous.get(key);
+      if (refs && model && toWrite.some((w) => w.f === f)) {
+        // The first decision's time stays: a replay must produce the same resources.
+        const ctx = this.context(study, stored, model, before?.active ? before.context.identifiedAt : identifiedAt);
+        const ids = await this.writeFinding({ key, fracture: f, decision: d, context: ctx, refs }, true);
+        await outputs.put(study.studyInstanceUid, { key, fracture: f, decision: d, context: ctx, refs, ids, active: true });
+        active.add(key);
+        result.push({ ...d, outputs: ids, retracted: false });
+      } else {
+        let retracted = false;
+        if (before?.active) {
+          await this.retract(study.studyInstanceUid, before);
+          retracted = true;
+        }
+        result.push({ ...d, outputs: null, retracted });
+      }
+    }
+    // Findings of an earlier analysis (another model version, other content) that this one no longer has.
+    const retractedStale: string[] = [];
+    for (const before of previous.values()) {
+      if (!before.active || active.has(before.key) || decided.some(({ f }) => model && findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) === before.key)) continue;
+      await this.retract(study.studyInstanceUid, before);
+      retractedStale.push(before.decision.levelText);
+    }
+    return {
+      outcome: cancelled ? 'report-cancelled' : 'evaluated',
+      joinedBy: link.joinedBy,
+      report: { version: stored.version, resultStatus: stored.report.resultStatus, language: stored.analysis.language },
+      waitUntil: null,
+      evaluatedAt: new Date().toISOString(),
+      fractures: result,
+      retractedStale,
+    };
+  }
+
+  /** Writes (or retracts, `active` false) one finding's resources in reference order. */
+  private async writeFinding(o: Pick<FindingOutputs, 'key' | 'fracture' | 'decision' | 'context' | 'refs'>, active: boolean): Promise<OutputIds> {
+    const { fhir } = this.deps;
+    const { fracture: f, decision: d, context: ctx, refs } = o;
+    const observation = await fhir.upsert(buildObservation(ctx, f, d, refs, active));
+    const obsRef = `Observation/${observation.id}`;
+    const issue = await fhir.upsert(buildDetectedIssue(ctx, f, d, obsRef, refs, active));
+    const ids: OutputIds = { observation: observation.id, detectedIssue: issue.id, serviceRequests: {}, tasks: {} };
+    for (const kind of referralKinds(f)) {
+      const sr = await fhir.upsert(buildServiceRequest(ctx, f, d, kind, { observation: obsRef, detectedIssue: `DetectedIssue/${issue.id}`, device: refs.device }, active));
+      const task = await fhir.upsert(buildTask(ctx, f, d, kind, `ServiceRequest/${sr.id}`, refs.device, active));
+      ids.serviceRequests[kind] = sr.id;
+      ids.tasks[kind] = task.id;
+    }
+    return ids;
+  }
+
+  private async retract(uid: string, before: FindingOutputs): Promise<void> {
+    const ids = await this.writeFinding(before, false);
+    await this.deps.outputs.put(uid, { ...before, ids, active: false });
+  }
+
+  private context(study: StoredStudy, stored: StoredReport, model: NonNullable<OutputContext['model']>, identifiedAt: string): OutputContext {
+    const r = stored.report;
+    return {
+      studyInstanceUid: study.studyInstanceUid,
+      studyDate: study.studyDate ? study.studyDate.slice(0, 10) : null,
+      accessionNumber: study.accessionNumber ?? r.accessionNumber,
+      patient: patientIdentifier(r, study, this.options.patientIdSystems),
+      reportDate: (r.observationDateTime ?? new Date(stored.receivedAt).toISOString()).slice(0, 10),
+      model,
+      identifiedAt,
+      taskOwner: this.options.taskOwner,
+    };
+  }
+
+  private async withStudyLock<T>(uid: string, work: () => Promise<T>): Promise<T> {
+    const key = `${this.deps.prefix}:correlate-lock:${uid}`;
+    const token = randomUUID();
+    const locked = await this.deps.redis.set(key, token, 'PX', 120_000, 'NX');
+    if (locked === null) throw new AppError('QUEUE_UNAVAILABLE', 'another correlation of this study is running; retry');
+    try {
+      return await work();
+    } finally {
+      await this.deps.redis.eval(RELEASE_LOCK, 1, key, token).catch(() => undefined);
+    }
+  }
+
+  private async filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): Promise<T[]> {
+    const out: T[] = [];
+    for (const item of items) if (await keep(item)) out.push(item);
+    return out;
+  }
+}
+
+function emptyCorrelation(outcome: StudyCorrelation['outcome']): StudyCorrelation {
+  return { outcome, joinedBy: null, report: null, waitUntil: null, evaluatedAt: null, fractures: [], retractedStale: [] };
+}
+
+/**
+ * The patient as FHIR identifies them: the first PID-3 identifier whose assigning authority
+ * PATIENT_ID_SYSTEMS maps; else the first one under a system naming the unmapped authority (visible, so
+ * an integration engineer sees what to configure); else the study's DICOM PatientID.
+ */
+export function patientIdentifier(r: RadiologyReport, study: Pick<StoredStudy, 'patientId' | 'issuerOfPatientId'>, systems: Record<string, string>): Identifier {
+  for (const id of r.patient.identifiers) {
+    const system = systems[id.assigningAuthority];
+    if (system) return { system, value: id.value };
+  }
+  const first = r.patient.identifiers[0];
+  if (first) return { system: `${UNMAPPED_AUTHORITY_SYSTEM}:${encodeURIComponent(first.assigningAuthority || 'none')}`, value: first.value };
+  if (study.patientId) return { system: `${UNMAPPED_AUTHORITY_SYSTEM}:${encodeURIComponent(study.issuerOfPatientId || 'none')}`, value: study.patientId };
+  throw new AppError('BAD_REQUEST', 'neither the report nor the study identifies the patient');
+}
+
+/**
+ * A study and a report are of the same patient unless both carry patient ids and none agrees (same value,
+ * and same authority where both name one). Absent ids do not veto a join made by accession or UID.
+ */
+function samePatient(study: Pick<StoredStudy, 'patientId' | 'issuerOfPatientId'>, r: RadiologyReport | undefined): boolean {
+  if (!r) return false;
+  if (!study.patientId || r.patient.identifiers.length === 0) return true;
+  return r.patient.identifiers.some(
+    (id) => id.value === study.patientId && (!id.assigningAuthority || !study.issuerOfPatientId || id.assigningAuthority === study.issuerOfPatientId),
+  );
+}

@@ -1,0 +1,71 @@
+/**
+ * The decision, per detected fracture: did the radiologist mention it? CONTRACT rule: a fracture found
+ * at level X counts as reported when X is in the report's `reportedLevels` or X's region is in
+ * `reportedRegions`. One addition for labels we are not sure of: a finding flagged `levelUncertain`
+ * counts as reported when the report names a fracture within one level of it, because a clinician must
+ * never be told "not in the report" when we merely numbered the spine differently from the radiologist.
+ */
+import { type FractureGrade, type Morphology, type SpineLevel, type VertebraFlag, levelDistance, regionOfLevel } from '../domain/vocabulary';
+import type { ReportAnalysis } from '../report/types';
+
+/** The detector's fracture, as much of it as correlation and the outputs need. */
+export interface DetectedFracture {
+  level: SpineLevel;
+  grade: FractureGrade;
+  morphology: Morphology | null;
+  heightLossPercent: number;
+  heightsMm: { anterior: number; middle: number; posterior: number };
+  centerMm: [number, number, number];
+  confidence: number;
+  flags: VertebraFlag[];
+}
+
+export type DecisionReason =
+  /** The level is in `reportedLevels`. */
+  | 'level-mentioned'
+  /** The level's region is in `reportedRegions` ("multiple thoracic compression fractures"). */
+  | 'region-mentioned'
+  /** Level uncertain, and the report names a fracture one level away. */
+  | 'adjacent-level-mentioned'
+  /** Nothing in the report covers it: outputs are written. */
+  | 'not-mentioned'
+  /** The report was cancelled (OBR-25 X): nothing stands, every output is retracted. */
+  | 'report-cancelled';
+
+export interface FractureDecision {
+  level: SpineLevel;
+  /** How outputs name the level: "T12", or "T12 or adjacent" when the label is uncertain. */
+  levelText: string;
+  levelUncertain: boolean;
+  grade: FractureGrade;
+  reported: boolean;
+  reason: DecisionReason;
+  /** One sentence for the study status, e.g. "T11 is named in the report (level uncertain: T12 ± 1)". */
+  explanation: string;
+}
+
+/**
+ * The CONTRACT rule, with its reason. A report cancelled (OBR-25 X) leaves nothing standing: the
+ * caller retracts every output.
+ */
+export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, reportCancelled: boolean): FractureDecision {
+  const levelUncertain = f.flags.includes('levelUncertain');
+  const base = { level: f.level, levelText: levelUncertain ? `${f.level} or adjacent` : f.level, levelUncertain, grade: f.grade };
+  if (reportCancelled) {
+    return { ...base, reported: false, reason: 'report-cancelled', explanation: 'the report was cancelled: no output stands for this study' };
+  }
+  if (analysis.reportedLevels.includes(f.level)) {
+    return { ...base, reported: true, reason: 'level-mentioned', explanation: `${f.level} is named in the report` };
+  }
+  const region = regionOfLevel(f.level);
+  if (region !== 'sacral' && analysis.reportedRegions.includes(region)) {
+    return { ...base, reported: true, reason: 'region-mentioned', explanation: `the report mentions ${region} fractures without naming a level` };
+  }
+  if (levelUncertain) {
+    const near = analysis.reportedLevels.find((l) => levelDistance(l, f.level) === 1);
+    if (near) {
+      return { ...base, reported: true, reason: 'adjacent-level-mentioned', explanation: `${near} is named in the report and our label ${f.level} is uncertain by one level` };
+    }
+  }
+  return { ...base, reported: false, reason: 'not-mentioned', explanation: `no mention in the report covers ${base.levelText}` };
+}
