@@ -11,12 +11,21 @@ import { studyRouter } from './ingest/dicomweb/notifications';
 import { type ModelHandle, startModel, stopModel } from './inference';
 import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
-import { type CorrelateJobData, QUEUES, type ReportJobData, type StudyJobData } from './queue/names';
+import { Correlator } from './correlate/correlator';
+import { EmbeddedFhirWriter, RedisFhirRepository } from './emit/fhir/embedded';
+import { ExternalFhirWriter } from './emit/fhir/external';
+import { createFhirRouter } from './emit/fhir/http';
+import { taskOwnerReference } from './emit/fhir/resources';
+import type { FhirWriter } from './emit/fhir/writer';
+import { type CorrelateJobData, processCorrelateJob } from './queue/correlate';
+import { QUEUES, type ReportJobData, type StudyJobData } from './queue/names';
 import { createRedis } from './queue/redis';
 import { ReportIntake } from './queue/report-intake';
 import { processReportJob } from './queue/report-worker';
 import { StudyIntake } from './queue/study-intake';
 import { processStudyJob, reconcileFailedStudyJob, uidTag } from './queue/study-worker';
+import { LinkStore } from './store/links';
+import { OutputStore } from './store/outputs';
 import { ReportStore } from './store/reports';
 import { StudyStore } from './store/studies';
 
@@ -70,9 +79,10 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       watchRedis(workerRedis, 'worker', logger);
       stops.push(async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
       const store = new ReportStore(workerRedis, prefix);
+      const links = new LinkStore(workerRedis, prefix, config.STUDY_STATE_TTL_S);
       const worker = new Worker<ReportJobData>(
         QUEUES.reports,
-        (job) => processReportJob(job, { redis: workerRedis, prefix, store, correlateQueue, logger }),
+        (job) => processReportJob(job, { redis: workerRedis, prefix, store, links, correlateQueue, logger }),
         // A long lock: analysing a multi-megabyte report holds the event loop for a second or so.
         { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, lockDuration: 120_000 },
       );
@@ -81,6 +91,11 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, model, logger);
       observeWorker(studyWorker, metrics, logger, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
+      const fhir = createFhirWriter(config, producer, logger);
+      stops.push(() => fhir.close());
+      const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
+      observeWorker(correlateWorker, metrics, logger);
+      stops.push(() => correlateWorker.close());
     }
 
     const intake = new ReportIntake(producer, reportsQueue, { prefix, duplicateWindowS: config.HL7_DUPLICATE_WINDOW_S });
@@ -113,6 +128,17 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               getKeyImage: (uid) => studyIntake.getKeyImage(uid),
               logger,
             }),
+            // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
+            ...(config.FHIR_BASE_URL
+              ? []
+              : [
+                  createFhirRouter({
+                    repository: new RedisFhirRepository(producer, prefix),
+                    apiToken: config.API_TOKEN,
+                    ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: () => config.PUBLIC_BASE_URL as string } : {}),
+                    logger,
+                  }),
+                ]),
           ]
         : [],
     });
@@ -174,7 +200,7 @@ function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<Co
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
   );
-  const deps = { store, reports: new ReportStore(redis, config.QUEUE_PREFIX), correlateQueue, clientFor, model, logger };
+  const deps = { store, links: new LinkStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S), correlateQueue, clientFor, model, logger };
   const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -189,6 +215,32 @@ function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<Co
     }
   });
   return worker;
+}
+
+/** The embedded store unless FHIR_BASE_URL names an external FHIR R4 server. */
+function createFhirWriter(config: Config, redis: Redis, logger: Logger): FhirWriter {
+  if (!config.FHIR_BASE_URL) return new EmbeddedFhirWriter({ redis, prefix: config.QUEUE_PREFIX });
+  const auth =
+    config.FHIR_CLIENT_ID && config.FHIR_CLIENT_SECRET
+      ? { kind: 'client-credentials' as const, clientId: config.FHIR_CLIENT_ID, clientSecret: config.FHIR_CLIENT_SECRET, ...(config.FHIR_TOKEN_URL ? { tokenUrl: config.FHIR_TOKEN_URL } : {}) }
+      : { kind: 'none' as const };
+  return new ExternalFhirWriter({ baseUrl: config.FHIR_BASE_URL, auth, timeoutMs: config.FHIR_TIMEOUT_MS, logger });
+}
+
+/** The correlate worker: report × study → decisions → FHIR outputs; each evaluation is idempotent. */
+function startCorrelateWorker(config: Config, redis: Redis, queue: Queue<CorrelateJobData>, fhir: FhirWriter, logger: Logger): Worker<CorrelateJobData> {
+  const prefix = config.QUEUE_PREFIX;
+  const studies = new StudyStore(redis, prefix, config.STUDY_STATE_TTL_S);
+  const reportWaitMs = config.CORRELATE_REPORT_WAIT_H * 3_600_000;
+  const correlator = new Correlator(
+    { redis, prefix, studies, reports: new ReportStore(redis, prefix), links: new LinkStore(redis, prefix, config.STUDY_STATE_TTL_S), outputs: new OutputStore(redis, prefix, config.STUDY_STATE_TTL_S), fhir, logger },
+    { patientIdSystems: config.PATIENT_ID_SYSTEMS, taskOwner: taskOwnerReference(config.REFERRAL_TASK_OWNER), dateWindowMs: config.CORRELATE_DATE_WINDOW_H * 3_600_000, reportWaitMs },
+  );
+  return new Worker<CorrelateJobData>(QUEUES.correlate, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger }), {
+    connection: redis,
+    prefix,
+    concurrency: config.WORKER_CONCURRENCY,
+  });
 }
 
 /** Notification intake; asks the source (once, briefly, no retries) whether a settled study changed. */

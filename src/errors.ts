@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   STUDY_UNUSABLE: { http: 422, ack: 'AE', hl7Code: '207', retryable: false, message: 'no usable CT series' },
   VOLUME_INVALID: { http: 422, ack: 'AE', hl7Code: '207', retryable: false, message: 'series cannot be assembled into a volume' },
   MODEL_INVALID: { http: 500, ack: 'AR', hl7Code: '207', retryable: false, message: 'model does not follow the contract' },
+  METHOD_NOT_ALLOWED: { http: 405, ack: 'AR', hl7Code: '207', retryable: false, message: 'method not allowed' },
+  FHIR_UNAVAILABLE: { http: 502, ack: 'AR', hl7Code: '207', retryable: true, message: 'FHIR server unavailable, retry later' },
+  FHIR_REJECTED: { http: 502, ack: 'AE', hl7Code: '207', retryable: false, message: 'FHIR server refused the request' },
   INTERNAL: { http: 500, ack: 'AR', hl7Code: '207', retryable: true, message: 'internal error' },
 } as const satisfies Record<
   string,

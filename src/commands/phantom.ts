@@ -1,10 +1,10 @@
 import { join } from 'node:path';
+import { isSpineLevel } from '../domain/vocabulary';
 import { AppError } from '../errors';
 import { analyzeDirectory } from '../imaging/analyze';
 import { CONTRAST_PHASES, isContrastPhase } from '../imaging/phantom/anatomy';
 import { parseFractureList, parseLevelList, randomPhantomOptions, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
 import { renderVolumePngs } from '../imaging/render';
-import { isSpineLevel } from '../imaging/phantom/spine';
 import { parseCommandArgs } from './args';
 
 const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]

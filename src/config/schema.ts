@@ -80,6 +80,8 @@ export const configSchema = z.object({
   FHIR_CLIENT_ID: nullableString,
   FHIR_CLIENT_SECRET: nullableString,
   FHIR_TOKEN_URL: z.url({ protocol: /^https?$/ }).nullable(),
+  /** Per-request timeout for the external FHIR server; a timeout is retried (writes are conditional updates). */
+  FHIR_TIMEOUT_MS: positiveInt,
   /** How far apart (hours) a study and a report of one patient may be to join when neither names the other. */
   CORRELATE_DATE_WINDOW_H: z.coerce.number().positive(),
   /** How long (hours) an analysed study waits for its report before it ends `done` with outcome no-report. */
@@ -97,6 +99,8 @@ export const configSchema = z.object({
   CDS_AUTH: z.enum(['on', 'off']),
   PATIENT_ID_SYSTEMS: json(z.record(z.string(), z.string().min(1))),
   API_TOKEN: nullableString,
+  /** The URL clients reach this service at (behind a proxy): FHIR next links and, later, CDS Hooks `aud`. Unset: from the request. */
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).nullable(),
   WORKER_CONCURRENCY: positiveInt,
   SHUTDOWN_TIMEOUT_MS: positiveInt,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -3,10 +3,10 @@
  * network (vertebral bodies) → components → labelling (sacrum up, last rib-bearing vertebra down) →
  * six-point heights → Genant grade and morphology → flags and confidence → the `analyze-study` findings.
  */
-import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
+import { SPINE_LEVELS, type Grade, type Morphology, type SpineLevel, type VertebraFlag } from '../domain/vocabulary';
 import type { Vec3, Volume } from '../imaging/volume';
 import { findBodies, foreground, intensityFlags, measureBody, onTheColumn, splitMerged, type BodyComponent, type BodyMeasurement } from './bodies';
-import { expectedPosteriorHeight, genantGrade, type Grade, type Morphology } from './grading';
+import { expectedPosteriorHeight, genantGrade } from './grading';
 import { renderKeyImage } from './key-image';
 import { assignLevels } from './labelling';
 import { localizeSpine, type SpineLine } from './localize';
@@ -16,8 +16,6 @@ import { sacralTest, type SacralTest } from './sacrum';
 import type { ModelHandle } from './session';
 
 const { max, min, round } = Math;
-
-export type VertebraFlag = 'sclerotic' | 'lytic' | 'scoliosis' | 'levelUncertain' | 'partialCoverage';
 
 /** One vertebra as the CONTRACT's `analyze-study` JSON has it. */
 export interface VertebraFinding {

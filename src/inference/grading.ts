@@ -3,10 +3,7 @@
  * 1 − Hm/Hp, crush = 1 − Hp / expected Hp (from the adjacent normal vertebrae, scaled by how heights grow
  * caudally). Grade by the largest reduction: < 20% normal, 20–25% mild, 25–40% moderate, > 40% severe.
  */
-import type { SpineLevel } from '../imaging/phantom/spine';
-
-export type Grade = 0 | 1 | 2 | 3;
-export type Morphology = 'wedge' | 'biconcave' | 'crush';
+import type { Grade, Morphology, SpineLevel } from '../domain/vocabulary';
 
 export interface Heights {
   anterior: number;

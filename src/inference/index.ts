@@ -5,10 +5,10 @@
  *   const det = await detectVertebrae(volume, model);    // → { vertebrae, fractures, model, keyImage, ... }
  *   await stopModel(model);
  */
-export { detectVertebrae, type Detection, type DetectOptions, type VertebraFinding, type VertebraFlag } from './detect';
+export { detectVertebrae, type Detection, type DetectOptions, type VertebraFinding } from './detect';
 export { startModel, stopModel, type ModelHandle, type StartModelOptions } from './session';
 export { cardPathFor, modelCardSchema, parseModelCard, readModel, sha256Of, type ModelCard } from './model-card';
-export { genantGrade, gradeForLoss, expectedPosteriorHeight, REFERENCE_POSTERIOR_MM, type Grade, type Morphology } from './grading';
+export { genantGrade, gradeForLoss, expectedPosteriorHeight, REFERENCE_POSTERIOR_MM } from './grading';
 export { assignLevels, stepPositions, type LabelInput, type LabelResult } from './labelling';
 export { localizeSpine, type SpineLine } from './localize';
 export { curvedSagittal, slabToLps, type SagittalSlab } from './reformat';

@@ -7,7 +7,7 @@
  * (partial coverage), every label is flagged `levelUncertain`. Missing bodies inside the column are
  * bridged by counting gaps that are much longer than their neighbours' spacing.
  */
-import { SPINE_LEVELS, type SpineLevel } from '../imaging/phantom/spine';
+import { SPINE_LEVELS, type SpineLevel } from '../domain/vocabulary';
 import { REFERENCE_POSTERIOR_MM } from './grading';
 
 export interface LabelInput {

@@ -7,6 +7,16 @@
  *   trigger, resolve cues into an assertion, attach grade/morphology/percent -> per sentence: one mention
  *   per level (or region) -> reportedLevels / reportedRegions.
  */
+import {
+  REPORTED_REGIONS,
+  levelIndex,
+  regionOfLevel,
+  type Grade,
+  type Morphology,
+  type Region,
+  type ReportedRegion,
+  type VertebralLevel,
+} from '../domain/vocabulary';
 import { applySection, assertionFor, resolveModifier, type CueContext, type Modifier, type Span } from './assertions';
 import { buildDoc, distance, nearest, within, type Doc } from './doc';
 import { emptyFeatures, finalFeatures, hasAny, mergeFeatures, type Features } from './features';
@@ -16,21 +26,7 @@ import { groupLevels, type Group, type LevelSpan } from './levels';
 import type { Range, Sentence } from './sections';
 import { attributedToOtherSite, boundToOtherStructure, explainedBySchmorl } from './sites';
 import { tokens } from './text';
-import {
-  REPORTED_REGIONS,
-  isReportedAssertion,
-  levelIndex,
-  regionOfLevel,
-  type AnalyzeOptions,
-  type Assertion,
-  type FractureMention,
-  type Grade,
-  type Morphology,
-  type Region,
-  type ReportAnalysis,
-  type ReportedRegion,
-  type VertebralLevel,
-} from './types';
+import { isReportedAssertion, type AnalyzeOptions, type Assertion, type FractureMention, type ReportAnalysis } from './types';
 
 /** Max words between a level group and the fracture trigger it attaches to. */
 const ATTACH_WINDOW = 8;

@@ -1,4 +1,5 @@
 /** The EN+FR lexicons compiled once into matchers (see lexicon.ts for the matching strategy). */
+import type { Grade, Morphology } from '../domain/vocabulary';
 import {
   compileAlternation,
   mergeLexicons,
@@ -13,7 +14,6 @@ import {
 import { LEXICON_EN } from './lexicon-en';
 import { LEXICON_FR } from './lexicon-fr';
 import { SectionFinder } from './sections';
-import type { Grade, Morphology } from './types';
 
 export interface Compiled {
   lex: Lexicon;

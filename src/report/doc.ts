@@ -1,4 +1,5 @@
 /** The analysed document: folded text, word index and all lexicon matches, plus span helpers. */
+import type { Grade, Morphology } from '../domain/vocabulary';
 import type { Span } from './assertions';
 import { getCompiled } from './compiled';
 import { findGrades, findPercents, type NumberMatch } from './features';
@@ -6,7 +7,6 @@ import { candidateStarts, matchAll, type CueEntry, type LexMatch, type RegionEnt
 import { findLevelSpans, type LevelSpan } from './levels';
 import { segment, type Sentence } from './sections';
 import { WordIndex, foldText } from './text';
-import type { Grade, Morphology } from './types';
 
 /** Items of a start-sorted list that start inside [start, end). Binary search: O(log n + k). */
 export function within<T extends Span>(list: readonly T[], start: number, end: number): T[] {

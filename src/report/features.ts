@@ -1,7 +1,7 @@
 /** Grade, morphology and height-loss percentage of a mention, as stated in the text. */
+import type { Grade, Morphology } from '../domain/vocabulary';
 import type { Span } from './assertions';
 import type { TriggerEntry } from './lexicon';
-import type { Grade, Morphology } from './types';
 
 export interface MentionFeatures {
   grade: Grade | null;

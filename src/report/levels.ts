@@ -4,8 +4,8 @@
  * ranges ("T11-L2", "T11 through L2", "from T11 to L2", "de D11 à L2", "L2-4") expanded to every level
  * between, and disc levels ("L4-L5 disc", "discopathie L4-L5") recognised and dropped.
  */
+import { isVertebralLevel, levelIndex, VERTEBRAL_LEVELS, type VertebralLevel } from '../domain/vocabulary';
 import { tokens } from './text';
-import { LEVELS, levelIndex, type VertebralLevel } from './types';
 
 export interface LevelSpan {
   start: number;
@@ -25,7 +25,7 @@ const MAX_BY_PREFIX = { C: 7, T: 12, L: 5, S: 1 } as const;
 function toLevel(prefix: 'C' | 'T' | 'L' | 'S', n: number): VertebralLevel | null {
   if (!Number.isInteger(n) || n < 1 || n > MAX_BY_PREFIX[prefix]) return null;
   const name = `${prefix}${n}`;
-  return (LEVELS as readonly string[]).includes(name) ? (name as VertebralLevel) : null;
+  return isVertebralLevel(name) ? name : null;
 }
 
 function prefixOf(p: string): 'C' | 'T' | 'L' | 'S' {
@@ -91,7 +91,7 @@ function range(a: VertebralLevel, b: VertebralLevel): VertebralLevel[] {
   const i = levelIndex(a);
   const j = levelIndex(b);
   if (j <= i) return [a, b];
-  return LEVELS.slice(i, j + 1) as VertebralLevel[];
+  return VERTEBRAL_LEVELS.slice(i, j + 1);
 }
 
 /** Words before/after a pair that make "L4-L5" a disc level. */

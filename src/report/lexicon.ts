@@ -3,7 +3,8 @@
  * folded text (lower case, no accents: see text.ts). Patterns are regex sources without capturing
  * groups; they are sorted longest first so that "no change" wins over "no" at the same position.
  */
-import type { Grade, Morphology, Region, Section } from './types';
+import type { Grade, Morphology, Region } from '../domain/vocabulary';
+import type { Section } from './types';
 
 /**
  * What a cue does to a fracture trigger in its scope (ConText categories).

@@ -1,29 +1,16 @@
 /**
  * Types of the `analyze-report` JSON (CONTRACT.md, section "analyze-report JSON").
  * The shapes here are the wire format: change them only together with the contract.
+ * Levels, regions, grades and morphologies come from the one vocabulary (src/domain/vocabulary.ts).
  */
+import type { Grade, Morphology, Region, ReportedRegion, VertebralLevel } from '../domain/vocabulary';
 
-/** Vertebral levels in anatomical (cranio-caudal) order; `reportedLevels` is sorted in this order. */
-export const LEVELS = [
-  'C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7',
-  'T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10', 'T11', 'T12',
-  'L1', 'L2', 'L3', 'L4', 'L5',
-  'S1',
-] as const;
-export type VertebralLevel = (typeof LEVELS)[number];
-
-/** Region of a mention. `sacral` only ever appears with level S1 (a sacrum fracture is not a VCF). */
-export type Region = 'cervical' | 'thoracic' | 'lumbar' | 'sacral' | 'spine';
-/** Regions that can appear in `reportedRegions` (CONTRACT). */
-export type ReportedRegion = Exclude<Region, 'sacral'>;
-export const REPORTED_REGIONS: readonly ReportedRegion[] = ['cervical', 'thoracic', 'lumbar', 'spine'];
+/** The vocabulary types the JSON uses, for code that imports the report API (`../report`) only. */
+export type { Grade, Morphology, Region, ReportedRegion, VertebralLevel };
 
 export type Assertion = 'present' | 'absent' | 'possible' | 'historical' | 'hypothetical';
 export const ASSERTIONS: readonly Assertion[] = ['present', 'absent', 'possible', 'historical', 'hypothetical'];
 
-/** Genant semi-quantitative grade (CLINICAL.md). */
-export type Grade = 0 | 1 | 2 | 3;
-export type Morphology = 'wedge' | 'biconcave' | 'crush';
 export type Language = 'en' | 'fr';
 
 /**
@@ -78,21 +65,4 @@ export function isReportedAssertion(a: Assertion): boolean {
     default:
       return a satisfies never;
   }
-}
-
-export function regionOfLevel(level: VertebralLevel): Region {
-  switch (level[0]) {
-    case 'C':
-      return 'cervical';
-    case 'T':
-      return 'thoracic';
-    case 'L':
-      return 'lumbar';
-    default:
-      return 'sacral';
-  }
-}
-
-export function levelIndex(level: VertebralLevel): number {
-  return LEVELS.indexOf(level);
 }

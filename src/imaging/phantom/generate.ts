@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSpineLevel, SPINE_LEVELS, spineLevelIndex, type Grade, type Morphology, type SpineLevel } from '../../domain/vocabulary';
 import { buildAnatomy, finishSlice, paintSlice, type ContrastPhase, type SliceCanvas } from './anatomy';
 import { SOP_CLASSES } from '../dicom';
 import { encodeImage, type CtSliceSpec, type SyntheticPatient } from './dicom-writer';
@@ -14,13 +15,8 @@ import {
   bodyCenter,
   buildSpine,
   endplates,
-  isSpineLevel,
-  levelIndex,
   measuredHeights,
-  SPINE_LEVELS,
   type FractureSpec,
-  type Morphology,
-  type SpineLevel,
   type Vec3,
   type VertebraModel,
 } from './spine';
@@ -114,7 +110,7 @@ export interface TruthVertebra {
   referenceHeightsMm: { anterior: number; middle: number; posterior: number };
   /** Genant height reduction, %: wedge 1−Ha/Hp, biconcave 1−Hm/Hp, crush 1−Hp/Hp(reference). */
   heightLossPercent: number;
-  grade: 0 | 1 | 2 | 3;
+  grade: Grade;
   morphology: Morphology | null;
   depthMm: number;
   widthMm: number;
@@ -228,9 +224,9 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast);
 
   // Slice geometry.
-  const from = spine[levelIndex(o.coverage.from)] as VertebraModel;
-  const to = spine[levelIndex(o.coverage.to)] as VertebraModel;
-  if (levelIndex(o.coverage.from) > levelIndex(o.coverage.to)) throw new Error('coverage must go from a higher to a lower level');
+  const from = spine[spineLevelIndex(o.coverage.from)] as VertebraModel;
+  const to = spine[spineLevelIndex(o.coverage.to)] as VertebraModel;
+  if (spineLevelIndex(o.coverage.from) > spineLevelIndex(o.coverage.to)) throw new Error('coverage must go from a higher to a lower level');
   const zTopCov = bodyCenter(from)[2] + from.heights.posterior / 2 + 15;
   const zBotCov = bodyCenter(to)[2] - to.heights.posterior / 2 - 15;
   const nNeeded = ceil((zTopCov - zBotCov) / o.sliceSpacing) + 1;
@@ -527,7 +523,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       contrast: o.contrast,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,
-      partialCoverage: vertebrae.some((v) => !v.inFieldOfView && levelIndex(v.level) <= levelIndex('L5')),
+      partialCoverage: vertebrae.some((v) => !v.inFieldOfView && spineLevelIndex(v.level) <= spineLevelIndex('L5')),
     },
   };
 }
@@ -553,8 +549,6 @@ export function phantomBuffers(options: Partial<PhantomOptions>): { truth: Groun
   return { truth, files };
 }
 
-export { SPINE_LEVELS };
-
 /**
  * A varied but realistic phantom recipe drawn from the seed: fractures at random levels, grades and
  * morphologies, confounders, patient position, slice spacing/thickness, field of view, noise and
@@ -563,7 +557,7 @@ export { SPINE_LEVELS };
 export function randomPhantomOptions(seed: number): Partial<PhantomOptions> {
   const r = new Prng(seed).fork('recipe');
   const pick = <T>(xs: readonly T[]): T => xs[floor(r.next() * xs.length)] as T;
-  const graded = SPINE_LEVELS.slice(levelIndex('T4'), levelIndex('L5') + 1);
+  const graded = SPINE_LEVELS.slice(spineLevelIndex('T4'), spineLevelIndex('L5') + 1);
   const fractures: FractureSpec[] = [];
   const nFrac = pick([0, 1, 1, 2, 2, 3]);
   const used = new Set<SpineLevel>();
@@ -581,7 +575,7 @@ export function randomPhantomOptions(seed: number): Partial<PhantomOptions> {
   const spacing = pick([0.625, 1, 1.25, 1.25, 1.5, 2, 2.5, 3]);
   const partial = r.next() < 0.2;
   const from = partial ? pick(SPINE_LEVELS.slice(0, 10)) : 'T1';
-  const to = partial ? pick(SPINE_LEVELS.slice(max(levelIndex(from) + 4, 12))) : 'S1';
+  const to = partial ? pick(SPINE_LEVELS.slice(max(spineLevelIndex(from) + 4, 12))) : 'S1';
   return {
     seed,
     fractures,

@@ -3,26 +3,10 @@
  * lordosis, optional scoliosis), each vertebral body with its own local frame, adult dimensions growing
  * caudally, and Genant fractures applied as changes to the endplate height profile.
  */
+import { SPINE_LEVELS, type FractureGrade, type Grade, type Morphology, type SpineLevel } from '../../domain/vocabulary';
 import type { Prng } from './prng';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
 const { atan2, cos, hypot, max, min, round, sin } = Math;
-
-export const SPINE_LEVELS = [
-  'T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10', 'T11', 'T12',
-  'L1', 'L2', 'L3', 'L4', 'L5', 'S1',
-] as const;
-export type SpineLevel = (typeof SPINE_LEVELS)[number];
-
-export type Morphology = 'wedge' | 'biconcave' | 'crush';
-export type GenantGrade = 0 | 1 | 2 | 3;
-
-export function isSpineLevel(s: string): s is SpineLevel {
-  return (SPINE_LEVELS as readonly string[]).includes(s);
-}
-
-export function levelIndex(level: SpineLevel): number {
-  return SPINE_LEVELS.indexOf(level);
-}
 
 /** Adult reference dimensions (mm) per level: posterior body height, AP depth, width, disc below. */
 const DIMENSIONS: Record<SpineLevel, { hp: number; depth: number; width: number; discBelow: number }> = {
@@ -50,7 +34,7 @@ export type Vec3 = [number, number, number];
 
 export interface FractureSpec {
   level: SpineLevel;
-  grade: 1 | 2 | 3;
+  grade: FractureGrade;
   morphology: Morphology;
 }
 
@@ -69,7 +53,7 @@ export interface VertebraModel {
   depth: number;
   width: number;
   discBelow: number;
-  grade: GenantGrade;
+  grade: Grade;
   morphology: Morphology | null;
   /** Height loss of the most reduced height relative to its reference, 0–1. */
   heightLoss: number;
@@ -81,7 +65,7 @@ export interface VertebraModel {
 }
 
 /** Fractional height loss per Genant grade, drawn inside the grade's band. */
-export function heightLossForGrade(grade: 1 | 2 | 3, rng: Prng): number {
+export function heightLossForGrade(grade: FractureGrade, rng: Prng): number {
   switch (grade) {
     case 1:
       return rng.range(0.21, 0.24);
@@ -95,7 +79,7 @@ export function heightLossForGrade(grade: 1 | 2 | 3, rng: Prng): number {
 }
 
 /** Genant grade for a fractional height reduction (CLINICAL.md). */
-export function gradeForLoss(loss: number): GenantGrade {
+export function gradeForLoss(loss: number): Grade {
   if (loss < 0.2) return 0;
   if (loss <= 0.25) return 1;
   if (loss <= 0.4) return 2;

@@ -4,16 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isVertebralLevel, regionOfLevel, REPORTED_REGIONS, type VertebralLevel } from '../../../src/domain/vocabulary';
 import {
   ASSERTIONS,
-  LEVELS,
   isLevelReported,
   isReportedAssertion,
-  regionOfLevel,
   type Assertion,
   type Language,
   type ReportAnalysis,
-  type VertebralLevel,
 } from '../../../src/report';
 
 export type Split = 'dev' | 'heldout';
@@ -33,7 +31,7 @@ export interface CorpusItem {
   split: Split;
 }
 
-const REGION_KEYS = new Set(['cervical', 'thoracic', 'lumbar', 'spine']);
+const REGION_KEYS = new Set<string>(REPORTED_REGIONS);
 
 /** FNV-1a of the id: one item in five is held out, chosen by hash and not by hand. */
 export function splitOf(id: string): Split {
@@ -71,7 +69,7 @@ export function parseCorpus(source: string, language: Language): CorpusItem[] {
       if (!m || !(ASSERTIONS as readonly string[]).includes(m[2] as string)) throw new Error(`corpus ${id}: bad label ${tok}`);
       const key = m[1] as string;
       const isRegion = REGION_KEYS.has(key);
-      if (!isRegion && !(LEVELS as readonly string[]).includes(key)) throw new Error(`corpus ${id}: bad level ${key}`);
+      if (!isRegion && !isVertebralLevel(key)) throw new Error(`corpus ${id}: bad level ${key}`);
       labels.push({ key, isRegion, assertion: m[2] as Assertion });
     }
     items.push({ id, language, text, labels, attrs, split: splitOf(id) });

@@ -1,7 +1,7 @@
+import { SPINE_LEVELS } from '../../../src/domain/vocabulary';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
 import { decodeNifti, encodeNifti } from '../../../src/imaging/nifti';
 import { phantomBuffers } from '../../../src/imaging/phantom/generate';
-import { SPINE_LEVELS } from '../../../src/imaging/phantom/spine';
 import { lpsToVoxel, type Volume } from '../../../src/imaging/volume';
 
 const SMALL = { size: 96, pixelSpacing: 4, sliceSpacing: 3, coverage: { from: 'T11' as const, to: 'L2' as const }, labels: true };

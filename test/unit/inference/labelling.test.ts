@@ -1,4 +1,4 @@
-import { SPINE_LEVELS } from '../../../src/imaging/phantom/spine';
+import { SPINE_LEVELS } from '../../../src/domain/vocabulary';
 import { assignLevels, stepPositions, type LabelInput } from '../../../src/inference/labelling';
 
 /** Bodies T1–S1 (or a slice of them), top first, with phantom-like spacing, ribs on T1–T12 and alae beside S1. */

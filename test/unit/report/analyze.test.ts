@@ -1,4 +1,5 @@
-import { analyzeReport, isLevelReported, LEVELS } from '../../../src/report';
+import { levelIndex } from '../../../src/domain/vocabulary';
+import { analyzeReport, isLevelReported } from '../../../src/report';
 import { analyse, summary } from './helpers';
 
 describe('1. analyzeReport returns the CONTRACT shape', () => {
@@ -27,7 +28,7 @@ describe('1. analyzeReport returns the CONTRACT shape', () => {
   it('sorts reportedLevels anatomically and de-duplicates', () => {
     const r = analyse('Compression fractures of L2 and T8. Known L2 compression fracture. Wedging of C6.');
     expect(r.reportedLevels).toEqual(['C6', 'T8', 'L2']);
-    expect([...r.reportedLevels].sort((a, b) => LEVELS.indexOf(a) - LEVELS.indexOf(b))).toEqual(r.reportedLevels);
+    expect([...r.reportedLevels].sort((a, b) => levelIndex(a) - levelIndex(b))).toEqual(r.reportedLevels);
   });
 
   it('one mention per level per sentence', () => {
