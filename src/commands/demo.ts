@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
 import net from 'node:net';
 import { startApp } from '../app';
 import { loadConfig } from '../config/load';
@@ -9,7 +12,9 @@ import { MllpFramer, encodeMllp } from '../ingest/hl7/mllp';
 import { phantomBuffers } from '../imaging';
 import { parseFractureList } from '../imaging/phantom/generate';
 import { deleteKeysWithPrefix } from '../queue/redis';
-import { analyzeReport, isLevelReported, type VertebralLevel } from '../report';
+import type { VertebralLevel } from '../domain/vocabulary';
+import type { CorrelatedFracture } from '../store/studies';
+import { analyzeReport } from '../report';
 import { parseCommandArgs } from './args';
 
 /** The demo's patient: two fractures on the CT, a report that mentions only one of them. */
@@ -22,14 +27,41 @@ const REPORT_LINES = [
   'IMPRESSION: L1 compression fracture. No evidence of disease progression.',
 ];
 
+const HELP = `usage: vcf-sentinel demo [--seed N] [--size PX] [--out DIR]
+
+The whole loop on one machine: a synthetic CT with fractures at T12 and L1 is stored in a temporary Orthanc
+(or the DICOMweb source in DICOMWEB_SOURCES), an ORU^R01 mentioning only L1 is sent over MLLP, a study
+notification is posted; the demo prints the findings, the correlation and the FHIR resources written, and
+saves every resource as JSON.
+
+options:
+  --seed N     phantom seed (default 7)
+  --size PX    phantom matrix, 64-512 (default 256)
+  --out DIR    folder for the FHIR resources (default demo-output/<time>)
+
+reads: REDIS_URL, DICOMWEB_SOURCES, PATIENT_ID_SYSTEMS (default maps DEMO_HOSPITAL), REFERRAL_TASK_OWNER,
+MODEL_PATH, LOG_LEVEL (default warn), and every serve setting; HTTP_PORT/MLLP_PORT default to 0 (free ports).
+`;
+
 /**
  * `demo`: the whole loop on one machine. A synthetic CT with fractures at T12 and L1 is stored in a
  * DICOMweb server (a temporary Orthanc, unless DICOMWEB_SOURCES names one), the service runs with
  * role all, an ORU^R01 whose report omits T12 arrives over MLLP, a study notification is posted, and
- * the demo prints what the service found and which fractures the report does not mention.
+ * the demo prints what the service found, which fractures the report does not mention, and the FHIR
+ * resources the correlation wrote (also saved as JSON under --out).
  */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, { seed: { type: 'string', default: '7' }, size: { type: 'string', default: '256' } });
+  const { values } = parseCommandArgs(args, {
+    seed: { type: 'string', default: '7' },
+    size: { type: 'string', default: '256' },
+    out: { type: 'string', default: path.join('demo-output', new Date().toISOString().replace(/[:.]/g, '-')) },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const outDir = path.resolve(values.out as string);
   const seed = Number(values.seed);
   const size = Number(values.size);
   if (!Number.isInteger(seed) || !Number.isInteger(size) || size < 64 || size > 512) {
@@ -38,7 +70,15 @@ export async function run(args: string[]): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const prefix = `demo-${randomUUID().slice(0, 8)}`;
   // Free ports and quiet logs unless the caller says otherwise: the demo's own lines tell the story.
-  const env: NodeJS.ProcessEnv = { ...process.env, HTTP_PORT: process.env.HTTP_PORT ?? '0', MLLP_PORT: process.env.MLLP_PORT ?? '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HTTP_PORT: process.env.HTTP_PORT ?? '0',
+    MLLP_PORT: process.env.MLLP_PORT ?? '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // The demo hospital's MRN authority → a FHIR identifier system, as a site configures it.
+    PATIENT_ID_SYSTEMS: process.env.PATIENT_ID_SYSTEMS ?? JSON.stringify({ DEMO_HOSPITAL: 'urn:oid:2.999.1.1' }),
+    REFERRAL_TASK_OWNER: process.env.REFERRAL_TASK_OWNER ?? 'Organization?identifier=urn:oid:2.999.1.2|oncology-team',
+  };
 
   say('1. Synthetic CT: fractures at T12 (grade 2, wedge) and L1 (grade 3, crush)');
   const { truth, files } = phantomBuffers({ seed, size, pixelSpacing: 384 / size, sliceSpacing: 2.5, fractures: parseFractureList(FRACTURES), localizer: true, doseReport: true });
@@ -79,10 +119,19 @@ export async function run(args: string[]): Promise<number> {
     const analysis = analyzeReport(REPORT_LINES.join('\n'));
     say(`7. The report mentions fractures at: ${analysis.reportedLevels.join(', ') || 'none'}`);
     const found = status.findings?.fractures ?? [];
-    const unreported = found.filter((f) => !isLevelReported(analysis, f.level));
+    const decisions = status.correlation?.fractures ?? [];
     say(`8. Fractures on the CT: ${found.map((f) => `${f.level} (grade ${f.grade})`).join(', ') || 'none found'}${status.findings?.model ? '' : ' (no detection model in this build)'}`);
-    say(`   Present but not reported: ${unreported.map((f) => `${f.level} (grade ${f.grade})`).join(', ') || 'none'}`);
-    say('9. FHIR resources and CDS Hooks cards: not produced by this build (correlation and outputs are not implemented yet)');
+    say(`   Correlation: ${status.correlation?.outcome ?? 'none'}${status.correlation?.joinedBy ? `, report joined by ${status.correlation.joinedBy}` : ''}`);
+    for (const d of decisions) say(`   ${d.levelText} grade ${d.grade}: ${d.reported ? 'reported' : 'NOT reported'} (${d.explanation})`);
+    const unreported = decisions.filter((d) => d.outputs);
+    say(`   Present but not reported: ${unreported.map((d) => `${d.levelText} (grade ${d.grade})`).join(', ') || 'none'}`);
+
+    const written = await fetchOutputs(base, headers, unreported);
+    mkdirSync(outDir, { recursive: true });
+    for (const r of written) writeFileSync(path.join(outDir, `${r.resourceType}-${r.id}.json`), `${JSON.stringify(r, null, 2)}\n`);
+    say(`9. FHIR R4 resources written to the embedded store (GET ${base}/fhir/R4/...), ${written.length} saved as JSON in ${outDir}`);
+    for (const r of written) say(`   ${summarise(r)}`);
+    say('10. CDS Hooks cards: not produced by this build yet (the CDS Hooks service is the next issue)');
     return status.status === 'failed' ? 1 : 0;
   } finally {
     await app.stop();
@@ -137,6 +186,7 @@ interface StudyStatus {
     vertebrae: DemoVertebra[];
     fractures: DemoVertebra[];
   };
+  correlation?: { outcome: string; joinedBy: string | null; fractures: CorrelatedFracture[] } | null;
 }
 
 async function waitForStudy(base: string, uid: string, headers: Record<string, string>, timeoutMs: number): Promise<StudyStatus> {
@@ -145,9 +195,59 @@ async function waitForStudy(base: string, uid: string, headers: Record<string, s
     const res = await fetch(`${base}/studies/${uid}`, { headers });
     if (res.ok) {
       const body = (await res.json()) as StudyStatus;
-      if (['awaiting-report', 'done', 'failed'].includes(body.status)) return body;
+      if (['done', 'failed'].includes(body.status)) return body;
     }
-    if (Date.now() > deadline) throw new AppError('INTERNAL', `study not analysed within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline) throw new AppError('INTERNAL', `study not analysed and correlated within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every resource written for the unreported findings, read back over the service's own FHIR API. */
+async function fetchOutputs(base: string, headers: Record<string, string>, findings: CorrelatedFracture[]): Promise<Resource[]> {
+  const refs = new Set<string>();
+  for (const f of findings) {
+    const o = f.outputs!;
+    refs.add(`Observation/${o.observation}`);
+    refs.add(`DetectedIssue/${o.detectedIssue}`);
+    for (const id of Object.values(o.serviceRequests)) refs.add(`ServiceRequest/${id}`);
+    for (const id of Object.values(o.tasks)) refs.add(`Task/${id}`);
+  }
+  const out: Resource[] = [];
+  const read = async (ref: string) => {
+    const res = await fetch(`${base}/fhir/R4/${ref}`, { headers });
+    if (!res.ok) throw new AppError('INTERNAL', `GET /fhir/R4/${ref}: HTTP ${res.status}`);
+    return (await res.json()) as Resource;
+  };
+  for (const ref of refs) out.push(await read(ref));
+  // The Device and the key image the Observations point at.
+  const linked = new Set<string>();
+  for (const r of out) {
+    if (r.resourceType !== 'Observation') continue;
+    if (r.device?.reference) linked.add(r.device.reference);
+    for (const d of r.derivedFrom ?? []) if (d.reference) linked.add(d.reference);
+  }
+  for (const ref of linked) out.push(await read(ref));
+  return out;
+}
+
+/** One line per resource: what a clinician or an integration engineer would look at first. */
+function summarise(r: Resource): string {
+  switch (r.resourceType) {
+    case 'Observation': {
+      const grade = r.component?.find((c) => c.code.coding?.[0]?.code === 'RDES150')?.valueInteger;
+      return `Observation/${r.id} [${r.status}] ${r.code.text} at ${r.bodySite?.text}, Genant grade ${grade}: ${r.note?.[0]?.text ?? ''}`;
+    }
+    case 'DetectedIssue':
+      return `DetectedIssue/${r.id} [${r.status}, severity ${r.severity}] ${r.detail}`;
+    case 'ServiceRequest':
+      return `ServiceRequest/${r.id} [${r.status}, ${r.intent}, ${r.priority}] ${r.code?.text}`;
+    case 'Task':
+      return `Task/${r.id} [${r.status}] ${r.description} → owner ${r.owner?.reference ?? r.owner?.identifier?.value ?? 'unassigned'}`;
+    case 'Device':
+      return `Device/${r.id} ${r.deviceName?.[0]?.name} ${r.version?.[0]?.value}`;
+    case 'Media':
+      return `Media/${r.id} key image (${r.content.contentType}, ${Math.round(((r.content.data?.length ?? 0) * 3) / 4 / 1024)} KiB)`;
+    default:
+      return `${r.resourceType}/${r.id}`;
   }
 }

@@ -1,13 +1,18 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Observation, Resource } from '@medplum/fhirtypes';
+import { expectValidFhir } from '../helpers/fhir';
 import { orthancSkipReason } from '../helpers/orthanc';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'vcf-sentinel.js');
 const skip = orthancSkipReason();
 
 (skip ? describe.skip : describe)(`vcf-sentinel demo (the README's main command)${skip ? ` — skipped: ${skip}` : ''}`, () => {
-  it('runs the loop end to end: phantom in Orthanc, ORU over MLLP, notification, findings vs report', async () => {
-    const proc = spawn(process.execPath, [BIN, 'demo', '--size', '128'], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  it('runs the loop end to end: phantom in Orthanc, ORU over MLLP, notification, findings vs report, FHIR outputs', async () => {
+    const outDir = mkdtempSync(path.join(tmpdir(), 'vcf-demo-'));
+    const proc = spawn(process.execPath, [BIN, 'demo', '--size', '128', '--out', outDir], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout.on('data', (d) => (out += d));
@@ -16,11 +21,23 @@ const skip = orthancSkipReason();
     expect({ code, err: err.slice(-2000) }).toEqual({ code: 0, err: expect.any(String) });
     expect(out).toMatch(/ACK: MSA\|AA\|DEMO-/);
     expect(out).toMatch(/Study notification: HTTP 202/);
-    expect(out).toMatch(/GET \/studies\/\{uid\}: status (awaiting-report|done)/);
+    expect(out).toMatch(/GET \/studies\/\{uid\}: status done/);
+    expect(out).toMatch(/Correlation: evaluated, report joined by study-instance-uid/);
     expect(out).toMatch(/The report mentions fractures at: L1\n/);
     // The model finds both fractures; the one the report omits is the one to act on.
     expect(out).toMatch(/Fractures on the CT: .*T12 \(grade [23]\).*L1 \(grade [23]\)/);
     expect(out).toMatch(/Present but not reported: .*T12 \(grade [23]\)/);
     expect(out).not.toMatch(/Present but not reported: .*L1/);
+    expect(out).toMatch(/L1 grade [23]: reported \(L1 is named in the report\)/);
+
+    // Every resource written is saved, valid FHIR R4, and the omitted T12 is among the Observations.
+    const saved = readdirSync(outDir).map((f) => JSON.parse(readFileSync(path.join(outDir, f), 'utf8')) as Resource);
+    for (const r of saved) expectValidFhir(r);
+    const types = new Set(saved.map((r) => r.resourceType));
+    expect([...types].sort()).toEqual(['DetectedIssue', 'Device', 'Media', 'Observation', 'ServiceRequest', 'Task']);
+    const t12 = saved.find((r): r is Observation => r.resourceType === 'Observation' && r.bodySite?.text === 'T12');
+    expect(t12).toMatchObject({ status: 'preliminary', subject: { identifier: { system: 'urn:oid:2.999.1.1', value: 'DEMO-0001' } } });
+    expect(out).toMatch(/ServiceRequest\/\S+ \[active, proposal, routine\] Osteoporosis \/ bone-health work-up/);
+    rmSync(outDir, { recursive: true, force: true });
   }, 180_000);
 });
