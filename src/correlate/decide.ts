@@ -5,7 +5,7 @@
  * counts as reported when the report names a fracture within one level of it, because a clinician must
  * never be told "not in the report" when we merely numbered the spine differently from the radiologist.
  */
-import { type FractureGrade, type Morphology, type SpineLevel, type VertebraFlag, levelDistance, regionOfLevel } from '../domain/vocabulary';
+import { type FractureGrade, type Morphology, type SpineLevel, type VertebraFlag, type VertebralLevel, levelDistance, regionOfLevel } from '../domain/vocabulary';
 import type { ReportAnalysis } from '../report/types';
 
 /** The detector's fracture, as much of it as correlation and the outputs need. */
@@ -45,7 +45,22 @@ export interface FractureDecision {
 }
 
 /**
- * The CONTRACT rule, with its reason. A report cancelled (OBR-25 X) leaves nothing standing: the
+ * The CONTRACT rule: the mention that makes a fracture at `level` reported, or null. A bare "spine"
+ * mention ("multiple vertebral compression fractures") names no region a level belongs to, so it does
+ * not cover a level.
+ */
+export function reportedBy(analysis: Pick<ReportAnalysis, 'reportedLevels' | 'reportedRegions'>, level: VertebralLevel): 'level-mentioned' | 'region-mentioned' | null {
+  if (analysis.reportedLevels.includes(level)) return 'level-mentioned';
+  const region = regionOfLevel(level);
+  return region !== 'sacral' && analysis.reportedRegions.includes(region) ? 'region-mentioned' : null;
+}
+
+export function isLevelReported(analysis: Pick<ReportAnalysis, 'reportedLevels' | 'reportedRegions'>, level: VertebralLevel): boolean {
+  return reportedBy(analysis, level) !== null;
+}
+
+/**
+ * The CONTRACT rule, with its reason, for one detected fracture. A report cancelled (OBR-25 X) leaves nothing standing: the
  * caller retracts every output.
  */
 export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, reportCancelled: boolean): FractureDecision {
@@ -54,12 +69,13 @@ export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, re
   if (reportCancelled) {
     return { ...base, reported: false, reason: 'report-cancelled', explanation: 'the report was cancelled: no output stands for this study' };
   }
-  if (analysis.reportedLevels.includes(f.level)) {
-    return { ...base, reported: true, reason: 'level-mentioned', explanation: `${f.level} is named in the report` };
-  }
-  const region = regionOfLevel(f.level);
-  if (region !== 'sacral' && analysis.reportedRegions.includes(region)) {
-    return { ...base, reported: true, reason: 'region-mentioned', explanation: `the report mentions ${region} fractures without naming a level` };
+  switch (reportedBy(analysis, f.level)) {
+    case 'level-mentioned':
+      return { ...base, reported: true, reason: 'level-mentioned', explanation: `${f.level} is named in the report` };
+    case 'region-mentioned':
+      return { ...base, reported: true, reason: 'region-mentioned', explanation: `the report mentions ${regionOfLevel(f.level)} fractures without naming a level` };
+    case null:
+      break;
   }
   if (levelUncertain) {
     const near = analysis.reportedLevels.find((l) => levelDistance(l, f.level) === 1);

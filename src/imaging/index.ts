@@ -29,4 +29,3 @@ export {
 } from './volume';
 export { planeToPng, renderVolumePngs, WINDOWS } from './render';
 export { decodeNifti, decodeNiftiVolume, encodeNifti, type GridData } from './nifti';
-export { DEFAULT_PHANTOM, phantomBuffers, randomPhantomOptions, writePhantom, type GroundTruth, type PhantomOptions, type TruthVertebra } from './phantom/generate';

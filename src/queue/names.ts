@@ -1,32 +1,13 @@
 import { CORRELATE_QUEUE } from './correlate';
+import { REPORTS_QUEUE } from './reports';
+import { STUDIES_QUEUE } from './studies';
 
-/** Queue names and job data: small, typed references, never payloads (STYLE 5). */
+/**
+ * Every queue of the service, for wiring and metrics. Each queue's module owns its name, job data,
+ * natural id, options and processor: reports.ts, studies.ts, correlate.ts.
+ */
 export const QUEUES = {
-  /** An accepted HL7 message whose reports must be stored, analysed and correlated. */
-  reports: 'reports',
-  /** Report × study → outputs (queue/correlate.ts owns its job data, ids and options). */
+  reports: REPORTS_QUEUE,
   correlate: CORRELATE_QUEUE,
-  /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
-  studies: 'studies',
+  studies: STUDIES_QUEUE,
 } as const;
-
-export interface ReportJobData {
-  /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10). */
-  messageId: string;
-  receivedAt: number;
-  traceId: string;
-}
-
-export interface StudyJobData {
-  studyInstanceUid: string;
-  /** A key of DICOMWEB_SOURCES: the only place the worker fetches this study from. */
-  source: string;
-  /** From the notification, when sent: pairs the study with a stored report by accession. */
-  accessionNumber?: string;
-  traceId: string;
-}
-
-/** BullMQ ids may not contain ':'; a UID never does, so one study always maps to the same job. */
-export function studyJobId(studyInstanceUid: string): string {
-  return `study-${studyInstanceUid}`;
-}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { MessageHeader, RadiologyReport } from '../ingest/hl7/oru';
-import { type ReportJobData, QUEUES } from './names';
+import { type ReportJobData, REPORTS_QUEUE, reportJobId, reportJobOptions } from './reports';
 import { queueStep } from './redis';
 
 export interface IntakeOptions {
@@ -45,18 +45,7 @@ export class ReportIntake {
       (async () => {
         // NX keeps the first content if a sender reuses an MSH-10 for another message.
         const set = await this.redis.set(key, JSON.stringify(reports), 'EX', this.options.duplicateWindowS, 'NX');
-        await this.queue.add(
-          QUEUES.reports,
-          { messageId: id, receivedAt, traceId },
-          {
-            jobId: `hl7-${id}`,
-            // Completed jobs are kept for the duplicate window: BullMQ ignores an add with a known id.
-            removeOnComplete: { age: this.options.duplicateWindowS },
-            removeOnFail: { age: this.options.duplicateWindowS },
-            attempts: 8,
-            backoff: { type: 'exponential', delay: 1000 },
-          },
-        );
+        await this.queue.add(REPORTS_QUEUE, { messageId: id, receivedAt, traceId }, { ...reportJobOptions(this.options.duplicateWindowS), jobId: reportJobId(id) });
         return { duplicate: set === null, messageId: id };
       })(),
       this.timeoutMs,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { StoredStudy, StudyStatus, StudyStore } from '../store/studies';
-import { type StudyJobData, QUEUES, studyJobId } from './names';
+import { type StudyJobData, STUDIES_QUEUE, studyJobId, studyJobOptions } from './studies';
 import { queueStep } from './redis';
 
 /** A validated `POST /notifications/studies` body. */
@@ -120,15 +120,7 @@ export class StudyIntake {
     );
     const data: StudyJobData = { studyInstanceUid: n.studyInstanceUid, source: n.source, traceId };
     if (n.accessionNumber) data.accessionNumber = n.accessionNumber;
-    await this.redisStep(
-      this.queue.add(QUEUES.studies, data, {
-        jobId,
-        attempts: this.options.attempts,
-        backoff: { type: 'exponential', delay: this.options.backoffMs },
-        removeOnComplete: { age: 24 * 3600 },
-        removeOnFail: { age: 7 * 24 * 3600 },
-      }),
-    );
+    await this.redisStep(this.queue.add(STUDIES_QUEUE, data, { ...studyJobOptions(this.options.attempts, this.options.backoffMs), jobId }));
     return { kind: 'accepted', jobId, status: 'queued' };
   }
 

@@ -353,16 +353,6 @@ export function analyzeReport(text: string, opts: AnalyzeOptions = {}): ReportAn
   };
 }
 
-/**
- * CONTRACT rule for the correlator: a fracture found at `level` counts as reported when the level is
- * in `reportedLevels` or its region is in `reportedRegions` (a bare "spine" mention does not cover a level).
- */
-export function isLevelReported(analysis: ReportAnalysis, level: VertebralLevel): boolean {
-  if (analysis.reportedLevels.includes(level)) return true;
-  const region = regionOfLevel(level);
-  return region !== 'sacral' && analysis.reportedRegions.includes(region);
-}
-
 /** Coarse assertion categories used to compare with NegEx/ConText style annotations. */
 export type SpanAssertion = { polarity: 'affirmed' | 'negated' | 'possible'; temporality: 'recent' | 'historical' | 'hypothetical' };
 

@@ -1,3 +1,3 @@
 /** Report understanding: which vertebral fractures a radiology report mentions (EN, FR). */
-export { analyzeReport, isLevelReported, assertSpan, type SpanAssertion } from './analyze';
+export { analyzeReport, assertSpan, type SpanAssertion } from './analyze';
 export * from './types';

@@ -13,12 +13,11 @@ import type { DetectedFracture } from '../../src/correlate/decide';
 import { EmbeddedFhirWriter } from '../../src/emit/fhir/embedded';
 import type { RadiologyReport } from '../../src/ingest/hl7/oru';
 import { type CorrelateJobData, CORRELATE_QUEUE, enqueueCorrelate, processCorrelateJob } from '../../src/queue/correlate';
-import { processReportJob } from '../../src/queue/report-worker';
+import { type ReportJobData, processReportJob } from '../../src/queue/reports';
 import { LinkStore } from '../../src/store/links';
 import { OutputStore } from '../../src/store/outputs';
 import { ReportStore } from '../../src/store/reports';
 import { type StoredStudy, StudyStore } from '../../src/store/studies';
-import type { ReportJobData } from '../../src/queue/names';
 import { expectValidFhir } from '../helpers/fhir';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/service';
 

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVertebralLevel, regionOfLevel, REPORTED_REGIONS, type VertebralLevel } from '../../../src/domain/vocabulary';
+import { isLevelReported } from '../../../src/correlate/decide';
 import {
   ASSERTIONS,
-  isLevelReported,
   isReportedAssertion,
   type Assertion,
   type Language,

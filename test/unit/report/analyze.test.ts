@@ -1,5 +1,6 @@
 import { levelIndex } from '../../../src/domain/vocabulary';
-import { analyzeReport, isLevelReported } from '../../../src/report';
+import { isLevelReported } from '../../../src/correlate/decide';
+import { analyzeReport } from '../../../src/report';
 import { analyse, summary } from './helpers';
 
 describe('1. analyzeReport returns the CONTRACT shape', () => {

@@ -4,8 +4,7 @@ import { AppError } from '../../../src/errors';
 import type { StudyAnalysis } from '../../../src/imaging';
 import type { DicomwebClient, DicomJson, RetrievedInstances } from '../../../src/ingest/dicomweb';
 import type { CorrelateJobData } from '../../../src/queue/correlate';
-import type { StudyJobData } from '../../../src/queue/names';
-import { type StudyWorkerDeps, processStudyJob } from '../../../src/queue/study-worker';
+import { type StudyJobData, type StudyWorkerDeps, processStudyJob } from '../../../src/queue/studies';
 import type { LinkStore } from '../../../src/store/links';
 import type { StoredStudy, StudyError, StudyStore } from '../../../src/store/studies';
 

@@ -1,4 +1,4 @@
-import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RadiologyReport } from '../ingest/hl7/oru';
 import type { Logger } from '../log';
@@ -7,7 +7,31 @@ import { localTimeMs } from '../correlate/time';
 import type { LinkStore } from '../store/links';
 import type { ReportStore } from '../store/reports';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
-import type { ReportJobData } from './names';
+
+/** An accepted HL7 message whose reports must be stored, analysed and correlated. */
+export const REPORTS_QUEUE = 'reports';
+
+export interface ReportJobData {
+  /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10). */
+  messageId: string;
+  receivedAt: number;
+  traceId: string;
+}
+
+/** One job per accepted message: a sender retrying after a lost ACK adds nothing. */
+export function reportJobId(messageId: string): string {
+  return `hl7-${messageId}`;
+}
+
+/** Completed jobs are kept for the duplicate window: BullMQ ignores an add with a known id. */
+export function reportJobOptions(duplicateWindowS: number): JobsOptions {
+  return {
+    removeOnComplete: { age: duplicateWindowS },
+    removeOnFail: { age: duplicateWindowS },
+    attempts: 8,
+    backoff: { type: 'exponential', delay: 1000 },
+  };
+}
 
 export interface ReportWorkerDeps {
   redis: Redis;

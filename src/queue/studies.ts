@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import { AppError, toAppError } from '../errors';
 import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
 import { completeAnalysis, type ModelHandle } from '../inference';
@@ -9,7 +9,33 @@ import type { Logger } from '../log';
 import type { LinkStore } from '../store/links';
 import type { StudySeries, StudyStore } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
-import type { StudyJobData } from './names';
+
+/** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
+export const STUDIES_QUEUE = 'studies';
+
+export interface StudyJobData {
+  studyInstanceUid: string;
+  /** A key of DICOMWEB_SOURCES: the only place the worker fetches this study from. */
+  source: string;
+  /** From the notification, when sent: pairs the study with a stored report by accession. */
+  accessionNumber?: string;
+  traceId: string;
+}
+
+/** BullMQ ids may not contain ':'; a UID never does, so one study always maps to the same job. */
+export function studyJobId(studyInstanceUid: string): string {
+  return `study-${studyInstanceUid}`;
+}
+
+/** Retries only help while the source is unavailable; the attempts and first delay are configured. */
+export function studyJobOptions(attempts: number, backoffMs: number): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: 'exponential', delay: backoffMs },
+    removeOnComplete: { age: 24 * 3600 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
 
 export interface StudyWorkerDeps {
   store: StudyStore;
