@@ -94,7 +94,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       const fhir = createFhirWriter(config, producer, logger);
       stops.push(() => fhir.close());
       const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
-      observeWorker(correlateWorker, metrics, logger);
+      observeWorker(correlateWorker, metrics, logger, CODE_ONLY_JOB_LOGGING);
       stops.push(() => correlateWorker.close());
     }
 
@@ -298,11 +298,14 @@ interface JobLogging {
   reason(err: Error): string;
 }
 const DEFAULT_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: (err) => err.message };
-/** Study job ids and error details may carry UIDs (CONTRACT: UIDs only at debug): a hash and the error code. */
+/** Error details may carry UIDs or a remote server's quotes of patient data: only the code is logged. */
+const errorCode = (err: Error) => err.message.split(':')[0] ?? 'error';
+/** Study job ids carry UIDs (CONTRACT: UIDs only at debug): a hash instead. */
 const STUDY_JOB_LOGGING: JobLogging = {
   fields: (job) => ({ study: uidTag((job.data as StudyJobData).studyInstanceUid) }),
-  reason: (err) => err.message.split(':')[0] ?? 'error',
+  reason: errorCode,
 };
+const CODE_ONLY_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: errorCode };
 
 function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, logging: JobLogging = DEFAULT_JOB_LOGGING): void {
   worker.on('completed', () => metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'completed' }));

@@ -53,12 +53,26 @@ export interface ReportLink {
   joinedBy: JoinedBy;
 }
 
-/** Statuses in which a study holds findings to correlate. */
-const ANALYSED = new Set(['awaiting-report', 'done']);
+/**
+ * A study holds findings to correlate once analysed: waiting for its report, done, or failed while
+ * correlating (a FHIR server refused an output): a later report version must still be able to fix that.
+ * A new analysis (markQueued) clears the findings until it stores its own.
+ */
+function isAnalysed(s: StoredStudy | null): s is StoredStudy & { findings: NonNullable<StoredStudy['findings']> } {
+  return s !== null && s.findings !== null && (s.status === 'awaiting-report' || s.status === 'done' || s.status === 'failed');
+}
 
 /** Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token). */
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/** Another evaluation of the study holds its lock: the job retries with backoff (not a failure to show). */
+export class StudyBusyError extends Error {
+  constructor() {
+    super('QUEUE_UNAVAILABLE: another correlation of this study is running');
+    this.name = 'StudyBusyError';
+  }
+}
 
 export class Correlator {
   constructor(
@@ -97,7 +111,7 @@ export class Correlator {
     const analysed = async (uids: string[]) =>
       this.filterAsync(uids, async (uid) => {
         const s = await studies.get(uid);
-        return s !== null && ANALYSED.has(s.status) && samePatient(s, r);
+        return isAnalysed(s) && samePatient(s, r);
       });
     // A study joined by accession must also name this report's accession key when facilities collide.
     const byAccession = await analysed(await links.studiesByAccession(r.accessionNumber));
@@ -117,14 +131,14 @@ export class Correlator {
   /**
    * Decides every detected fracture of the study against the report and brings the FHIR outputs in line:
    * writes those not reported, retracts earlier ones the report now mentions (or all, when the report is
-   * cancelled), then marks the study `done`. Throws QUEUE_UNAVAILABLE (retryable) while another
+   * cancelled), then marks the study `done`. Throws StudyBusyError (the job retries) while another
    * evaluation of the study holds the lock.
    */
   async evaluate(uid: string, link: ReportLink): Promise<StudyCorrelation | null> {
     return this.withStudyLock(uid, async () => {
       const study = await this.deps.studies.get(uid);
       const stored = await this.deps.reports.get(link.accessionKey);
-      if (!study || !ANALYSED.has(study.status) || !study.findings || !stored) return null;
+      if (!isAnalysed(study) || !stored) return null;
       const correlation = await this.apply(study, stored, link);
       await this.deps.studies.update(uid, { status: 'done', correlation });
       return correlation;
@@ -160,7 +174,7 @@ export class Correlator {
 
   private async apply(study: StoredStudy, stored: StoredReport, link: ReportLink): Promise<StudyCorrelation> {
     const { fhir, outputs } = this.deps;
-    const analysis = study.findings!;
+    const analysis = study.findings as NonNullable<StoredStudy['findings']>;
     const cancelled = stored.report.resultStatus === 'X';
     const fractures = (analysis.fractures as DetectedFracture[]).filter((f) => f.grade >= 1);
     const model = analysis.model;
@@ -257,7 +271,7 @@ export class Correlator {
     const key = `${this.deps.prefix}:correlate-lock:${uid}`;
     const token = randomUUID();
     const locked = await this.deps.redis.set(key, token, 'PX', 120_000, 'NX');
-    if (locked === null) throw new AppError('QUEUE_UNAVAILABLE', 'another correlation of this study is running; retry');
+    if (locked === null) throw new StudyBusyError();
     try {
       return await work();
     } finally {

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
-import type { Correlator, ReportLink } from '../correlate/correlator';
+import { type Correlator, type ReportLink, StudyBusyError } from '../correlate/correlator';
 import { toAppError } from '../errors';
 import type { Logger } from '../log';
 import type { StudyCorrelation, StudyStore } from '../store/studies';
@@ -76,16 +76,20 @@ export async function processCorrelateJob(job: Job<CorrelateJobData>, deps: Corr
       log.info({ event: 'correlate.evaluated', outcome: c?.outcome, unreported: c?.fractures.filter((f) => f.outputs).length, joinedBy: link.joinedBy }, 'study correlated');
       return c;
     } catch (err) {
-      await recordStudyError(deps.studies, uid, toAppError(err), job).catch(() => undefined);
+      if (!(err instanceof StudyBusyError)) await recordStudyError(deps.studies, uid, toAppError(err), job).catch(() => undefined);
       throw err;
     }
   };
   try {
     return await run(data, deps, evaluate, log);
   } catch (err) {
+    if (err instanceof StudyBusyError) throw err;
     const e = toAppError(err);
     log.warn({ event: 'correlate.failed', code: e.code, retryable: e.spec.retryable, attempt: job.attemptsMade + 1 }, 'correlation attempt failed');
-    throw e.spec.retryable ? err : new UnrecoverableError(`${e.code}: ${e.message}`);
+    // The message starts with the code: the worker's failure log keeps only that (a FHIR server's
+    // diagnostics may quote patient data; the study's status holds the full text).
+    const message = `${e.code}: ${e.message}`;
+    throw e.spec.retryable ? new Error(message, { cause: err }) : new UnrecoverableError(message);
   }
 }
 

@@ -18,6 +18,8 @@ import { LinkStore } from '../../src/store/links';
 import { OutputStore } from '../../src/store/outputs';
 import { ReportStore } from '../../src/store/reports';
 import { type StoredStudy, StudyStore } from '../../src/store/studies';
+import type { FhirWriter } from '../../src/emit/fhir/writer';
+import { AppError } from '../../src/errors';
 import { expectValidFhir } from '../helpers/fhir';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/service';
 
@@ -40,6 +42,8 @@ describe('correlation: report × study → FHIR outputs (real Redis, BullMQ, emb
   let reports: ReportStore;
   let links: LinkStore;
   let fhir: EmbeddedFhirWriter;
+  /** Failures the writer throws on its next upserts (the FHIR server's answers, as the writers map them). */
+  const failures: AppError[] = [];
   const connections: Redis[] = [];
   const reportWaitMs = 1500;
   let seq = 0;
@@ -57,8 +61,16 @@ describe('correlation: report × study → FHIR outputs (real Redis, BullMQ, emb
     reports = new ReportStore(redis, prefix);
     links = new LinkStore(redis, prefix, 3600);
     fhir = new EmbeddedFhirWriter({ redis, prefix });
+    const writer: FhirWriter = {
+      upsert: (r) => {
+        const failure = failures.shift();
+        return failure ? Promise.reject(failure) : fhir.upsert(r);
+      },
+      search: (t, q) => fhir.search(t, q),
+      close: async () => undefined,
+    };
     const correlator = new Correlator(
-      { redis, prefix, studies, reports, links, outputs: new OutputStore(redis, prefix, 3600), fhir, logger },
+      { redis, prefix, studies, reports, links, outputs: new OutputStore(redis, prefix, 3600), fhir: writer, logger },
       { patientIdSystems: SYSTEMS, taskOwner: { reference: 'Organization/oncology' }, dateWindowMs: 24 * 3_600_000, reportWaitMs },
     );
     worker = new Worker(CORRELATE_QUEUE, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger }), { connection: dup(), prefix, concurrency: 2 });
@@ -116,7 +128,7 @@ describe('correlation: report × study → FHIR outputs (real Redis, BullMQ, emb
   async function settle(jobId: string): Promise<void> {
     const job = await queue.getJob(jobId);
     if (!job) throw new Error(`no job ${jobId}`);
-    if (!(await job.isCompleted())) await job.waitUntilFinished(events, 20_000);
+    if (!(await job.isCompleted())) await job.waitUntilFinished(events, 20_000).catch(() => undefined);
   }
 
   async function search<T extends Resource>(type: T['resourceType'], query: Record<string, string>): Promise<T[]> {
@@ -271,5 +283,32 @@ describe('correlation: report × study → FHIR outputs (real Redis, BullMQ, emb
     const kinds = Object.keys((await studies.get(uid))!.correlation!.fractures[0]!.outputs!.serviceRequests).sort();
     expect(kinds).toEqual(['ir-augmentation-consult', 'oncology-spine-review']);
     expect(ofStudy(uid).identifier).toContain(uid);
+  });
+
+  it('a FHIR server refusing a resource fails the study visibly; an outage is retried and writes once', async () => {
+    const refused = '1.2.826.0.1.3680043.10.999.10';
+    await analysedStudy(refused, [fracture('L4', 2)], { accessionNumber: 'ACC-10' });
+    failures.push(new AppError('FHIR_REJECTED', 'HTTP 422: Observation.subject: unknown identifier system'));
+    await report({ accessionNumber: 'ACC-10', text: 'FINDINGS: Unremarkable.' });
+    const failed = (await studies.get(refused))!;
+    expect(failed.status).toBe('failed');
+    expect(failed.errors.at(-1)).toMatchObject({ code: 'FHIR_REJECTED', retryable: false, message: expect.stringContaining('unknown identifier system') });
+    // Once the server accepts again, the next report version correlates the study: failed is not a dead end.
+    await report({ accessionNumber: 'ACC-10', resultStatus: 'A', text: 'FINDINGS: Unremarkable. Addendum: no change.' });
+    expect((await studies.get(refused))?.status).toBe('done');
+    expect(await observations(refused)).toHaveLength(1);
+
+    const flaky = '1.2.826.0.1.3680043.10.999.11';
+    await analysedStudy(flaky, [fracture('L4', 2)], { accessionNumber: 'ACC-11' });
+    failures.push(new AppError('FHIR_UNAVAILABLE', 'HTTP 503 after 4 attempts'));
+    await report({ accessionNumber: 'ACC-11', text: 'FINDINGS: Unremarkable.' });
+    // The first attempt failed (recorded, retryable); BullMQ retried after its backoff and the second wrote.
+    const jobs = await queue.getJobs(['completed', 'failed', 'delayed', 'active', 'waiting']);
+    const job = jobs.find((j) => j.data.trigger === 'report' && j.data.accessionKey === 'HOSP|ACC-11');
+    if (job && !(await job.isCompleted())) await job.waitUntilFinished(events, 20_000);
+    const state = (await studies.get(flaky))!;
+    expect(state.status).toBe('done');
+    expect(state.errors).toEqual([expect.objectContaining({ code: 'FHIR_UNAVAILABLE', retryable: true, attempt: 1 })]);
+    expect(await observations(flaky)).toHaveLength(1);
   });
 });
