@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  Operator,
   OperationOutcomeError,
   type SearchRequest,
   type WithId,
@@ -154,7 +155,20 @@ export class RedisFhirRepository extends FhirRepository<undefined> {
 
   async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
     const search = normalizeSearchRequest(searchRequest);
-    const all = (await this.redis.hvals(fhirKeys(this.prefix, search.resourceType).resources)).map((json) => JSON.parse(json) as WithId<T>);
+    const keys = fhirKeys(this.prefix, search.resourceType);
+    // `identifier=system|value` is answered from the identifier index (every resource here is written by
+    // its one business identifier): R4's identifier expression is a union over many types and costs
+    // ~0.5 ms per resource to evaluate, 0.6 s at 800 Observations when scanned. Other filters still apply.
+    const byIdentifier = search.filters?.find((f) => f.code === 'identifier' && f.operator === Operator.EQUALS && /^[^,|]*\|[^,]+$/.test(f.value));
+    let jsons: string[];
+    if (byIdentifier) {
+      const id = await this.redis.hget(keys.identifiers, byIdentifier.value);
+      const json = id ? await this.redis.hget(keys.resources, id) : null;
+      jsons = json ? [json] : [];
+    } else {
+      jsons = await this.redis.hvals(keys.resources);
+    }
+    const all = jsons.map((json) => JSON.parse(json) as WithId<T>);
     const { page, total } = selectPage(all, search);
     return {
       resourceType: 'Bundle',
