@@ -3,16 +3,28 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load';
 import { AppError } from '../errors';
 import { completeAnalysis, startModel, stopModel } from '../inference';
-import { analyzeDirectory } from '../imaging/analyze';
+import { analyzeDirectory, analyzeVolumeFile, type StudyAnalysis } from '../imaging/analyze';
 import { renderVolumePngs } from '../imaging/render';
-import { voxelToLps } from '../imaging/volume';
+import { voxelToLps, type Volume } from '../imaging/volume';
+import { volumeFileFormat } from '../imaging/volume-file';
 import { parseCommandArgs } from './args';
 
-const USAGE = 'usage: vcf-sentinel analyze-study <dir> [--compact] [--png <outdir>]';
+const USAGE = [
+  'usage: vcf-sentinel analyze-study <dir | file> [--compact] [--png <outdir>]',
+  '  <dir>   a folder of DICOM files (one CT series or a whole study); the CT series is chosen by what it is',
+  '  <file>  one DICOM file (e.g. multi-frame Enhanced CT), or a research volume: NIfTI (.nii, .nii.gz),',
+  '          NRRD (.nrrd, .nhdr + data; raw or gzip), MetaImage (.mha, .mhd + data; raw or compressed);',
+  '          values are taken as HU; the JSON has studyInstanceUid/seriesInstanceUid null for these',
+  '  --compact       one-line JSON',
+  '  --png <outdir>  also render the volume and the key image as PNGs',
+  '  reads MODEL_PATH (default models/vcf-unet-ref/model.onnx)',
+].join('\n');
 
 /**
- * `analyze-study <dir>`: every DICOM file under the folder → series selection → volume → findings JSON on
- * stdout. A missing folder, or one without a usable CT series, is bad input (exit 2, one line on stderr).
+ * `analyze-study <dir | file>`: every DICOM file under the folder (or the one DICOM file) → series
+ * selection → volume → findings JSON on stdout; a NIfTI, NRRD or MetaImage file is read as one volume.
+ * A missing or unreadable path, an unsupported file, or a study without a usable CT series is bad input
+ * (exit 2, one line on stderr).
  * `--png <outdir>` also renders the chosen series (mid-sagittal and a mid axial, bone and soft windows) and
  * the key image (curved sagittal reformat, every vertebra labelled, fractures outlined with their grade).
  */
@@ -26,9 +38,14 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new AppError('BAD_REQUEST', USAGE);
+  if (positionals.length !== 1) throw new AppError('BAD_REQUEST', USAGE.split('\n')[0] as string);
   try {
-    const analysed = analyzeDirectory(positionals[0] as string);
+    const target = positionals[0] as string;
+    // A research volume has no DICOM UIDs (null); detection reads only the volume and fills in the
+    // findings, so the file's analysis goes through the same completion step.
+    const analysed: { analysis: StudyAnalysis; volume: Volume } = volumeFileFormat(target)
+      ? ((await analyzeVolumeFile(target)) as unknown as { analysis: StudyAnalysis; volume: Volume })
+      : analyzeDirectory(target);
     const { analysis, volume } = analysed;
     // Vertebra detection with the model at MODEL_PATH (its card beside it); MODEL_INVALID exits 1.
     const model = await startModel(loadConfig().MODEL_PATH);

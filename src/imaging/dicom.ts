@@ -39,6 +39,7 @@ export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolea
 export const SOP_CLASSES = {
   ct: '1.2.840.10008.5.1.4.1.1.2',
   enhancedCt: '1.2.840.10008.5.1.4.1.1.2.1',
+  legacyConvertedEnhancedCt: '1.2.840.10008.5.1.4.1.1.2.2',
   secondaryCapture: '1.2.840.10008.5.1.4.1.1.7',
   xRayDoseSr: '1.2.840.10008.5.1.4.1.1.88.67',
 } as const;

@@ -53,8 +53,9 @@ maybe('dcmqi/ct-3slice')('real CT: dcmqi ct-3slice (GE, implicit VR little endia
     expect(centre).toBeGreaterThan(-200);
   });
 
-  it('analyze-study reports the series and volume facts', () => {
-    const { analysis } = analyzeDirectory(dir);
+  it('analyze-study rejects three slices (2 mm) as too short to hold a vertebra, and reads them when that rule is lifted', () => {
+    expect(() => analyzeDirectory(dir)).toThrow(/covers 2 mm along the body axis: too short to hold a vertebral body/);
+    const { analysis } = analyzeDirectory(dir, { minExtentMm: 0 });
     expect(analysis.seriesInstanceUid).toBe('1.2.392.200103.20080913.113635.1.2009.6.22.21.43.10.23430.1');
     expect(analysis.volume.dims).toEqual([512, 512, 3]);
     expect(analysis.volume.orientation).toBe('LPS');
@@ -65,7 +66,8 @@ maybe('dcmqi/ct-3slice')('real CT: dcmqi ct-3slice (GE, implicit VR little endia
 
 maybe('pydicom')('real CT: pydicom samples (explicit VR, stubs and a non-DICOM README)', () => {
   it('skips non-DICOM files with a note and falls back past a series with a gap', () => {
-    const { analysis } = analyzeDirectory(join(ROOT, 'pydicom'));
+    // The usable series is a 16×16×5 stub (10 mm): lift the 20 mm extent rule to test the fallback.
+    const { analysis } = analyzeDirectory(join(ROOT, 'pydicom'), { minExtentMm: 0 });
     expect(analysis.input.skipped.map((s) => s.file)).toContain('README.txt');
     expect(analysis.series.chosen.seriesNumber).toBe(5);
     expect(analysis.series.rejected.find((r) => r.seriesNumber === 2)?.reason).toMatch(/gap of 202\.5 mm/);
@@ -159,8 +161,8 @@ const DCMDJPEG = ['/usr/bin/dcmdjpeg', '/usr/local/bin/dcmdjpeg'].find((p) => ex
     const dir = mkdtempSync(join(tmpdir(), 'vcf-jpl-ge-'));
     try {
       for (const f of ['01.dcm', '02.dcm', '03.dcm']) execFileSync(DCMCJPEG!, [join(ROOT, 'dcmqi/ct-3slice', f), join(dir, f)]);
-      const { analysis } = analyzeDirectory(dir);
-      const plain = analyzeDirectory(join(ROOT, 'dcmqi/ct-3slice')).analysis;
+      const { analysis } = analyzeDirectory(dir, { minExtentMm: 0 });
+      const plain = analyzeDirectory(join(ROOT, 'dcmqi/ct-3slice'), { minExtentMm: 0 }).analysis;
       expect(analysis.volume.dims).toEqual([512, 512, 3]);
       expect(analysis.volume.huRange).toEqual(plain.volume.huRange);
     } finally {

@@ -151,7 +151,8 @@ describe('multi-frame Enhanced CT', () => {
       },
       px,
     );
-    const { analysis, volume } = analyzeSeriesBuffers([buf]);
+    // An 8 mm stack is below the 20 mm a series needs to hold a vertebra: lift that rule to test the frames.
+    const { analysis, volume } = analyzeSeriesBuffers([buf], { minExtentMm: 0 });
     expect(analysis.volume.dims).toEqual([4, 4, 5]);
     expect(analysis.volume.spacingMm).toEqual([0.5, 0.5, 2]);
     expect(analysis.series.chosen.frames).toBe(5);

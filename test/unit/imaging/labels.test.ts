@@ -63,8 +63,10 @@ describe('phantom label map (labels.nii.gz)', () => {
   it('rejects what it cannot read with a clear error', () => {
     const vol: Volume = { data: new Int16Array(8), dims: [2, 2, 2], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] };
     const file = encodeNifti(vol, { gzip: false });
-    file.writeInt16LE(64, 70); // float64
-    expect(() => decodeNifti(file)).toThrow('NIfTI datatype 64 not supported');
-    expect(() => decodeNifti(Buffer.alloc(400))).toThrow('not a little-endian NIfTI-1 file');
+    file.writeInt16LE(32, 70); // complex64
+    expect(() => decodeNifti(file)).toThrow('NIfTI datatype 32 not supported');
+    expect(() => decodeNifti(Buffer.alloc(400))).toThrow('not a NIfTI-1 file');
+    file.writeInt16LE(64, 70); // float64 is read, but this file holds 2 bytes per voxel
+    expect(() => decodeNifti(file)).toThrow(/NIfTI file truncated/);
   });
 });

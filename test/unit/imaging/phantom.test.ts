@@ -133,8 +133,9 @@ describe('phantom', () => {
   });
 
   it('writes unsigned (intercept −1024) and signed pixels that decode to the same HU', () => {
-    const u = phantomBuffers({ ...SMALL, seed: 3, slices: 4 });
-    const s = phantomBuffers({ ...SMALL, seed: 3, slices: 4, signedPixels: true });
+    // 8 slices at 3 mm: enough extent (21 mm) for the series to count as a CT volume.
+    const u = phantomBuffers({ ...SMALL, seed: 3, slices: 8 });
+    const s = phantomBuffers({ ...SMALL, seed: 3, slices: 8, signedPixels: true });
     const vu = analyzeSeriesBuffers(u.files.map((f) => f.data)).volume;
     const vs = analyzeSeriesBuffers(s.files.map((f) => f.data)).volume;
     expect(Array.from(vs.data)).toEqual(Array.from(vu.data));
