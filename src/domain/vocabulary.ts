@@ -72,6 +72,10 @@ export type FractureGrade = Exclude<Grade, 0>;
 export const MORPHOLOGIES = ['wedge', 'biconcave', 'crush'] as const;
 export type Morphology = (typeof MORPHOLOGIES)[number];
 
-/** What lowers trust in a finding (CONTRACT `flags`). */
-export const VERTEBRA_FLAGS = ['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage'] as const;
+/**
+ * What lowers trust in a finding (CONTRACT `flags`). `insufficientEvidence`: the measured grade was 2 or
+ * 3 but the measurement does not demonstrate it (resolution, size, neighbours, endplates), so it is
+ * graded at most 1 and `gradingNotes` says why.
+ */
+export const VERTEBRA_FLAGS = ['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage', 'insufficientEvidence'] as const;
 export type VertebraFlag = (typeof VERTEBRA_FLAGS)[number];

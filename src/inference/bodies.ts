@@ -47,6 +47,8 @@ export interface BodyMeasurement {
   sixPoint: Array<[number, number]>;
   /** Heights (mm) between the fitted endplates at 0%, 10%, … 100% of the depth from the posterior wall (0 when unfitted). */
   profileMm: number[];
+  /** Both endplates were traced and fitted (the middle height and the rim checks rest on them). */
+  endplatesFound: boolean;
 }
 
 /** Foreground probability (1 − background) per pixel. */
@@ -488,6 +490,7 @@ export function measureBody(
     depthMm: (aWall + pWall) * spacing,
     sixPoint: [A.top, M.top, P.top, A.bottom, M.bottom, P.bottom],
     profileMm: Array.from({ length: 11 }, (_, k) => (between(-pWall + (k / 10) * (aWall + pWall))?.h ?? 0) * spacing),
+    endplatesFound: top !== null && bottom !== null,
   };
 }
 

@@ -6,6 +6,7 @@
 import { SPINE_LEVELS, type Grade, type Morphology, type SpineLevel, type VertebraFlag } from '../domain/vocabulary';
 import type { Vec3, Volume } from '../imaging/volume';
 import { findBodies, foreground, intensityFlags, measureBody, onTheColumn, splitMerged, type BodyComponent, type BodyMeasurement } from './bodies';
+import { axialSamplingMm, supportedGrade } from './evidence';
 import { expectedPosteriorHeight, genantGrade } from './grading';
 import { renderKeyImage } from './key-image';
 import { assignLevels } from './labelling';
@@ -27,6 +28,8 @@ export interface VertebraFinding {
   heightsMm: { anterior: number; middle: number; posterior: number };
   confidence: number;
   flags: VertebraFlag[];
+  /** Why the vertebra is not graded, or graded lower than measured (empty when graded as measured). */
+  gradingNotes: string[];
 }
 
 export interface Detection {
@@ -133,6 +136,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   );
   notes.push(...lab.notes);
   const scoliotic = line.lateralDeviationMm > (opts.scoliosisMm ?? 8);
+  const sampling = axialSamplingMm(volume);
   if (scoliotic) notes.push(`spine deviates ${r1(line.lateralDeviationMm)} mm laterally: reformat curved along it`);
   // Crush compares direct posterior readings (the wall fit serves the wedge and biconcave ratios).
   const items = bodies.map((c, i) => {
@@ -153,8 +157,20 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
     if (lab.uncertain) flags.push('levelUncertain');
     if (c.touchesEdge) flags.push('partialCoverage');
     // Genant grading applies T4–L5; S1 and cut-off bodies are located but not graded.
-    const graded = !c.touchesEdge && SPINE_LEVELS.indexOf(level) >= SPINE_LEVELS.indexOf('T4') && level !== 'S1';
-    const g = graded ? genantGrade(m.heightsMm, expectedPosteriorHeight(items, i), m.posteriorDirectMm) : null;
+    const gradingNotes: string[] = [];
+    if (c.touchesEdge) gradingNotes.push('not graded: the body is cut by the edge of the scan');
+    else if (SPINE_LEVELS.indexOf(level) < SPINE_LEVELS.indexOf('T4')) gradingNotes.push('not graded: Genant grading applies from T4 to L5');
+    const graded = gradingNotes.length === 0 && level !== 'S1';
+    const expected = expectedPosteriorHeight(items, i);
+    const measured = graded ? genantGrade(m.heightsMm, expected, m.posteriorDirectMm) : null;
+    const supported = measured
+      ? supportedGrade(measured, { heights: m.heightsMm, crushPosterior: m.posteriorDirectMm, depthMm: m.depthMm, endplatesFound: m.endplatesFound, expectedPosterior: expected, axialSamplingMm: sampling })
+      : null;
+    if (measured && supported && supported.grade < measured.grade) {
+      flags.push('insufficientEvidence');
+      gradingNotes.push(`measured grade ${measured.grade} ${measured.morphology}, reported as at most grade 1: ${supported.reasons.join('; ')}`);
+    }
+    const g = measured && supported ? { ...measured, grade: supported.grade } : null;
     let confidence = c.meanProbability * (g ? 0.8 + 0.2 * g.margin : 1);
     if (lab.uncertain) confidence *= 0.8;
     if (c.touchesEdge) confidence *= 0.6;
@@ -168,6 +184,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
       heightsMm: { anterior: r1(m.heightsMm.anterior), middle: r1(m.heightsMm.middle), posterior: r1(m.heightsMm.posterior) },
       confidence: r2(min(1, max(0, confidence))),
       flags,
+      gradingNotes,
     };
     // S1 anchors the count and is drawn on the key image; the findings list T1–L5 (CLINICAL.md).
     if (level !== 'S1') vertebrae.push(finding);
