@@ -15,6 +15,8 @@ import { Correlator } from './correlate/correlator';
 import { EmbeddedFhirWriter, RedisFhirRepository } from './emit/fhir/embedded';
 import { ExternalFhirWriter } from './emit/fhir/external';
 import { createFhirRouter } from './emit/fhir/http';
+import { CdsJwtVerifier } from './emit/cds-hooks/jwt';
+import { cdsRouter } from './emit/cds-hooks/router';
 import { taskOwnerReference } from './emit/fhir/resources';
 import type { FhirWriter } from './emit/fhir/writer';
 import { type CorrelateJobData, processCorrelateJob } from './queue/correlate';
@@ -24,6 +26,7 @@ import { ReportIntake } from './queue/report-intake';
 import { type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
 import { type StudyJobData, processStudyJob, reconcileFailedStudyJob, uidTag } from './queue/studies';
+import { CdsStore } from './store/cds';
 import { LinkStore } from './store/links';
 import { OutputStore } from './store/outputs';
 import { ReportStore } from './store/reports';
@@ -68,6 +71,9 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     }
 
     const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer) };
+    // One writer for the correlate worker and the CDS feedback route; closed after both (reverse order).
+    const fhir = createFhirWriter(config, producer, logger);
+    stops.push(() => fhir.close());
     if (role !== 'api') {
       // The model first: a worker that cannot load it must not start (one clear line naming MODEL_PATH).
       const model = await startModel(config.MODEL_PATH);
@@ -91,8 +97,6 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, model, logger);
       observeWorker(studyWorker, metrics, logger, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
-      const fhir = createFhirWriter(config, producer, logger);
-      stops.push(() => fhir.close());
       const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
       observeWorker(correlateWorker, metrics, logger, CODE_ONLY_JOB_LOGGING);
       stops.push(() => correlateWorker.close());
@@ -107,10 +111,12 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     };
     const studyIntake = newStudyIntake(config, producer, studiesQueue);
     const isApi = role !== 'worker';
+    const warnings = isApi ? cdsWarnings(config, logger) : [];
     const app = createHttpApp({
       logger,
       metrics,
       readiness,
+      warnings,
       beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue, studiesQueue]),
       routers: isApi
         ? [
@@ -128,6 +134,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               getKeyImage: (uid) => studyIntake.getKeyImage(uid),
               logger,
             }),
+            newCdsRouter(config, producer, fhir, logger),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
             ...(config.FHIR_BASE_URL
               ? []
@@ -227,15 +234,69 @@ function createFhirWriter(config: Config, redis: Redis, logger: Logger): FhirWri
   return new ExternalFhirWriter({ baseUrl: config.FHIR_BASE_URL, auth, timeoutMs: config.FHIR_TIMEOUT_MS, logger });
 }
 
+/** The correlator over one Redis connection: the correlate worker's, or the api's for CDS feedback. */
+function newCorrelator(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger): Correlator {
+  const prefix = config.QUEUE_PREFIX;
+  const ttl = config.STUDY_STATE_TTL_S;
+  return new Correlator(
+    {
+      redis, prefix, studies: new StudyStore(redis, prefix, ttl), reports: new ReportStore(redis, prefix), links: new LinkStore(redis, prefix, ttl),
+      outputs: new OutputStore(redis, prefix, ttl), fhir, logger, cds: new CdsStore(redis, prefix, ttl),
+    },
+    { patientIdSystems: config.PATIENT_ID_SYSTEMS, taskOwner: taskOwnerReference(config.REFERRAL_TASK_OWNER), dateWindowMs: config.CORRELATE_DATE_WINDOW_H * 3_600_000, reportWaitMs: config.CORRELATE_REPORT_WAIT_H * 3_600_000 },
+  );
+}
+
+/**
+ * CDS Hooks (api role): reads the index the correlator keeps; feedback rewrites a finding's resources
+ * through the same correlator code, under the study's lock.
+ */
+function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger) {
+  const store = new CdsStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
+  const correlator = newCorrelator(config, redis, fhir, logger);
+  const verifier =
+    config.CDS_AUTH === 'off'
+      ? null
+      : new CdsJwtVerifier({
+          trustedIssuers: config.CDS_TRUSTED_ISSUERS,
+          jkuAllowlist: config.CDS_JKU_ALLOWLIST,
+          maxLifetimeS: config.CDS_JWT_MAX_LIFETIME_S,
+          claimJti: (iss, jti, expS) => store.claimJti(iss, jti, expS),
+        });
+  return cdsRouter({
+    store,
+    verifier,
+    patientIdSystems: config.PATIENT_ID_SYSTEMS,
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    externalFhirBaseUrl: config.FHIR_BASE_URL,
+    viewerUrlTemplate: config.VIEWER_URL_TEMPLATE,
+    patientFetch: { timeoutMs: config.CDS_FHIR_TIMEOUT_MS, allowHttpLoopback: config.CDS_ALLOW_HTTP_FHIR_SERVER === 'loopback' },
+    maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+    applyFeedback: (uid, key) => correlator.applyFeedback(uid, key),
+    logger,
+  });
+}
+
+/** What an operator must see about the CDS Hooks set-up: logged loudly at start, listed on /readyz. */
+function cdsWarnings(config: Config, logger: Logger): string[] {
+  const warnings: string[] = [];
+  if (config.CDS_AUTH === 'off') {
+    warnings.push('CDS_AUTH=off: CDS Hooks calls are NOT authenticated (development only; anyone reaching this port can read cards)');
+  } else {
+    if (Object.keys(config.CDS_TRUSTED_ISSUERS).length === 0) warnings.push('CDS_TRUSTED_ISSUERS is empty: every CDS Hooks call is refused (401)');
+    if (!config.PUBLIC_BASE_URL) warnings.push('PUBLIC_BASE_URL is unset: CDS Hooks aud is checked against the request Host header; set it in production');
+  }
+  if (Object.keys(config.PATIENT_ID_SYSTEMS).length === 0) warnings.push('PATIENT_ID_SYSTEMS is empty: no EHR Patient can match a finding, CDS Hooks returns no cards');
+  for (const w of warnings) logger.warn({ event: 'cds.config_warning', warning: w }, w);
+  return warnings;
+}
+
 /** The correlate worker: report × study → decisions → FHIR outputs; each evaluation is idempotent. */
 function startCorrelateWorker(config: Config, redis: Redis, queue: Queue<CorrelateJobData>, fhir: FhirWriter, logger: Logger): Worker<CorrelateJobData> {
   const prefix = config.QUEUE_PREFIX;
   const studies = new StudyStore(redis, prefix, config.STUDY_STATE_TTL_S);
   const reportWaitMs = config.CORRELATE_REPORT_WAIT_H * 3_600_000;
-  const correlator = new Correlator(
-    { redis, prefix, studies, reports: new ReportStore(redis, prefix), links: new LinkStore(redis, prefix, config.STUDY_STATE_TTL_S), outputs: new OutputStore(redis, prefix, config.STUDY_STATE_TTL_S), fhir, logger },
-    { patientIdSystems: config.PATIENT_ID_SYSTEMS, taskOwner: taskOwnerReference(config.REFERRAL_TASK_OWNER), dateWindowMs: config.CORRELATE_DATE_WINDOW_H * 3_600_000, reportWaitMs },
-  );
+  const correlator = newCorrelator(config, redis, fhir, logger);
   return new Worker<CorrelateJobData>(QUEUES.correlate, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger }), {
     connection: redis,
     prefix,

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { http: 401, ack: 'AR', hl7Code: '207', retryable: false, message: 'authentication required' },
   FORBIDDEN: { http: 403, ack: 'AR', hl7Code: '207', retryable: false, message: 'not allowed' },
   NOT_FOUND: { http: 404, ack: 'AE', hl7Code: '204', retryable: false, message: 'not found' },
+  /** CDS Hooks: the data the service needs (the Patient) was neither prefetched nor retrievable from fhirServer. */
+  PRECONDITION_FAILED: { http: 412, ack: 'AE', hl7Code: '207', retryable: false, message: 'required data not available' },
   PAYLOAD_TOO_LARGE: { http: 413, ack: 'AE', hl7Code: '207', retryable: false, message: 'message too large' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, ack: 'AE', hl7Code: '207', retryable: false, message: 'unsupported media type' },
   HL7_MALFORMED: { http: 400, ack: 'AE', hl7Code: '100', retryable: false, message: 'malformed HL7 message' },

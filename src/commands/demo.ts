@@ -5,7 +5,11 @@ import type { Resource } from '@medplum/fhirtypes';
 import net from 'node:net';
 import { startApp } from '../app';
 import { loadConfig } from '../config/load';
+import { startCdsClient } from '../dev/cds-client';
 import { startOrthanc, stowRs } from '../dev/orthanc';
+import { SERVICE_ID } from '../emit/cds-hooks/codes';
+import type { CdsCard, CdsResponse } from '../emit/cds-hooks/types';
+import { cdsResponseProblems } from '../emit/cds-hooks/validate';
 import { AppError } from '../errors';
 import { createLogger } from '../log';
 import { MllpFramer, encodeMllp } from '../ingest/hl7/mllp';
@@ -30,16 +34,18 @@ const HELP = `usage: vcf-sentinel demo [--seed N] [--size PX] [--out DIR]
 
 The whole loop on one machine: a synthetic CT with fractures at T12 and L1 is stored in a temporary Orthanc
 (or the DICOMweb source in DICOMWEB_SOURCES), an ORU^R01 mentioning only L1 is sent over MLLP, a study
-notification is posted; the demo prints the findings, the correlation and the FHIR resources written, and
-saves every resource as JSON.
+notification is posted; the demo prints the findings, the correlation and the FHIR resources written, then
+opens the patient's chart as an EHR would (a CDS Hooks patient-view call signed with a demo ES384 key whose
+JWK Set it serves on 127.0.0.1) and prints the card(s). Every resource and the CDS response are saved as JSON.
 
 options:
   --seed N     phantom seed (default 7)
   --size PX    phantom matrix, 64-512 (default 256)
-  --out DIR    folder for the FHIR resources (default demo-output/<time>)
+  --out DIR    folder for the FHIR resources and cds-hooks-response.json (default demo-output/<time>)
 
 reads: REDIS_URL, DICOMWEB_SOURCES, PATIENT_ID_SYSTEMS (default maps DEMO_HOSPITAL), REFERRAL_TASK_OWNER,
-MODEL_PATH, LOG_LEVEL (default warn), and every serve setting; HTTP_PORT/MLLP_PORT default to 0 (free ports).
+VIEWER_URL_TEMPLATE, MODEL_PATH, LOG_LEVEL (default warn), and every serve setting; HTTP_PORT/MLLP_PORT default
+to 0 (free ports); CDS_TRUSTED_ISSUERS is set to the demo's own issuer (CDS_AUTH=off skips the JWT).
 `;
 
 /**
@@ -83,6 +89,9 @@ export async function run(args: string[]): Promise<number> {
   const { truth, files } = phantomBuffers({ seed, size, pixelSpacing: 384 / size, sliceSpacing: 2.5, fractures: parseFractureList(FRACTURES), localizer: true, doseReport: true });
   say(`   ${files.length} DICOM instances, study ${truth.studyInstanceUid}`);
 
+  // The EHR side of CDS Hooks: a key pair and its JWK Set on 127.0.0.1, trusted by the service it starts.
+  const ehr = await startCdsClient({ issuer: 'https://ehr.demo.invalid' });
+  env.CDS_TRUSTED_ISSUERS = JSON.stringify({ [ehr.issuer]: ehr.jwksUrl });
   const orthanc = process.env.DICOMWEB_SOURCES ? null : await startOrthanc();
   if (orthanc) {
     env.DICOMWEB_SOURCES = JSON.stringify({ default: { url: orthanc.dicomWebUrl } });
@@ -130,13 +139,48 @@ export async function run(args: string[]): Promise<number> {
     for (const r of written) writeFileSync(path.join(outDir, `${r.resourceType}-${r.id}.json`), `${JSON.stringify(r, null, 2)}\n`);
     say(`9. FHIR R4 resources written to the embedded store (GET ${base}/fhir/R4/...), ${written.length} saved as JSON in ${outDir}`);
     for (const r of written) say(`   ${summarise(r)}`);
-    say('10. CDS Hooks cards: not produced by this build yet (the CDS Hooks service is the next issue)');
-    return status.status === 'failed' ? 1 : 0;
+    const cds = await openChart(base, config, ehr);
+    writeFileSync(path.join(outDir, 'cds-hooks-response.json'), `${JSON.stringify(cds.response, null, 2)}\n`);
+    say(`10. The clinician opens the chart: CDS Hooks patient-view → HTTP ${cds.status}, ${cds.response.cards?.length ?? 0} card(s)${cds.problems.length ? `, INVALID: ${cds.problems.join('; ')}` : ', valid per CDS Hooks 2.0'}; saved as ${path.join(outDir, 'cds-hooks-response.json')}`);
+    for (const card of cds.response.cards ?? []) for (const line of renderCard(card)) say(line);
+    return status.status === 'failed' || cds.status !== 200 ? 1 : 0;
   } finally {
     await app.stop();
+    await ehr.stop();
     await orthanc?.stop();
     await deleteKeysWithPrefix(config.REDIS_URL, prefix);
   }
+}
+
+/**
+ * What an EHR does when the chart opens: POST patient-view with the Patient prefetched (the identifier
+ * the demo hospital's MRN maps to) and a freshly signed JWT whose aud is the endpoint.
+ */
+async function openChart(base: string, config: ReturnType<typeof loadConfig>, ehr: Awaited<ReturnType<typeof startCdsClient>>) {
+  const endpoint = `/cds-services/${SERVICE_ID}`;
+  const system = config.PATIENT_ID_SYSTEMS.DEMO_HOSPITAL ?? Object.values(config.PATIENT_ID_SYSTEMS)[0] ?? 'urn:oid:2.999.1.1';
+  const body = {
+    hook: 'patient-view',
+    hookInstance: randomUUID(),
+    context: { userId: 'Practitioner/demo-clinician', patientId: 'demo-patient-1' },
+    prefetch: { patient: { resourceType: 'Patient', id: 'demo-patient-1', identifier: [{ system, value: 'DEMO-0001' }] } },
+  };
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (config.CDS_AUTH !== 'off') headers.authorization = `Bearer ${await ehr.sign({ aud: `${(config.PUBLIC_BASE_URL ?? base).replace(/\/+$/, '')}${endpoint}`, tenant: 'demo-hospital' })}`;
+  const res = await fetch(`${base}${endpoint}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const response = (await res.json()) as CdsResponse;
+  return { status: res.status, response, problems: res.ok ? cdsResponseProblems(response) : [] };
+}
+
+/** A card as a clinician reads it: indicator and summary, the detail, the suggestions, the links. */
+function renderCard(card: CdsCard): string[] {
+  const out = [`   ┌ [${card.indicator.toUpperCase()}] ${card.summary}`];
+  for (const l of (card.detail ?? '').split('\n')) out.push(`   │ ${l.replace(/\*\*/g, '')}`);
+  for (const s of card.suggestions ?? []) out.push(`   │ [button] ${s.label}${s.isRecommended ? ' (recommended)' : ''}: ${(s.actions ?? []).map((a) => `${a.type} ${a.resource?.resourceType}`).join(', ')}`);
+  for (const l of card.links ?? []) out.push(`   │ [link] ${l.label}: ${l.url}`);
+  out.push(`   │ dismiss reasons: ${(card.overrideReasons ?? []).map((r) => r.display).join(' | ')}`);
+  out.push(`   └ source: ${card.source.label}; card ${card.uuid}`);
+  return out;
 }
 
 function demoOru(studyInstanceUid: string): string {

@@ -97,9 +97,32 @@ export const configSchema = z.object({
   MODEL_PATH: z.string().min(1),
   CDS_TRUSTED_ISSUERS: json(z.record(z.string().min(1), z.url({ protocol: /^https?$/ }))),
   CDS_AUTH: z.enum(['on', 'off']),
+  /**
+   * JWK Set URLs a CDS Client may name in its JWT `jku` header, per issuer (iss → URLs). A `jku` not listed
+   * for the token's issuer is refused (401): otherwise any URL in a token could supply the key that signs it.
+   */
+  CDS_JKU_ALLOWLIST: json(z.record(z.string().min(1), z.array(z.url({ protocol: /^https?$/ })))),
+  /** Longest CDS Hooks JWT accepted: `exp` − `iat`, and how old `iat` may be, in seconds. */
+  CDS_JWT_MAX_LIFETIME_S: z.coerce.number().int().min(10).max(3600),
+  /** Timeout for reading the Patient from the CDS Client's fhirServer when it was not prefetched. */
+  CDS_FHIR_TIMEOUT_MS: positiveInt,
+  /**
+   * `loopback`: a CDS request's fhirServer may be plain http on 127.0.0.1/::1/localhost (tests, demos, a
+   * sidecar). `off`: https only, as CDS Hooks requires wherever production data is exchanged.
+   */
+  CDS_ALLOW_HTTP_FHIR_SERVER: z.enum(['off', 'loopback']),
+  /**
+   * A viewer deep link for CDS cards, with `{{studyInstanceUid}}` where the Study Instance UID goes (e.g.
+   * OHIF `https://viewer.example/viewer?StudyInstanceUIDs={{studyInstanceUid}}`). Unset: no viewer link.
+   */
+  VIEWER_URL_TEMPLATE: z
+    .string()
+    .refine((t) => t.includes('{{studyInstanceUid}}'), 'must contain {{studyInstanceUid}}')
+    .refine((t) => z.url({ protocol: /^https?$/ }).safeParse(t.replaceAll('{{studyInstanceUid}}', '1.2.3')).success, 'must be an http(s) URL')
+    .nullable(),
   PATIENT_ID_SYSTEMS: json(z.record(z.string(), z.string().min(1))),
   API_TOKEN: nullableString,
-  /** The URL clients reach this service at (behind a proxy): FHIR next links and, later, CDS Hooks `aud`. Unset: from the request. */
+  /** The URL clients reach this service at (behind a proxy): FHIR next links, CDS Hooks `aud` and card links. Unset: from the request. */
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).nullable(),
   WORKER_CONCURRENCY: positiveInt,
   SHUTDOWN_TIMEOUT_MS: positiveInt,

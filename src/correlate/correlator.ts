@@ -9,17 +9,21 @@
  * interleave their writes.
  */
 import { randomUUID } from 'node:crypto';
-import type { Identifier, Task } from '@medplum/fhirtypes';
+import type { Identifier, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import type { RadiologyReport } from '../ingest/hl7/oru';
 import type { FhirWriter } from '../emit/fhir/writer';
-import { UNMAPPED_AUTHORITY_SYSTEM } from '../emit/fhir/codes';
+import { type ReferralKind, UNMAPPED_AUTHORITY_SYSTEM } from '../emit/fhir/codes';
+import { cardFindingOf, suggestionIndex } from '../emit/cds-hooks/finding';
+import { cardUuid } from '../emit/cds-hooks/ids';
+import { findingStands, taskStatusAfter } from '../emit/cds-hooks/outcome';
 import {
   type OutputContext, type WrittenRefs, buildDetectedIssue, buildDevice, buildKeyImage, buildObservation, buildServiceRequest, buildTask, findingKey, referralKinds,
 } from '../emit/fhir/resources';
 import type { Logger } from '../log';
 import type { OutputStore, FindingOutputs, OutputIds } from '../store/outputs';
+import type { CdsStore, ClinicianFeedback } from '../store/cds';
 import type { LinkStore } from '../store/links';
 import type { ReportStore, StoredReport } from '../store/reports';
 import type { CorrelatedFracture, JoinedBy, StoredStudy, StudyCorrelation, StudyStore } from '../store/studies';
@@ -46,6 +50,12 @@ export interface CorrelatorDeps {
   outputs: OutputStore;
   fhir: FhirWriter;
   logger: Logger;
+  /**
+   * The CDS Hooks index: every written finding is indexed for its patient, every retracted or answered
+   * one removed, and clinicians' answers are applied to the resources. Absent (benchmarks, tools): no
+   * cards, and no answers to honour.
+   */
+  cds?: CdsStore;
 }
 
 export interface ReportLink {
@@ -198,12 +208,19 @@ export class Correlator {
       const key = model ? findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) : f.level;
       const before = previous.get(key);
       if (refs && model && toWrite.some((w) => w.f === f)) {
+        // A clinician's answer to the card outlives every re-evaluation: "not a fracture" keeps it retracted.
+        const fb = (await this.deps.cds?.feedback(cardUuid(key))) ?? null;
+        const stands = findingStands(fb);
         // The first decision's time stays: a replay must produce the same resources.
-        const ctx = this.context(study, stored, model, before?.active ? before.context.identifiedAt : identifiedAt);
-        const ids = await this.writeFinding({ key, fracture: f, decision: d, context: ctx, refs }, true);
-        await outputs.put(study.studyInstanceUid, { key, fracture: f, decision: d, context: ctx, refs, ids, active: true });
-        active.add(key);
-        result.push({ ...d, outputs: ids, retracted: false });
+        const keepTime = before && (before.active || fb);
+        const ctx = this.context(study, stored, model, keepTime ? before.context.identifiedAt : identifiedAt);
+        const o = { key, fracture: f, decision: d, context: ctx, refs };
+        const written = await this.writeFinding(o, stands, fb);
+        const out: FindingOutputs = { ...o, ids: written.ids, active: stands };
+        await outputs.put(study.studyInstanceUid, out);
+        await this.indexForCds(out, written.serviceRequests, fb);
+        if (stands) active.add(key);
+        result.push({ ...d, outputs: written.ids, retracted: !stands });
       } else {
         let retracted = false;
         if (before?.active) {
@@ -231,26 +248,75 @@ export class Correlator {
     };
   }
 
-  /** Writes (or retracts, `active` false) one finding's resources in reference order. */
-  private async writeFinding(o: Pick<FindingOutputs, 'key' | 'fracture' | 'decision' | 'context' | 'refs'>, active: boolean): Promise<OutputIds> {
+  /**
+   * Applies a clinician's answer (already stored in the CDS store) to one finding's resources, under the
+   * study's lock so it never interleaves with an evaluation: accepted → the Task `accepted`; "not a
+   * fracture" → the finding retracted; and the card is no longer shown. Throws StudyBusyError while an
+   * evaluation holds the lock (the caller retries). A finding already retracted is left alone.
+   */
+  async applyFeedback(uid: string, findingKey: string): Promise<'applied' | 'not-active'> {
+    const cds = this.deps.cds;
+    if (!cds) throw new AppError('INTERNAL', 'the correlator has no CDS store');
+    return this.withStudyLock(uid, async () => {
+      const o = (await this.deps.outputs.all(uid)).find((x) => x.key === findingKey);
+      const fb = await cds.feedback(cardUuid(findingKey));
+      if (!o || !o.active) {
+        if (o) await cds.unindex(idOf(o.context.patient), cardUuid(findingKey));
+        return 'not-active';
+      }
+      const stands = findingStands(fb);
+      const written = await this.writeFinding(o, stands, fb);
+      const out: FindingOutputs = { ...o, ids: written.ids, active: stands };
+      await this.deps.outputs.put(uid, out);
+      await this.indexForCds(out, written.serviceRequests, fb);
+      return 'applied';
+    });
+  }
+
+  /** The card is shown while the finding stands and nobody has answered it. */
+  private async indexForCds(o: FindingOutputs, serviceRequests: Partial<Record<ReferralKind, ServiceRequest>>, fb: ClinicianFeedback | null): Promise<void> {
+    const cds = this.deps.cds;
+    if (!cds) return;
+    if (!o.active || fb) {
+      await cds.unindex(idOf(o.context.patient), cardUuid(o.key));
+      return;
+    }
+    const finding = cardFindingOf(o, serviceRequests);
+    await cds.index(finding, suggestionIndex(finding));
+  }
+
+  /**
+   * Writes (or retracts, `active` false) one finding's resources in reference order; a clinician's
+   * accepted suggestion moves its Tasks to `accepted`.
+   */
+  private async writeFinding(
+    o: Pick<FindingOutputs, 'key' | 'fracture' | 'decision' | 'context' | 'refs'>,
+    active: boolean,
+    fb: ClinicianFeedback | null = null,
+  ): Promise<{ ids: OutputIds; serviceRequests: Partial<Record<ReferralKind, ServiceRequest>> }> {
     const { fhir } = this.deps;
     const { fracture: f, decision: d, context: ctx, refs } = o;
     const observation = await fhir.upsert(buildObservation(ctx, f, d, refs, active));
     const obsRef = `Observation/${observation.id}`;
     const issue = await fhir.upsert(buildDetectedIssue(ctx, f, d, obsRef, refs, active));
     const ids: OutputIds = { observation: observation.id, detectedIssue: issue.id, serviceRequests: {}, tasks: {} };
+    const serviceRequests: Partial<Record<ReferralKind, ServiceRequest>> = {};
     for (const kind of referralKinds(f)) {
       const sr = await fhir.upsert(buildServiceRequest(ctx, f, d, kind, { observation: obsRef, detectedIssue: `DetectedIssue/${issue.id}`, device: refs.device }, active));
-      const task = await fhir.upsert(buildTask(ctx, f, d, kind, `ServiceRequest/${sr.id}`, refs.device, active));
+      const built = buildTask(ctx, f, d, kind, `ServiceRequest/${sr.id}`, refs.device, active);
+      const accepted = active ? taskStatusAfter(fb, kind) : null;
+      const task = await fhir.upsert(accepted ? { ...built, status: accepted } : built);
       ids.serviceRequests[kind] = sr.id;
       ids.tasks[kind] = task.id;
+      serviceRequests[kind] = sr;
     }
-    return ids;
+    return { ids, serviceRequests };
   }
 
   private async retract(uid: string, before: FindingOutputs): Promise<void> {
-    const ids = await this.writeFinding(before, false);
+    const { ids } = await this.writeFinding(before, false);
     await this.deps.outputs.put(uid, { ...before, ids, active: false });
+    await this.deps.cds?.unindex(idOf(before.context.patient), cardUuid(before.key));
   }
 
   private context(study: StoredStudy, stored: StoredReport, model: NonNullable<OutputContext['model']>, identifiedAt: string): OutputContext {
@@ -284,6 +350,11 @@ export class Correlator {
     for (const item of items) if (await keep(item)) out.push(item);
     return out;
   }
+}
+
+/** The Observation subject's identifier as the CDS index keys it. */
+function idOf(patient: Identifier): { system: string; value: string } {
+  return { system: patient.system ?? '', value: patient.value ?? '' };
 }
 
 function emptyCorrelation(outcome: StudyCorrelation['outcome']): StudyCorrelation {

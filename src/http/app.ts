@@ -8,6 +8,8 @@ export interface HttpAppDeps {
   metrics: Metrics;
   /** Each check returns null when fine, else a short reason; /readyz is 503 while any fails. */
   readiness: Record<string, () => Promise<string | null>>;
+  /** Conditions that do not stop readiness but must be seen (e.g. CDS_AUTH=off): listed on /readyz. */
+  warnings?: string[];
   /** Refreshes gauges read at scrape time (queue depths). */
   beforeScrape?: () => Promise<void>;
   /** Feature routers mounted in order (HL7 over HTTP, notifications, FHIR, CDS Hooks). */
@@ -32,7 +34,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       }),
     );
     const ready = Object.values(checks).every((v) => v === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks });
+    const warnings = deps.warnings ?? [];
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks, ...(warnings.length > 0 ? { warnings } : {}) });
   });
 
   app.get('/metrics', async (_req, res) => {

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Observation, Resource } from '@medplum/fhirtypes';
+import type { Observation, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import type { CdsResponse } from '../../src/emit/cds-hooks/types';
+import { cdsResponseProblems } from '../../src/emit/cds-hooks/validate';
 import { expectValidFhir } from '../helpers/fhir';
 import { orthancSkipReason } from '../helpers/orthanc';
 
@@ -31,13 +33,30 @@ const skip = orthancSkipReason();
     expect(out).toMatch(/L1 grade [23]: reported \(L1 is named in the report\)/);
 
     // Every resource written is saved, valid FHIR R4, and the omitted T12 is among the Observations.
-    const saved = readdirSync(outDir).map((f) => JSON.parse(readFileSync(path.join(outDir, f), 'utf8')) as Resource);
+    const saved = readdirSync(outDir).filter((f) => !f.startsWith('cds-hooks')).map((f) => JSON.parse(readFileSync(path.join(outDir, f), 'utf8')) as Resource);
     for (const r of saved) expectValidFhir(r);
     const types = new Set(saved.map((r) => r.resourceType));
     expect([...types].sort()).toEqual(['DetectedIssue', 'Device', 'Media', 'Observation', 'ServiceRequest', 'Task']);
     const t12 = saved.find((r): r is Observation => r.resourceType === 'Observation' && r.bodySite?.text === 'T12');
     expect(t12).toMatchObject({ status: 'preliminary', subject: { identifier: { system: 'urn:oid:2.999.1.1', value: 'DEMO-0001' } } });
     expect(out).toMatch(/ServiceRequest\/\S+ \[active, proposal, routine\] Osteoporosis \/ bone-health work-up/);
+
+    // The chart opens: a card for T12 (the detector may add a false grade-1 elsewhere: not relied on), none for L1.
+    expect(out).toMatch(/CDS Hooks patient-view → HTTP 200, \d+ card\(s\), valid per CDS Hooks 2\.0/);
+    const response = JSON.parse(readFileSync(path.join(outDir, 'cds-hooks-response.json'), 'utf8')) as CdsResponse;
+    expect(cdsResponseProblems(response)).toEqual([]);
+    const t12Card = response.cards.find((c) => /^Unreported T12 vertebral compression fracture on CT: Genant grade [123]/.test(c.summary));
+    expect(t12Card).toBeDefined();
+    expect(response.cards.filter((c) => /\bL1\b/.test(c.summary))).toEqual([]);
+    expect(t12Card!.detail).toMatch(/not mentioned in the report of/);
+    // The grade's proposal: the recommended suggestion (grade 2–3), the only one for grade 1.
+    const suggestion = t12Card!.suggestions!.find((s) => s.isRecommended) ?? t12Card!.suggestions![0]!;
+    const proposal = suggestion.actions![0]!.resource as ServiceRequest;
+    expect(proposal).toMatchObject({ resourceType: 'ServiceRequest', intent: 'proposal', subject: { reference: 'Patient/demo-patient-1' } });
+    expect(proposal.code?.coding?.[0]?.code).toBe(t12Card!.summary.includes('grade 3') ? 'ir-augmentation-consult' : 'bone-health-workup');
+    expectValidFhir(proposal);
+    expect(out).toMatch(/\[(INFO|WARNING)\] Unreported T12/);
+    expect(out).toMatch(/\[button\] Propose .*: create ServiceRequest/);
     rmSync(outDir, { recursive: true, force: true });
   }, 180_000);
 });
