@@ -80,7 +80,9 @@ export async function processStudyJob(job: Job<StudyJobData>, deps: StudyWorkerD
     attempt: job.attemptsMade + 1,
     maxAttempts: job.opts.attempts ?? 1,
     fingerprint: null,
-    analysisId: `${job.id}:${job.attemptsMade + 1}`,
+    // The job id is the study's (one per Study Instance UID), reused by every notification that changes the
+    // study: its creation time tells this analysis from the last one, the attempt a retry from the first try.
+    analysisId: `${job.id}:${job.timestamp}:${job.attemptsMade + 1}`,
     traceId: job.data.traceId,
     log: deps.logger.child({ traceId: job.data.traceId, study: uidTag(job.data.studyInstanceUid) }),
   };

@@ -37,7 +37,7 @@ class FakeStore {
 }
 
 function job(attemptsMade: number, attempts = 3, data: Partial<StudyJobData> = {}): Job<StudyJobData> {
-  return { id: 'study-x', data: { studyInstanceUid: UID, source: 'default', traceId: 't-1', ...data }, attemptsMade, opts: { attempts } } as unknown as Job<StudyJobData>;
+  return { id: 'study-x', timestamp: 1700000000000, data: { studyInstanceUid: UID, source: 'default', traceId: 't-1', ...data }, attemptsMade, opts: { attempts } } as unknown as Job<StudyJobData>;
 }
 
 function setup(client: Partial<DicomwebClient>) {
@@ -93,7 +93,7 @@ describe('study worker', () => {
     expect(store.state.settledFingerprint).toMatch(/^v1:/);
     expect(store.state.settledFingerprint).toBe(store.state.fingerprint);
     expect(result).toMatchObject({ status: 'awaiting-report', seriesInstanceUid: CT });
-    expect(added).toEqual([{ data: { trigger: 'study', studyInstanceUid: UID, analysisId: 'study-x:1', traceId: 't-1' }, jobId: result.correlateJobId }]);
+    expect(added).toEqual([{ data: { trigger: 'study', studyInstanceUid: UID, analysisId: 'study-x:1700000000000:1', traceId: 't-1' }, jobId: result.correlateJobId }]);
   });
 
   it('searches the study\'s series once: the fingerprint\'s QIDO list serves the fetch', async () => {
