@@ -9,13 +9,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import request from 'supertest';
 import type { Observation, Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { SignJWT, base64url, generateKeyPair } from 'jose';
-import { Correlator } from '../../src/correlate/correlator';
 import type { DetectedFracture } from '../../src/correlate/decide';
 import { type CdsClient, startCdsClient } from '../../src/dev/cds-client';
 import { OVERRIDE_REASON_SYSTEM } from '../../src/emit/cds-hooks/codes';
@@ -23,30 +20,19 @@ import { CdsJwtVerifier } from '../../src/emit/cds-hooks/jwt';
 import { cdsRouter } from '../../src/emit/cds-hooks/router';
 import type { CdsCard, CdsResponse } from '../../src/emit/cds-hooks/types';
 import { cdsDiscoveryProblems, cdsResponseProblems } from '../../src/emit/cds-hooks/validate';
-import { EmbeddedFhirWriter } from '../../src/emit/fhir/embedded';
 import { createHttpApp } from '../../src/http/app';
 import type { RadiologyReport } from '../../src/ingest/hl7/oru';
 import { createMetrics } from '../../src/observability/metrics';
-import { type CorrelateJobData, CORRELATE_QUEUE, enqueueCorrelate, processCorrelateJob } from '../../src/queue/correlate';
-import { type ReportJobData, processReportJob } from '../../src/queue/reports';
 import { CdsStore } from '../../src/store/cds';
-import { LinkStore } from '../../src/store/links';
-import { OutputStore } from '../../src/store/outputs';
-import { ReportStore } from '../../src/store/reports';
-import { type StoredStudy, StudyStore } from '../../src/store/studies';
+import { CorrelationHarness, fracture } from '../helpers/correlation';
 import { expectValidFhir } from '../helpers/fhir';
-import { REDIS_URL, deletePrefix, startTestApp, testPrefix } from '../helpers/service';
+import { startTestApp, testPrefix } from '../helpers/service';
 
-const MODEL = { name: 'vcf-test-model', version: '9.9.9', sha256: 'b'.repeat(64) };
 const SYSTEM = 'urn:oid:1.2.3.4.5';
 const SYSTEMS = { HOSP: SYSTEM };
 const BASE = 'https://cds.test.example';
 const SERVICE = '/cds-services/vcf-unreported-fracture';
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-
-function fracture(level: DetectedFracture['level'], grade: DetectedFracture['grade'], flags: DetectedFracture['flags'] = []): DetectedFracture {
-  return { level, grade, morphology: grade === 3 ? 'crush' : 'wedge', heightLossPercent: [0, 22, 31, 45][grade] as number, heightsMm: { anterior: 17, middle: 21, posterior: 25 }, centerMm: [0, 30, -200], confidence: 0.9, flags };
-}
 
 const patient = (mrn: string, id = `ehr-${mrn}`): Patient => ({ resourceType: 'Patient', id, identifier: [{ system: 'urn:other:system', value: 'X-1' }, { system: SYSTEM, value: mrn }] });
 
@@ -61,41 +47,27 @@ function hookRequest(p: Patient | null, extra: Record<string, unknown> = {}): Re
 }
 
 describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store, local JWKS)', () => {
-  const prefix = testPrefix('cds');
-  let redis: Redis;
-  let queue: Queue<CorrelateJobData>;
-  let events: QueueEvents;
-  let worker: Worker<CorrelateJobData>;
-  let studies: StudyStore;
-  let reports: ReportStore;
-  let links: LinkStore;
-  let cds: CdsStore;
-  let fhir: EmbeddedFhirWriter;
+  let h: CorrelationHarness;
   let client: CdsClient;
   let app: ReturnType<typeof createHttpApp>;
   let fhirStub: http.Server;
   let fhirStubUrl: string;
   const fhirStubAuth: string[] = [];
-  const connections: Redis[] = [];
-  let seq = 0;
+  const cds = () => h.cds as CdsStore;
 
   function makeApp(overrides: Partial<Parameters<typeof cdsRouter>[0]> = {}) {
-    const correlator = new Correlator(
-      { redis, prefix, studies, reports, links, outputs: new OutputStore(redis, prefix, 3600), fhir, logger, cds },
-      { patientIdSystems: SYSTEMS, taskOwner: null, dateWindowMs: 24 * 3_600_000, reportWaitMs: 60_000 },
-    );
     return createHttpApp({
       logger,
       metrics: createMetrics(),
       readiness: {},
       routers: [
         cdsRouter({
-          store: cds,
+          store: cds(),
           verifier: new CdsJwtVerifier({
             trustedIssuers: { [client.issuer]: client.jwksUrl },
             jkuAllowlist: { [client.issuer]: [`${client.jwksUrl}?rotated=1`] },
             maxLifetimeS: 300,
-            claimJti: (iss, jti, exp) => cds.claimJti(iss, jti, exp),
+            claimJti: (iss, jti, exp) => cds().claimJti(iss, jti, exp),
             jwksCooldownMs: 0,
           }),
           patientIdSystems: SYSTEMS,
@@ -104,7 +76,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
           viewerUrlTemplate: 'https://viewer.example/viewer?StudyInstanceUIDs={{studyInstanceUid}}',
           patientFetch: { timeoutMs: 2000, allowHttpLoopback: true },
           maxBodyBytes: 1 << 20,
-          applyFeedback: (uid, key) => correlator.applyFeedback(uid, key),
+          applyFeedback: (uid, key) => h.correlator.applyFeedback(uid, key),
           logger,
           ...overrides,
         }),
@@ -113,25 +85,14 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
   }
 
   beforeAll(async () => {
-    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    queue = new Queue(CORRELATE_QUEUE, { connection: redis, prefix });
-    const dup = () => {
-      const c = redis.duplicate();
-      connections.push(c);
-      return c;
-    };
-    events = new QueueEvents(CORRELATE_QUEUE, { connection: dup(), prefix });
-    studies = new StudyStore(redis, prefix, 3600);
-    reports = new ReportStore(redis, prefix);
-    links = new LinkStore(redis, prefix, 3600);
-    cds = new CdsStore(redis, prefix, 3600);
-    fhir = new EmbeddedFhirWriter({ redis, prefix });
-    const correlator = new Correlator(
-      { redis, prefix, studies, reports, links, outputs: new OutputStore(redis, prefix, 3600), fhir, logger, cds },
-      { patientIdSystems: SYSTEMS, taskOwner: { reference: 'Organization/oncology' }, dateWindowMs: 24 * 3_600_000, reportWaitMs: 60_000 },
-    );
-    worker = new Worker(CORRELATE_QUEUE, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs: 60_000, logger }), { connection: dup(), prefix, concurrency: 2 });
-    await events.waitUntilReady();
+    const prefix = testPrefix('cds');
+    h = await new CorrelationHarness({
+      prefix,
+      patientIdSystems: SYSTEMS,
+      taskOwner: { reference: 'Organization/oncology' },
+      reportWaitMs: 60_000,
+      cds: (redis) => new CdsStore(redis, prefix, 3600),
+    }).start();
     client = await startCdsClient();
     app = makeApp();
     // The EHR's FHIR server, for requests that do not prefetch the Patient.
@@ -151,63 +112,17 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await events?.close();
-    await queue?.close();
     await client?.stop();
     await new Promise((r) => fhirStub?.close(r));
-    await deletePrefix(prefix);
-    for (const c of connections) c.disconnect();
-    redis?.disconnect();
+    await h?.stop();
   });
 
-  async function analysedStudy(uid: string, fractures: DetectedFracture[], accessionNumber: string, patientId: string): Promise<void> {
-    await studies.markQueued(uid, { source: 'default', jobId: `study-${uid}`, maxAttempts: 1, accessionNumber, patientId, traceId: 't' });
-    await studies.update(uid, {
-      status: 'awaiting-report',
-      studyDate: '2026-03-01T10:00:00',
-      findings: { studyInstanceUid: uid, seriesInstanceUid: `${uid}.1`, model: MODEL, vertebrae: fractures, fractures } as unknown as StoredStudy['findings'],
-    });
-    await studies.setKeyImage(uid, Buffer.from('89504e470d0a1a0a', 'hex'));
-    await links.addStudy(uid, { accessionNumber, patientId, studyTimeMs: Date.parse('2026-03-01T10:00:00Z') });
-    await settle(await enqueueCorrelate(queue, { trigger: 'study', studyInstanceUid: uid, analysisId: `a${++seq}`, traceId: 't' }));
-  }
-
+  const analysedStudy = (uid: string, fractures: DetectedFracture[], accessionNumber: string, patientId: string) =>
+    h.analysedStudy(uid, fractures, { accessionNumber, patientId, keyImage: Buffer.from('89504e470d0a1a0a', 'hex') });
   /** The study notification again: the same analysis finishing again, and its correlate trigger. */
-  async function replayStudy(uid: string): Promise<void> {
-    await studies.update(uid, { status: 'awaiting-report' });
-    await settle(await enqueueCorrelate(queue, { trigger: 'study', studyInstanceUid: uid, analysisId: `replay-${++seq}`, traceId: 't' }));
-  }
-
-  async function report(accessionNumber: string, mrn: string, text: string, resultStatus: RadiologyReport['resultStatus'] = 'F'): Promise<void> {
-    const full: RadiologyReport = {
-      sender: { application: 'RIS', facility: 'HOSP' },
-      messageControlId: `M${++seq}`,
-      version: '2.5.1',
-      patient: { identifiers: [{ value: mrn, assigningAuthority: 'HOSP', typeCode: 'MR' }] },
-      placerOrderNumber: accessionNumber,
-      fillerOrderNumber: accessionNumber,
-      accessionNumber,
-      procedure: { code: 'CTCAP', text: 'CT chest abdomen pelvis', codingSystem: 'L' },
-      observationDateTime: '2026-03-01T11:30:00',
-      resultStatus,
-      studyInstanceUid: null,
-      text,
-    };
-    const messageId = `msg-${seq}`;
-    await redis.set(`${prefix}:hl7:msg:${messageId}`, JSON.stringify([full]));
-    const job = { id: `hl7-${messageId}`, data: { messageId, receivedAt: Date.now() + seq, traceId: 't' } } as Job<ReportJobData>;
-    await processReportJob(job, { redis, prefix, store: reports, links, correlateQueue: queue, logger });
-    const key = reports.accessionKey(full);
-    const stored = await reports.get(key);
-    await settle(`correlate-report-${(await import('node:crypto')).createHash('sha256').update(key).digest('hex').slice(0, 24)}-${stored!.version}`);
-  }
-
-  async function settle(jobId: string): Promise<void> {
-    const job = await queue.getJob(jobId);
-    if (!job) throw new Error(`no job ${jobId}`);
-    if (!(await job.isCompleted())) await job.waitUntilFinished(events, 20_000).catch(() => undefined);
-  }
+  const replayStudy = (uid: string) => h.replayStudy(uid);
+  const report = (accessionNumber: string, mrn: string, text: string, resultStatus: RadiologyReport['resultStatus'] = 'F') =>
+    h.report({ accessionNumber, text, resultStatus, patient: { identifiers: [{ value: mrn, assigningAuthority: 'HOSP', typeCode: 'MR' }] } });
 
   const jwt = (path = SERVICE, o: Partial<Parameters<CdsClient['sign']>[0]> = {}) => client.sign({ aud: `${BASE}${path}`, tenant: 'tenant-1', ...o });
 
@@ -229,7 +144,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
       .send({ feedback: items });
   }
 
-  const read = <T extends Observation | Task | ServiceRequest>(ref: string) => fhir.repository.readResource<T>(ref.split('/')[0] as string, ref.split('/')[1] as string);
+  const read = <T extends Observation | Task | ServiceRequest>(ref: string) => h.fhir.repository.readResource<T>(ref.split('/')[0] as string, ref.split('/')[1] as string);
 
   it('discovery: one service on patient-view with the CONTRACT prefetch, valid per the spec; CORS preflight allows Authorization', async () => {
     const res = await request(app).get('/cds-services');
@@ -279,7 +194,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     expect(card.overrideReasons!.map((r) => r.code)).toEqual(['already-known', 'not-a-fracture', 'patient-declined', 'goals-of-care']);
 
     // The report and the study notification again: the same card, the same uuid, the same resources.
-    const state = await studies.get(uid);
+    const state = await h.studies.get(uid);
     const obsRef = `Observation/${state!.correlation!.fractures.find((f) => f.level === 'T12')!.outputs!.observation}`;
     const before = await read<Observation>(obsRef);
     await report('CDS-1', 'MRN-2001', 'FINDINGS: Severe compression fracture of L1. IMPRESSION: L1 fracture.');
@@ -298,7 +213,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     await analysedStudy(uid, [fracture('T12', 2), fracture('L1', 3)], 'CDS-2', 'MRN-2002');
     await report('CDS-2', 'MRN-2002', 'FINDINGS: Severe compression fracture of L1.');
     const [card] = (await cardsFor(patient('MRN-2002'))) as [CdsCard];
-    const taskId = (await studies.get(uid))!.correlation!.fractures.find((f) => f.level === 'T12')!.outputs!.tasks['bone-health-workup']!;
+    const taskId = (await h.studies.get(uid))!.correlation!.fractures.find((f) => f.level === 'T12')!.outputs!.tasks['bone-health-workup']!;
     expect((await read<Task>(`Task/${taskId}`)).status).toBe('requested');
 
     const item = { card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions![0]!.uuid }], outcomeTimestamp: '2026-03-02T09:00:00Z' };
@@ -310,7 +225,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     // The same feedback again (a client retry): 200, nothing changes.
     expect((await feedback([item])).status).toBe(200);
     expect((await read<Task>(`Task/${taskId}`)).meta?.versionId).toBe(accepted.meta?.versionId);
-    const log = await cds.feedbackLog(card.uuid!);
+    const log = await cds().feedbackLog(card.uuid!);
     expect(log).toEqual([expect.objectContaining({ outcome: 'accepted', acceptedKinds: ['bone-health-workup'], by: { iss: client.issuer, sub: 'Practitioner/demo-clinician', tenant: 'tenant-1' }, outcomeTimestamp: '2026-03-02T09:00:00Z', receivedAt: expect.any(String) })]);
 
     // Replaying the report and the study keeps the clinician's answer.
@@ -341,7 +256,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     expect(t9.indicator).toBe('info');
     expect(t9.suggestions![0]!.isRecommended).toBeUndefined();
 
-    const outputs = (await studies.get(uid))!.correlation!.fractures;
+    const outputs = (await h.studies.get(uid))!.correlation!.fractures;
     const l3Obs = `Observation/${outputs.find((f) => f.level === 'L3')!.outputs!.observation}`;
     const t9Obs = `Observation/${outputs.find((f) => f.level === 'T9')!.outputs!.observation}`;
     const override = (card: CdsCard, code: string) => ({ card: card.uuid, outcome: 'overridden', overrideReason: { reason: { system: OVERRIDE_REASON_SYSTEM, code }, userComment: 'reviewed' }, outcomeTimestamp: '2026-03-02T10:00:00Z' });
@@ -495,7 +410,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     const open = makeApp({ verifier: null });
     const res = await request(open).post(SERVICE).send(hookRequest(patient('MRN-none')));
     expect(res.status).toBe(200);
-    const running = await startTestApp({ QUEUE_PREFIX: `${prefix}-off`, CDS_AUTH: 'off' }, 'api');
+    const running = await startTestApp({ QUEUE_PREFIX: testPrefix('cds-off'), CDS_AUTH: 'off' }, 'api');
     try {
       const ready = await request(`http://127.0.0.1:${running.httpPort}`).get('/readyz');
       expect(ready.body.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/CDS_AUTH=off/)]));
