@@ -10,6 +10,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import type { ModelIdentity, VertebraFinding } from '../domain/findings';
 import { AppError } from '../errors';
 import { looksLikePart10, parseHeaders, readFrameHu, releasePixelCache, type SliceHeader } from './dicom';
 import type { DicomJson } from './dicom-json';
@@ -25,9 +26,12 @@ export const DETECTION_UNAVAILABLE_NOTE = 'vertebra detection is not available y
 export interface StudyAnalysis {
   studyInstanceUid: string;
   seriesInstanceUid: string;
-  model: { name: string; version: string; sha256: string } | null;
-  vertebrae: unknown[];
-  fractures: unknown[];
+  /** The detection model, null until detection has run (inference/study.ts `completeAnalysis`). */
+  model: ModelIdentity | null;
+  /** T1–L5 as detected; empty until detection has run. */
+  vertebrae: VertebraFinding[];
+  /** The vertebrae graded 1 or more; empty until detection has run. */
+  fractures: VertebraFinding[];
   notes: string[];
   series: {
     chosen: Omit<SeriesSummary, 'sopInstanceUids'>;

@@ -5,7 +5,8 @@
  *   const det = await detectVertebrae(volume, model);    // → { vertebrae, fractures, model, keyImage, ... }
  *   await stopModel(model);
  */
-export { detectVertebrae, type Detection, type DetectOptions, type VertebraFinding } from './detect';
+export { detectVertebrae } from './detect';
+export type { Detection, DetectOptions, ModelIdentity, VertebraFinding } from './detection';
 export { startModel, stopModel, type ModelHandle, type StartModelOptions } from './session';
 export { cardPathFor, modelCardSchema, parseModelCard, readModel, sha256Of, type ModelCard } from './model-card';
 export { genantGrade, gradeForLoss, expectedPosteriorHeight, REFERENCE_POSTERIOR_MM } from './grading';

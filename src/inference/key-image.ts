@@ -3,8 +3,8 @@
  * side and each fractured level outlined in the colour of its Genant grade with "G1"–"G3" beside the label.
  */
 import { PNG } from 'pngjs';
+import type { VertebraFinding } from '../domain/findings';
 import type { BodyComponent } from './bodies';
-import type { VertebraFinding } from './detect';
 import type { SagittalSlab } from './reformat';
 
 const { floor, max, min, round } = Math;

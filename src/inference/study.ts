@@ -5,11 +5,12 @@
  */
 import { DETECTION_UNAVAILABLE_NOTE, type StudyAnalysis } from '../imaging/analyze';
 import type { Volume } from '../imaging/volume';
-import { detectVertebrae, type DetectOptions, type VertebraFinding } from './detect';
+import { detectVertebrae } from './detect';
+import type { DetectOptions } from './detection';
 import type { ModelHandle } from './session';
 
 export interface DetectedStudy {
-  analysis: Omit<StudyAnalysis, 'vertebrae' | 'fractures'> & { vertebrae: VertebraFinding[]; fractures: VertebraFinding[] };
+  analysis: StudyAnalysis;
   keyImage: Buffer | null;
 }
 
@@ -28,5 +29,5 @@ export async function completeAnalysis(
   a.notes = [...a.notes.filter((n) => n !== DETECTION_UNAVAILABLE_NOTE), ...det.notes];
   const spent = performance.now() - started;
   a.timingsMs = { ...a.timingsMs, inference: Math.round(spent), total: Math.round(a.timingsMs.total + spent) };
-  return { analysis: a as unknown as DetectedStudy['analysis'], keyImage: det.keyImage };
+  return { analysis: a, keyImage: det.keyImage };
 }
