@@ -27,7 +27,7 @@ import type { CdsStore, ClinicianFeedback } from '../store/cds';
 import type { LinkStore } from '../store/links';
 import type { ReportStore, StoredReport } from '../store/reports';
 import type { CorrelatedFracture, JoinedBy, StoredStudy, StudyCorrelation, StudyStore } from '../store/studies';
-import { type DetectedFracture, decideFracture } from './decide';
+import { type DetectedFracture, decideFracture, emitsOutputs, isFracture } from './decide';
 import { localTimeMs } from './time';
 
 export interface CorrelatorOptions {
@@ -186,12 +186,12 @@ export class Correlator {
     const { fhir, outputs } = this.deps;
     const analysis = study.findings as NonNullable<StoredStudy['findings']>;
     const cancelled = stored.report.resultStatus === 'X';
-    const fractures = (analysis.fractures as DetectedFracture[]).filter((f) => f.grade >= 1);
+    const fractures: DetectedFracture[] = analysis.fractures.filter(isFracture);
     const model = analysis.model;
     const previous = new Map((await outputs.all(study.studyInstanceUid)).map((o) => [o.key, o]));
     const identifiedAt = new Date().toISOString();
     const decided = fractures.map((f) => ({ f, d: decideFracture(f, stored.analysis, cancelled) }));
-    const toWrite = decided.filter(({ d }) => !d.reported && d.reason !== 'report-cancelled');
+    const toWrite = decided.filter(({ d }) => emitsOutputs(d));
 
     let refs: WrittenRefs | null = null;
     if (toWrite.length > 0 && model) {

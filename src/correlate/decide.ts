@@ -5,19 +5,15 @@
  * counts as reported when the report names a fracture within one level of it, because a clinician must
  * never be told "not in the report" when we merely numbered the spine differently from the radiologist.
  */
-import { type FractureGrade, type Morphology, type SpineLevel, type VertebraFlag, type VertebralLevel, levelDistance, regionOfLevel } from '../domain/vocabulary';
+import type { VertebraFinding } from '../domain/findings';
+import { type FractureGrade, type SpineLevel, type VertebralLevel, levelDistance, regionOfLevel } from '../domain/vocabulary';
 import type { ReportAnalysis } from '../report/types';
 
-/** The detector's fracture, as much of it as correlation and the outputs need. */
-export interface DetectedFracture {
-  level: SpineLevel;
-  grade: FractureGrade;
-  morphology: Morphology | null;
-  heightLossPercent: number;
-  heightsMm: { anterior: number; middle: number; posterior: number };
-  centerMm: [number, number, number];
-  confidence: number;
-  flags: VertebraFlag[];
+/** A finding the detector graded 1 or more: what correlation decides on and the outputs describe. */
+export type DetectedFracture = Omit<VertebraFinding, 'grade' | 'gradingNotes'> & { grade: FractureGrade; gradingNotes?: string[] };
+
+export function isFracture(v: VertebraFinding): v is VertebraFinding & DetectedFracture {
+  return v.grade >= 1;
 }
 
 export type DecisionReason =
@@ -29,6 +25,11 @@ export type DecisionReason =
   | 'adjacent-level-mentioned'
   /** Nothing in the report covers it: outputs are written. */
   | 'not-mentioned'
+  /**
+   * Nothing in the report covers it, but the detector flagged it `insufficientEvidence` (measured grade 2–3
+   * the measurement does not demonstrate): no output, so no clinician is asked to act on it.
+   */
+  | 'insufficient-evidence'
   /** The report was cancelled (OBR-25 X): nothing stands, every output is retracted. */
   | 'report-cancelled';
 
@@ -83,5 +84,13 @@ export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, re
       return { ...base, reported: true, reason: 'adjacent-level-mentioned', explanation: `${near} is named in the report and our label ${f.level} is uncertain by one level` };
     }
   }
+  if (f.flags.includes('insufficientEvidence')) {
+    return { ...base, reported: false, reason: 'insufficient-evidence', explanation: `not in the report, but the measurement does not demonstrate a fracture at ${base.levelText}: no output` };
+  }
   return { ...base, reported: false, reason: 'not-mentioned', explanation: `no mention in the report covers ${base.levelText}` };
+}
+
+/** Only a demonstrated fracture that the report does not cover becomes FHIR outputs (and a card). */
+export function emitsOutputs(d: Pick<FractureDecision, 'reason'>): boolean {
+  return d.reason === 'not-mentioned';
 }

@@ -162,6 +162,16 @@ describe('correlation: report × study → FHIR outputs (real Redis, BullMQ, emb
     expect(obs?.bodySite?.text).toBe('T7 or adjacent (level uncertain)');
   });
 
+  it('a fracture the measurement does not demonstrate (insufficientEvidence) is recorded, with no output', async () => {
+    const uid = '1.2.826.0.1.3680043.10.999.12';
+    await analysedStudy(uid, [fracture('L4', 1, ['insufficientEvidence']), fracture('T9', 2)], { accessionNumber: 'ACC-12' });
+    await report({ accessionNumber: 'ACC-12', text: 'FINDINGS: Unremarkable.' });
+    const [l4, t9] = (await h.studies.get(uid))!.correlation!.fractures;
+    expect(l4).toMatchObject({ level: 'L4', reported: false, reason: 'insufficient-evidence', outputs: null });
+    expect(t9).toMatchObject({ level: 'T9', reason: 'not-mentioned', outputs: { observation: expect.any(String) } });
+    expect((await observations(uid)).map((o) => o.bodySite?.text)).toEqual(['T9']);
+  });
+
   it('replaying the study, the report and the jobs creates nothing twice', async () => {
     const uid = '1.2.826.0.1.3680043.10.999.9';
     await analysedStudy(uid, [fracture('L3', 3, ['lytic'])], { accessionNumber: 'ACC-9' });
