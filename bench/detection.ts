@@ -7,6 +7,13 @@
  *   npm run bench:detection -- --studies 10 --no-speed
  *   npm run bench:detection -- --update-card      # also writes the metrics into the model card
  *   npm run bench:detection -- --contrast portal-venous --no-real --no-speed   # the same studies with contrast
+ *   npm run bench:detection -- --real --table     # also the six real development scans (bench/real-ct.ts),
+ *                                                 # per case in `realDev`, and a markdown table on stderr
+ *
+ * `--real` runs each real development scan (../shared/fixtures/imaging: realct/ and the TotalSegmentator
+ * example) through analyze-study's own path; `--update-card` runs them too (unless --no-real) and writes
+ * them to the card as `metrics.realDevelopmentSet`. `--key-images <dir>` also saves their key images
+ * (real-<case>.png). Without ../shared/fixtures the real parts are skipped, saying so.
  *
  * Held-out recipe: `randomPhantomOptions(seed)` for seeds from 700000 (training: 1000–1099), at a fixed
  * 320 matrix with 0.95–1.25 mm pixels (training: 0.8–1.6 mm at 380 mm FOV), with more confounders:
@@ -23,8 +30,8 @@ import { decodeNiftiVolume } from '../src/imaging/nifti';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
 import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
 import { Prng } from '../src/imaging/phantom/prng';
-import { lpsToVoxel, type Vec3, type Volume } from '../src/imaging/volume';
-import { findBodies, measureBody } from '../src/inference/bodies';
+import type { Vec3, Volume } from '../src/imaging/volume';
+import { againstReferenceOnPlane, realDevelopmentSet, realDevMarkdown, referenceLookup } from './real-ct';
 import { cardPathFor, detectVertebrae, sha256Of, startModel, type ModelHandle, type VertebraFinding } from '../src/inference';
 
 const { values } = parseArgs({
@@ -34,6 +41,8 @@ const { values } = parseArgs({
     model: { type: 'string' },
     json: { type: 'string' },
     'no-real': { type: 'boolean', default: false },
+    real: { type: 'boolean', default: false },
+    table: { type: 'boolean', default: false },
     contrast: { type: 'string', default: 'none' },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
@@ -222,8 +231,9 @@ async function realCt(model: ModelHandle, keyDir: string | undefined) {
 
 /**
  * Our body masks against TotalSegmentator's on the reformat's centre plane, level by level: Dice, and the
- * heights our six-point measurement reads on each mask. Equal heights on both masks mean a difference
- * from spine_report lies in the reading convention; different heights mean it lies in the segmentation.
+ * heights our six-point measurement reads on each mask (with the detector's superior axis). Equal heights
+ * on both masks mean a difference from spine_report lies in the reading convention; different heights
+ * mean it lies in the segmentation. The general comparison is `againstReferenceOnPlane` (bench/real-ct.ts).
  */
 function againstTotalSegmentator(
   masks: NonNullable<Awaited<ReturnType<typeof detectVertebrae>>['debug']['masks']>,
@@ -231,54 +241,13 @@ function againstTotalSegmentator(
   bodyMask: Volume | null,
   names: Record<number, SpineLevel>,
 ) {
-  const { slab, labels, components } = masks;
-  const { rows, cols, spacing } = slab;
-  // Reference label (TotalSegmentator level, body voxels only) at each pixel of the centre plane.
-  const ref = new Int32Array(rows * cols);
-  for (let r = 0; r < rows; r++)
-    for (let c = 0; c < cols; c++) {
-      const v = lpsToVoxel(seg, [slab.xAt[r] as number, slab.y0 + c * spacing, slab.zTop - r * spacing]).map(Math.round) as Vec3;
-      if (v.some((x, a) => x < 0 || x >= (seg.dims[a] as number))) continue;
-      const i = v[0] + v[1] * seg.dims[0] + v[2] * seg.dims[0] * seg.dims[1];
-      if (bodyMask && bodyMask.data[i] !== 1) continue;
-      ref[r * cols + c] = seg.data[i] as number;
-    }
-  const codes = Object.fromEntries(Object.entries(names).map(([k, v]) => [v, Number(k)])) as Record<string, number>;
-  const binary = (keep: (i: number) => boolean): Float32Array => Float32Array.from({ length: rows * cols }, (_, i) => (keep(i) ? 1 : 0));
-  const whole = { spacing, validRows: [0, rows - 1] as [number, number] };
-  const ours = components.map((c) => findBodies(binary((i) => labels[i] === c.id), null, rows, cols, whole));
+  const at = referenceLookup(bodyMask ? [seg, bodyMask] : [seg], (vols, i) => (vols[1] && vols[1].data[i] !== 1 ? 0 : (vols[0] as Volume).data[i] as number));
+  const { levels } = againstReferenceOnPlane(masks, at, names, { upFrom: 'ours', minDice: 0.2 });
   const out: Record<string, { dice: number; areaMm2: Record<string, number>; heightsOnOurMask: Record<string, number>; heightsOnTheirMask: Record<string, number> }> = {};
-  components.forEach(({ id, level }, k) => {
-    const code = level ? codes[level] : undefined;
-    const mine = ours[k]?.components[0];
-    if (!level || code === undefined || !mine) return;
-    const refFg = binary((i) => ref[i] === code);
-    const theirs = findBodies(refFg, null, rows, cols, whole);
-    const comp = [...theirs.components].sort((x, y) => y.pixels - x.pixels)[0];
-    if (!comp) return;
-    let both = 0;
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < rows * cols; i++) {
-      a += labels[i] === id ? 1 : 0;
-      b += ref[i] === code ? 1 : 0;
-      both += labels[i] === id && ref[i] === code ? 1 : 0;
-    }
-    // The superior axis as the detector takes it: from the neighbouring bodies' centres.
-    const prev = ours[k - 1]?.components[0]?.centroid ?? mine.centroid;
-    const next = ours[k + 1]?.components[0]?.centroid ?? mine.centroid;
-    const up: [number, number] = [prev[0] - next[0], prev[1] - next[1]];
-    const heights = (fg: Float32Array, lab: Int32Array, cc: typeof comp) => {
-      const m = measureBody(fg, lab, cc, rows, cols, spacing, up);
-      return { anterior: r3(m.heightsMm.anterior), middle: r3(m.heightsMm.middle), posterior: r3(m.heightsMm.posterior) };
-    };
-    out[level] = {
-      dice: r3((2 * both) / (a + b)),
-      areaMm2: { ours: Math.round(a * spacing * spacing), totalSegmentator: Math.round(b * spacing * spacing) },
-      heightsOnOurMask: heights(binary((i) => labels[i] === id), (ours[k] as { labels: Int32Array }).labels, mine),
-      heightsOnTheirMask: heights(refFg, theirs.labels, comp),
-    };
-  });
+  for (const l of levels) {
+    if (!l.paired || !l.heightsOnOurMask || !l.heightsOnReferenceMask) continue;
+    out[l.level] = { dice: l.dice, areaMm2: { ours: l.areaMm2.ours, totalSegmentator: l.areaMm2.reference }, heightsOnOurMask: l.heightsOnOurMask, heightsOnTheirMask: l.heightsOnReferenceMask };
+  }
   return out;
 }
 
@@ -412,6 +381,12 @@ async function main(): Promise<void> {
     if (values.verbose) process.stderr.write(`study ${s}: ${det.vertebrae.length} vertebrae, fractures ${det.fractures.map((f) => `${f.level}:${f.grade}`).join(',') || '-'} (truth ${truth.fractures.map((f) => `${f.level}:${f.grade}`).join(',') || '-'}) ${Math.round(t2 - t0)} ms\n`);
   }
   const real = values['no-real'] ? { skipped: '--no-real' } : await realCt(model, keyDir);
+  const wantRealDev = values.real || (values['update-card'] && !values['no-real']);
+  const realDev = wantRealDev
+    ? await realDevelopmentSet(model, { imaging: join(__dirname, '..', '..', 'shared', 'fixtures', 'imaging'), keyDir })
+    : { skipped: 'not asked for (--real)' };
+  if (values.table) process.stderr.write(wantRealDev ? realDevMarkdown(realDev) : 'real development set: not run (add --real)\n');
+  else if (wantRealDev && 'skipped' in realDev) process.stderr.write(`bench:detection: real development set skipped: ${realDev.skipped}\n`);
   const speedResult = values['no-speed'] ? { skipped: '--no-speed' } : await speed(model);
   const result = {
     bench: 'detection',
@@ -449,6 +424,7 @@ async function main(): Promise<void> {
       scleroticFalseFractureRate: { target: 0.05, met: sclerNoLossCalled / Math.max(1, sclerNoLoss) <= 0.05 },
     },
     realCt: real,
+    realDev,
     speed: speedResult,
     failures: failures.slice(0, 60),
     failureCount: failures.length,
@@ -468,6 +444,15 @@ async function main(): Promise<void> {
       metrics[contrast === 'none' ? 'heldOutBench' : `heldOutBenchContrast-${contrast}`] = { command: `npm run bench:detection -- --studies ${n}${withContrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
     }
     if (!('skipped' in summary.realCt)) metrics.realCt = summary.realCt;
+    if (!('skipped' in summary.realDev)) {
+      // Per case without the full findings and plane levels (they are in the bench's JSON).
+      const slim = summary.realDev.cases.map((c) => {
+        if ('skipped' in c) return c;
+        const { findings: _f, notes: _n, keyImage: _k, reference, ...rest } = c;
+        return { ...rest, reference: reference && { ...reference, levels: reference.levels.map(({ level, ours, dice, heightsOnOurMask, heightsOnReferenceMask }) => ({ level, ours, dice, heightsOnOurMask, heightsOnReferenceMask })) } };
+      });
+      metrics.realDevelopmentSet = { command: 'npm run bench:detection -- --real', date: new Date().toISOString().slice(0, 10), note: summary.realDev.note, totals: summary.realDev.totals, cases: slim };
+    }
     if (!('skipped' in summary.speed)) metrics.speed = summary.speed;
     card.metrics = metrics;
     writeFileSync(cardPath, `${JSON.stringify(card, null, 2)}\n`);
