@@ -99,7 +99,7 @@ function findingsOf(i: number): CardFinding[] {
     const key = `${uid}:${level}:0.1.0`;
     return {
       cardUuid: cardUuid(key), findingKey: key, patient: { system: SYSTEM, value: `MRN-${i}` }, studyInstanceUid: uid, studyDate: '2026-03-01', reportDate: '2026-03-02',
-      level, levelText: flags.includes('levelUncertain') ? `${level} or adjacent` : level, levelUncertain: flags.includes('levelUncertain'), grade, morphology: grade === 3 ? 'crush' : 'wedge',
+      level, levelText: flags.includes('levelUncertain') ? `${level} or adjacent` : level, levelUncertain: flags.includes('levelUncertain'), levelUnanchored: false, grade, morphology: grade === 3 ? 'crush' : 'wedge',
       heightLossPercent: [0, 22, 31, 45][grade] as number, flags, model: { name: 'vcf-unet-ref', version: '0.1.0' }, device: 'Device/dev-1', keyImage: 'Media/img-1',
       observation: `Observation/obs-${i}-${k}`, detectedIssue: `DetectedIssue/iss-${i}-${k}`,
       referrals: kinds.map((kind, j) => ({

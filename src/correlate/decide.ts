@@ -23,6 +23,8 @@ export type DecisionReason =
   | 'region-mentioned'
   /** Level uncertain, and the report names a fracture one level away. */
   | 'adjacent-level-mentioned'
+  /** Level not anchored (counted from body sizes), and the report mentions a vertebral fracture anywhere. */
+  | 'unanchored-level-fracture-mentioned'
   /** Nothing in the report covers it: outputs are written. */
   | 'not-mentioned'
   /**
@@ -38,6 +40,8 @@ export interface FractureDecision {
   /** How outputs name the level: "T12", or "T12 or adjacent" when the label is uncertain. */
   levelText: string;
   levelUncertain: boolean;
+  /** No anchor in the scan: the level is an estimate from body sizes (outputs say "level not determined"). */
+  levelUnanchored: boolean;
   grade: FractureGrade;
   reported: boolean;
   reason: DecisionReason;
@@ -65,8 +69,10 @@ export function isLevelReported(analysis: Pick<ReportAnalysis, 'reportedLevels' 
  * caller retracts every output.
  */
 export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, reportCancelled: boolean): FractureDecision {
-  const levelUncertain = f.flags.includes('levelUncertain');
-  const base = { level: f.level, levelText: levelUncertain ? `${f.level} or adjacent` : f.level, levelUncertain, grade: f.grade };
+  const levelUnanchored = f.flags.includes('levelUnanchored');
+  const levelUncertain = levelUnanchored || f.flags.includes('levelUncertain');
+  const levelText = levelUnanchored ? `vertebra ≈${f.level} (level not determined)` : levelUncertain ? `${f.level} or adjacent` : f.level;
+  const base = { level: f.level, levelText, levelUncertain, levelUnanchored, grade: f.grade };
   if (reportCancelled) {
     return { ...base, reported: false, reason: 'report-cancelled', explanation: 'the report was cancelled: no output stands for this study' };
   }
@@ -77,6 +83,10 @@ export function decideFracture(f: DetectedFracture, analysis: ReportAnalysis, re
       return { ...base, reported: true, reason: 'region-mentioned', explanation: `the report mentions ${regionOfLevel(f.level)} fractures without naming a level` };
     case null:
       break;
+  }
+  // Without an anchor our count may be several levels off: any mention of a vertebral fracture may be it.
+  if (levelUnanchored && (analysis.reportedLevels.length > 0 || analysis.reportedRegions.length > 0)) {
+    return { ...base, reported: true, reason: 'unanchored-level-fracture-mentioned', explanation: `the report mentions a vertebral fracture and our level ${f.level} is not anchored (no sacrum or last rib in the scan)` };
   }
   if (levelUncertain) {
     const near = analysis.reportedLevels.find((l) => levelDistance(l, f.level) === 1);

@@ -25,6 +25,7 @@ export interface CardFinding {
   level: SpineLevel;
   levelText: string;
   levelUncertain: boolean;
+  levelUnanchored: boolean;
   grade: FractureGrade;
   morphology: Morphology | null;
   heightLossPercent: number;

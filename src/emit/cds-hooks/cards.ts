@@ -70,12 +70,13 @@ export function detailOf(f: CardFinding): string {
     `It is **not mentioned in the report of ${f.reportDate}**.`,
   ];
   const notes: string[] = [];
-  if (f.levelUncertain) notes.push(`**Level uncertain**: the vertebra may be one level above or below ${f.level}; check the numbering on the images.`);
+  if (f.levelUnanchored) notes.push(`**Level not determined**: neither the sacrum nor the last rib is in the scan; ${f.level} is a count from body sizes and may be several levels off. Locate the vertebra on the key image.`);
+  else if (f.levelUncertain) notes.push(`**Level uncertain**: the vertebra may be one level above or below ${f.level}; check the numbering on the images.`);
   if (isPathologic(f)) {
     const look = ['lytic', 'sclerotic'].filter((x) => f.flags.includes(x)).join(' and ');
     notes.push(`**Possibly pathologic**: the vertebral body looks ${look}; a metastatic fracture is possible. Oncology / spine review rather than an osteoporosis work-up.`);
   }
-  for (const flag of f.flags) if (!['lytic', 'sclerotic', 'levelUncertain'].includes(flag)) notes.push(`Caution: ${FLAG_TEXT[flag] ?? flag}.`);
+  for (const flag of f.flags) if (!['lytic', 'sclerotic', 'levelUncertain', 'levelUnanchored'].includes(flag)) notes.push(`Caution: ${FLAG_TEXT[flag] ?? flag}.`);
   if (f.grade >= 2 && !isPathologic(f)) notes.push('A moderate or severe vertebral compression fracture is a prevalent fragility fracture.');
   if (notes.length > 0) lines.push('', ...notes.map((n) => `- ${n}`));
   lines.push('', '**Proposed**:', ...f.referrals.map((r) => `- ${PROPOSAL_TEXT[r.kind]}`));

@@ -27,6 +27,8 @@ export function cardFindingOf(o: FindingOutputs, serviceRequests: Partial<Record
     level: f.level,
     levelText: d.levelText,
     levelUncertain: d.levelUncertain,
+    // Older entries (before levelUnanchored existed) read as anchored.
+    levelUnanchored: d.levelUnanchored ?? false,
     grade: f.grade,
     morphology: f.morphology,
     heightLossPercent: f.heightLossPercent,

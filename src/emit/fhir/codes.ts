@@ -82,10 +82,14 @@ const BODY_SITES: Partial<Record<SpineLevel, [string, string]>> = {
   L5: ['49668003', 'Fifth lumbar vertebra'],
 };
 
-/** The vertebra as a bodySite; an uncertain level keeps its code but says so in the text. */
-export function bodySiteConcept(level: SpineLevel, levelUncertain: boolean): CodeableConcept {
+/**
+ * The vertebra as a bodySite. An uncertain level (±1) keeps its code and says so in the text; an
+ * unanchored one (a count from body sizes) gets no level code at all, only the text.
+ */
+export function bodySiteConcept(level: SpineLevel, certainty: { levelUncertain: boolean; levelUnanchored: boolean }): CodeableConcept {
+  if (certainty.levelUnanchored) return { text: `vertebral body, level not determined (counted as ${level} from body sizes)` };
   const site = BODY_SITES[level];
-  const text = levelUncertain ? `${level} or adjacent (level uncertain)` : level;
+  const text = certainty.levelUncertain ? `${level} or adjacent (level uncertain)` : level;
   const coding: Coding[] = site ? [{ system: SNOMED, code: site[0], display: site[1] }] : [];
   return { coding, text };
 }

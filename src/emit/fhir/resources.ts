@@ -112,7 +112,7 @@ export function buildObservation(ctx: OutputContext, f: DetectedFracture, d: Fra
     subject: patientRef(ctx),
     ...(ctx.studyDate ? { effectiveDateTime: ctx.studyDate } : {}),
     issued: ctx.identifiedAt,
-    bodySite: bodySiteConcept(f.level, d.levelUncertain),
+    bodySite: bodySiteConcept(f.level, d),
     device: { reference: refs.device },
     basedOn: orderRef(ctx),
     partOf: [imagingStudyRef(ctx)],

@@ -66,6 +66,7 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
     if (inten.lytic) flags.push('lytic');
     if (scoliotic) flags.push('scoliosis');
     if (levels.uncertain) flags.push('levelUncertain');
+    if (levels.method === 'size') flags.push('levelUnanchored');
     if (c.touchesEdge) flags.push('partialCoverage');
     // Genant grading applies T4–L5; S1 and cut-off bodies are located but not graded.
     const gradingNotes: string[] = [];

@@ -72,6 +72,6 @@ describe('domain vocabulary', () => {
   it('grades, morphologies and flags', () => {
     expect(GRADES).toEqual([0, 1, 2, 3]);
     expect(MORPHOLOGIES).toEqual(['wedge', 'biconcave', 'crush']);
-    expect(VERTEBRA_FLAGS).toEqual(['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage', 'insufficientEvidence']);
+    expect(VERTEBRA_FLAGS).toEqual(['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage', 'insufficientEvidence', 'levelUnanchored']);
   });
 });

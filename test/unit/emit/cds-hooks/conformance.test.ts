@@ -97,7 +97,7 @@ describe('the cards the service builds (every grade and flag combination)', () =
     const key = `1.2.3:T12:1.0:${grade}:${flags.join(',')}`;
     return {
       cardUuid: cardUuid(key), findingKey: key, patient: { system: 'urn:oid:1.2', value: 'MRN' }, studyInstanceUid: '1.2.3', studyDate: '2026-03-01', reportDate: '2026-03-02',
-      level: 'T12', levelText: flags.includes('levelUncertain') ? 'T12 or adjacent' : 'T12', levelUncertain: flags.includes('levelUncertain'), grade, morphology: 'wedge',
+      level: 'T12', levelText: flags.includes('levelUnanchored') ? 'vertebra ≈T12 (level not determined)' : flags.includes('levelUncertain') ? 'T12 or adjacent' : 'T12', levelUncertain: flags.includes('levelUncertain'), levelUnanchored: flags.includes('levelUnanchored'), grade, morphology: 'wedge',
       heightLossPercent: 30, flags, model: { name: 'vcf-unet-ref', version: '0.1.0' }, device: 'Device/d1', keyImage: null, observation: 'Observation/o1', detectedIssue: 'DetectedIssue/i1',
       referrals: kinds.map((kind, i) => ({
         kind, serviceRequestId: `sr${i}`, taskId: `t${i}`,
@@ -109,7 +109,7 @@ describe('the cards the service builds (every grade and flag combination)', () =
       identifiedAt: '2026-03-02T10:00:00Z',
     };
   }
-  const FLAG_SETS = [[], ['lytic'], ['sclerotic', 'levelUncertain'], ['scoliosis', 'partialCoverage'], ['retropulsion'], ['insufficientEvidence']];
+  const FLAG_SETS = [[], ['lytic'], ['sclerotic', 'levelUncertain'], ['scoliosis', 'partialCoverage'], ['retropulsion'], ['insufficientEvidence'], ['levelUncertain', 'levelUnanchored']];
 
   it.each([1, 2, 3] as FractureGrade[])('grade %i: valid, summary names level and grade, indicator and proposals per CLINICAL.md', (grade) => {
     for (const flags of FLAG_SETS) {
@@ -124,7 +124,8 @@ describe('the cards the service builds (every grade and flag combination)', () =
       expect(c.detail).toMatch(/not mentioned in the report of 2026-03-02/);
       expect(c.detail).toMatch(/vcf-unet-ref 0\.1\.0/);
       if (pathologic) expect(c.summary).toMatch(/possibly pathologic/);
-      if (flags.includes('levelUncertain')) expect(c.detail).toMatch(/Level uncertain/);
+      if (flags.includes('levelUnanchored')) expect(c.detail).toMatch(/Level not determined/);
+      else if (flags.includes('levelUncertain')) expect(c.detail).toMatch(/Level uncertain/);
       const recommended = c.suggestions!.filter((s) => s.isRecommended);
       expect(recommended).toHaveLength(grade === 1 && !pathologic ? 0 : 1);
       if (grade === 3) expect(recommended[0]!.label).toMatch(/IR consult/);
