@@ -69,6 +69,7 @@ async function serve(cfg: ServerConfig): Promise<void> {
         publicBaseUrl: BASE,
         externalFhirBaseUrl: null,
         viewerUrlTemplate: 'https://viewer.example/viewer?StudyInstanceUIDs={{studyInstanceUid}}',
+      apiToken: null,
         patientFetch: { timeoutMs: 2000, allowHttpLoopback: false },
         maxBodyBytes: 1 << 20,
         applyFeedback: async () => undefined,

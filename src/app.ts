@@ -270,6 +270,7 @@ function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Lo
     publicBaseUrl: config.PUBLIC_BASE_URL,
     externalFhirBaseUrl: config.FHIR_BASE_URL,
     viewerUrlTemplate: config.VIEWER_URL_TEMPLATE,
+    apiToken: config.API_TOKEN,
     patientFetch: { timeoutMs: config.CDS_FHIR_TIMEOUT_MS, allowHttpLoopback: config.CDS_ALLOW_HTTP_FHIR_SERVER === 'loopback' },
     maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
     applyFeedback: (uid, key) => correlator.applyFeedback(uid, key),

@@ -32,6 +32,7 @@ const SYSTEM = 'urn:oid:1.2.3.4.5';
 const SYSTEMS = { HOSP: SYSTEM };
 const BASE = 'https://cds.test.example';
 const SERVICE = '/cds-services/vcf-unreported-fracture';
+const API_TOKEN = 'cds-test-api-token';
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 const patient = (mrn: string, id = `ehr-${mrn}`): Patient => ({ resourceType: 'Patient', id, identifier: [{ system: 'urn:other:system', value: 'X-1' }, { system: SYSTEM, value: mrn }] });
@@ -74,6 +75,7 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
           publicBaseUrl: BASE,
           externalFhirBaseUrl: null,
           viewerUrlTemplate: 'https://viewer.example/viewer?StudyInstanceUIDs={{studyInstanceUid}}',
+          apiToken: API_TOKEN,
           patientFetch: { timeoutMs: 2000, allowHttpLoopback: true },
           maxBodyBytes: 1 << 20,
           applyFeedback: (uid, key) => h.correlator.applyFeedback(uid, key),
@@ -188,7 +190,8 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     expect(sr.code?.coding?.[0]?.code).toBe('bone-health-workup');
     expect(sr.reasonReference?.[0]?.reference).toMatch(new RegExp(`^${BASE}/fhir/R4/Observation/`));
     expect(card.links).toEqual([
-      { label: 'Key image: sagittal CT, T12 outlined', url: `${BASE}/studies/${uid}/key-image.png`, type: 'absolute' },
+      // Signed with API_TOKEN: the clinician's browser cannot send our bearer token.
+      { label: 'Key image: sagittal CT, T12 outlined', url: expect.stringMatching(new RegExp(`^${BASE}/studies/${uid}/key-image\\.png\\?expires=\\d+&signature=[\\w-]{43}$`)), type: 'absolute' },
       { label: 'Open the CT in the image viewer', url: `https://viewer.example/viewer?StudyInstanceUIDs=${uid}`, type: 'absolute' },
     ]);
     expect(card.overrideReasons!.map((r) => r.code)).toEqual(['already-known', 'not-a-fracture', 'patient-declined', 'goals-of-care']);
@@ -199,7 +202,9 @@ describe('CDS Hooks service (real Redis, BullMQ correlation, embedded FHIR store
     const before = await read<Observation>(obsRef);
     await report('CDS-1', 'MRN-2001', 'FINDINGS: Severe compression fracture of L1. IMPRESSION: L1 fracture.');
     await replayStudy(uid);
-    expect(await cardsFor(patient('MRN-2001'))).toEqual(cards);
+    // The same cards, but for the key-image link's expiry and signature, minted per answer.
+    const unsigned = (cs: CdsCard[]) => cs.map((c) => ({ ...c, links: c.links?.map((l) => ({ ...l, url: l.url.replace(/\?expires=.*$/, '') })) }));
+    expect(unsigned(await cardsFor(patient('MRN-2001')))).toEqual(unsigned(cards));
     expect((await read<Observation>(obsRef)).meta?.versionId).toBe(before.meta?.versionId);
 
     // Corrected report that now mentions T12 too: the finding is retracted, no card.

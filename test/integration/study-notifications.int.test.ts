@@ -17,6 +17,7 @@ import { frame, makeOru, msa, sendRaw } from '../helpers/hl7';
 import { describeUnless, fillEmptyUids, imagingFixturesSkipReason, implicitFiles, j2kFiles, uidFor } from '../helpers/imaging-fixtures';
 import { orthancSkipReason, startOrthanc, stowRs, type OrthancInstance } from '../helpers/orthanc';
 import { REDIS_URL, TestRedisServer, deletePrefix, freePort, startTestApp, testPrefix } from '../helpers/service';
+import { signLink } from '../../src/http/signed-link';
 
 type App = Awaited<ReturnType<typeof startTestApp>>;
 
@@ -314,6 +315,16 @@ describe('study notifications: bearer token and Redis outage', () => {
       expect(ok.status).toBe(202);
       const state = await request(base).get(`/studies/${body.studyInstanceUid}`).set('authorization', 'Bearer study-secret');
       expect(state.body).toMatchObject({ status: 'queued', attempts: 0, errors: [] });
+      // The key image opens from a signed link (as a CDS card gives it) without the token: 404 here, since
+      // nothing is analysed yet, where an unsigned, tampered, other-path or expired link is refused.
+      const path = `/studies/${body.studyInstanceUid}/key-image.png`;
+      const signed = signLink('study-secret', path);
+      expect((await request(base).get(signed)).status).toBe(404);
+      expect((await request(base).get(path)).status).toBe(401);
+      expect((await request(base).get(signed.replace(/expires=(\d+)/, (_m, e: string) => `expires=${Number(e) + 60}`))).status).toBe(401);
+      expect((await request(base).get(signed.replace(body.studyInstanceUid, '1.2.826.0.1.3680043.10.543.4'))).status).toBe(401);
+      expect((await request(base).get(signLink('study-secret', path, -1))).status).toBe(401);
+      expect((await request(base).get(`/studies/${body.studyInstanceUid}?${signed.split('?')[1]}`)).status).toBe(401);
     } finally {
       await app.stop();
       await deletePrefix(prefix);

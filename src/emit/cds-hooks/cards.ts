@@ -28,6 +28,8 @@ export interface CardContext {
   viewerUrlTemplate: string | null;
   /** The EHR's id of the Patient being viewed (context.patientId): the proposal's subject. */
   patientId: string;
+  /** Makes a path openable without our bearer token (a signed, short-lived link); identity when none is needed. */
+  signPath: (path: string) => string;
 }
 
 export function indicatorOf(f: Pick<CardFinding, 'grade' | 'flags'>): CdsCard['indicator'] {
@@ -134,7 +136,7 @@ function suggestions(f: CardFinding, ctx: CardContext): CdsSuggestion[] {
 function links(f: CardFinding, ctx: CardContext): CdsLink[] {
   const out: CdsLink[] = [];
   const uid = encodeURIComponent(f.studyInstanceUid);
-  if (f.keyImage) out.push({ label: `Key image: sagittal CT, ${f.level} outlined`, url: `${ctx.baseUrl}/studies/${uid}/key-image.png`, type: 'absolute' });
+  if (f.keyImage) out.push({ label: `Key image: sagittal CT, ${f.level} outlined`, url: `${ctx.baseUrl}${ctx.signPath(`/studies/${uid}/key-image.png`)}`, type: 'absolute' });
   if (ctx.viewerUrlTemplate) out.push({ label: 'Open the CT in the image viewer', url: ctx.viewerUrlTemplate.replaceAll('{{studyInstanceUid}}', uid), type: 'absolute' });
   return out;
 }

@@ -15,6 +15,7 @@ import { DISCOVERY } from './discovery';
 import type { CdsCaller, CdsJwtVerifier } from './jwt';
 import { type PatientFetchOptions, patientKeys, resolvePatient } from './patient';
 import { type FeedbackItem, feedbackSchema, parseOrBadRequest, parsePatientViewRequest } from './request';
+import { signLink } from '../../http/signed-link';
 
 export interface CdsRouterDeps {
   store: CdsStore;
@@ -28,6 +29,8 @@ export interface CdsRouterDeps {
   externalFhirBaseUrl: string | null;
   /** VIEWER_URL_TEMPLATE. */
   viewerUrlTemplate: string | null;
+  /** API_TOKEN: when set, the key-image links in cards are signed with it (a browser cannot send the token). */
+  apiToken: string | null;
   patientFetch: PatientFetchOptions;
   /** Largest request body (prefetch may carry a whole Patient). */
   maxBodyBytes: number;
@@ -91,6 +94,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       fhirBaseUrl: (deps.externalFhirBaseUrl ?? `${base}/fhir/R4`).replace(/\/+$/, ''),
       viewerUrlTemplate: deps.viewerUrlTemplate,
       patientId: request.context.patientId,
+      signPath: (path) => (deps.apiToken === null ? path : signLink(deps.apiToken, path)),
     });
     deps.logger.info({ event: 'cds.patient_view', hookInstance: request.hookInstance, matchedIdentifiers: keys.length, cards: cards.length }, 'CDS patient-view answered');
     res.json({ cards });

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import express, { Router, type Request } from 'express';
+import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
 import { requireApiToken } from '../../http/auth';
+import { isSignedLink } from '../../http/signed-link';
 import type { Logger } from '../../log';
 import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
 import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
@@ -96,8 +97,11 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
       }
     },
   );
-  // The sagittal reformat with every vertebra labelled and fractures outlined with their grade.
-  router.get('/studies/:studyInstanceUid/key-image.png', auth, async (req, res) => {
+  // The sagittal reformat with every vertebra labelled and fractures outlined with their grade. A CDS card
+  // links it for a browser, which cannot send the bearer token: a signed, short-lived link opens it too.
+  const keyImageAuth: RequestHandler = (req, res, next) =>
+    deps.apiToken !== null && isSignedLink(deps.apiToken, req.path, req.query) ? next() : auth(req, res, next);
+  router.get('/studies/:studyInstanceUid/key-image.png', keyImageAuth, async (req, res) => {
     const parsed = uid.safeParse(req.params.studyInstanceUid);
     if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     const png = await deps.getKeyImage(parsed.data);

@@ -90,7 +90,7 @@ const card = (extra: Record<string, unknown>) => ({ cards: [{ summary: 's', indi
 });
 
 describe('the cards the service builds (every grade and flag combination)', () => {
-  const ctx = { baseUrl: 'https://cds.example', fhirBaseUrl: 'https://cds.example/fhir/R4', viewerUrlTemplate: null, patientId: 'ehr-1' };
+  const ctx = { baseUrl: 'https://cds.example', fhirBaseUrl: 'https://cds.example/fhir/R4', viewerUrlTemplate: null, patientId: 'ehr-1', signPath: (p: string) => p };
   function finding(grade: FractureGrade, flags: string[]): CardFinding {
     const pathologic = flags.includes('lytic') || flags.includes('sclerotic');
     const kinds = [...(grade === 3 ? (['ir-augmentation-consult'] as const) : []), pathologic ? ('oncology-spine-review' as const) : ('bone-health-workup' as const)];
