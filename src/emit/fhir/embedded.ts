@@ -31,7 +31,7 @@ export function fhirKeys(prefix: string, resourceType: string) {
     resources: `${base}:resources`,
     /** hash: `<system>|<value>` of the first identifier → id */
     identifiers: `${base}:identifiers`,
-    /** list: every version's JSON, oldest first */
+    /** list: the earlier versions' JSON, oldest first (the current one is in `resources`) */
     history: (id: string) => `${base}:history:${id}`,
   };
 }
@@ -40,7 +40,7 @@ export function fhirKeys(prefix: string, resourceType: string) {
  * Compare-and-set of one resource version, so two upserts of one identifier cannot both create or both
  * replace: the caller read the identifier index and the current JSON, and the write happens only if both
  * are still what it read (otherwise the caller reads again).
- *   KEYS[1] resources hash   KEYS[2] identifiers hash   KEYS[3] history list of the id
+ *   KEYS[1] resources hash   KEYS[2] identifiers hash   KEYS[3] history list of the id (gets the replaced JSON)
  *   ARGV[1] identifier key   ARGV[2] id   ARGV[3] the JSON read ('' = expect no resource)   ARGV[4] new JSON
  *   returns 1 when written, 0 when something changed in between
  */
@@ -53,7 +53,7 @@ else
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[4])
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[3]) end
 return 1
 `;
 
@@ -139,10 +139,11 @@ export class RedisFhirRepository extends FhirRepository<undefined> {
   }
 
   async readHistory<T extends Resource>(resourceType: string, id: string): Promise<Bundle<WithId<T>>> {
-    await this.readResource(resourceType, id);
-    const versions = await this.redis.lrange(fhirKeys(this.prefix, resourceType).history(id), 0, -1);
+    const current = await this.readResource<T>(resourceType, id);
+    // Only earlier versions are listed: the current one is not stored twice (a key image is ~200 kB).
+    const earlier = await this.redis.lrange(fhirKeys(this.prefix, resourceType).history(id), 0, -1);
     // Newest first, as FHIR history is.
-    const entry = versions.reverse().map((json) => ({ resource: JSON.parse(json) as WithId<T> }));
+    const entry = [current, ...earlier.reverse().map((json) => JSON.parse(json) as WithId<T>)].map((resource) => ({ resource }));
     return { resourceType: 'Bundle', type: 'history', total: entry.length, entry };
   }
 
