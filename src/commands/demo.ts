@@ -19,6 +19,7 @@ import type { VertebralLevel } from '../domain/vocabulary';
 import type { CorrelatedFracture } from '../store/studies';
 import { analyzeReport } from '../report';
 import { parseCommandArgs } from './args';
+import { syntheticOru } from '../dev/oru';
 
 /** The demo's patient: two fractures on the CT, a report that mentions only one of them. */
 const FRACTURES = 'T12:2:wedge,L1:3:crush';
@@ -105,7 +106,15 @@ export async function run(args: string[]): Promise<number> {
   const app = await startApp(config, 'all', createLogger(config.LOG_LEVEL));
   try {
     say(`3. vcf-sentinel running: HTTP ${app.httpPort}, MLLP ${app.mllpPort}`);
-    const oru = demoOru(truth.studyInstanceUid);
+    // The hospital's own accession and MRN (not the phantom's): the report joins its study by the UID it carries.
+    const oru = syntheticOru({
+      controlId: `DEMO-${Date.now()}`,
+      patientId: 'DEMO-0001',
+      assigningAuthority: 'DEMO_HOSPITAL',
+      accessionNumber: 'DEMO-ACC-1',
+      studyInstanceUid: truth.studyInstanceUid,
+      lines: REPORT_LINES,
+    });
     const ack = await sendMllp(app.mllpPort!, oru);
     say(`4. ORU^R01 sent over MLLP; ACK: ${ack.split('\r').find((s) => s.startsWith('MSA'))}`);
 
@@ -181,18 +190,6 @@ function renderCard(card: CdsCard): string[] {
   out.push(`   │ dismiss reasons: ${(card.overrideReasons ?? []).map((r) => r.display).join(' | ')}`);
   out.push(`   └ source: ${card.source.label}; card ${card.uuid}`);
   return out;
-}
-
-function demoOru(studyInstanceUid: string): string {
-  const now = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return [
-    `MSH|^~\\&|RIS|DEMO_HOSPITAL|VCF-SENTINEL|DEMO_HOSPITAL|${now}||ORU^R01^ORU_R01|DEMO-${now}|P|2.5.1|||AL|NE||UNICODE UTF-8`,
-    'PID|1||DEMO-0001^^^DEMO_HOSPITAL^MR||SYNTHETIC^PATIENT||19580214|F',
-    'ORC|RE|DEMO-PL-1|DEMO-ACC-1',
-    `OBR|1|DEMO-PL-1|DEMO-ACC-1|CTCAP^CT chest abdomen pelvis^L|||${now}|||||||||||||||${now}||CT|F`,
-    `OBX|1|ST|113014^DICOM Study^DCM||${studyInstanceUid}||||||F`,
-    ...REPORT_LINES.map((line, i) => `OBX|${i + 2}|TX|18782-3^Radiology Study observation^LN||${line}||||||F`),
-  ].join('\r') + '\r';
 }
 
 function sendMllp(port: number, message: string): Promise<string> {

@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { reportLinesMentioning, syntheticOru } from '../dev/oru';
 import { isSpineLevel } from '../domain/vocabulary';
 import { AppError } from '../errors';
 import { analyzeDirectory } from '../imaging/analyze';
@@ -8,7 +11,7 @@ import { renderVolumePngs } from '../imaging/render';
 import { parseCommandArgs } from './args';
 
 const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
-  --seed N                 PRNG seed (default 1)
+  --seed N                 PRNG seed (default 1); without it the UIDs and accession number are fresh on every run
   --fractures T12:2,L1:3   fractures as LEVEL:GRADE[:wedge|biconcave|crush] (default wedge)
   --size N                 rows = columns (default 512)
   --pixel-spacing MM       in-plane spacing (default 0.75)
@@ -28,7 +31,12 @@ const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
                            (options given explicitly override the draw)
   --labels                 also write labels.nii.gz (vertebral bodies 1..18 = T1..S1, posterior elements 101..118)
   --truth PATH             ground-truth JSON path (default <out>/ground-truth.json)
-  --png DIR                render sagittal/axial PNGs (bone and soft tissue windows) into DIR`;
+  --png DIR                render sagittal/axial PNGs (bone and soft tissue windows) into DIR
+  --oru FILE               also write a matching ORU^R01 (same accession, patient id and Study Instance UID)
+  --mention T12,L1         levels the ORU's report mentions as fractured (default none: "no fracture")
+  --authority NAME         PID-3.4 assigning authority in the ORU (default SYNTH_HOSPITAL)
+
+Prints JSON: study and series UIDs, accession number, patient id, fractures, and the files written.`;
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -66,6 +74,9 @@ export async function run(args: string[]): Promise<number> {
     labels: { type: 'boolean' },
     truth: { type: 'string' },
     png: { type: 'string' },
+    oru: { type: 'string' },
+    mention: { type: 'string' },
+    authority: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -73,6 +84,8 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (!values.out) throw new AppError('BAD_REQUEST', 'phantom needs --out <dir> (see --help)');
+  if ((values.mention !== undefined || values.authority !== undefined) && values.oru === undefined) throw new AppError('BAD_REQUEST', '--mention and --authority need --oru FILE');
+  let mentions: string[] = [];
   let opts: Partial<PhantomOptions> = {};
   try {
     const seed = num(values.seed, 'seed');
@@ -121,6 +134,9 @@ export async function run(args: string[]): Promise<number> {
     if (values.localizer) opts.localizer = true;
     if (values['dose-report']) opts.doseReport = true;
     if (values.labels) opts.labels = true;
+    // Same anatomy for the same options, but a new study to the PACS and the report store on every run.
+    if (opts.seed === undefined) opts.uidSalt = randomBytes(6).toString('hex');
+    if (values.mention !== undefined) mentions = parseLevelList(values.mention);
   } catch (err) {
     throw new AppError('BAD_REQUEST', (err as Error).message);
   }
@@ -140,10 +156,25 @@ export async function run(args: string[]): Promise<number> {
     ms: Math.round(performance.now() - t0),
     studyInstanceUid: result.truth.studyInstanceUid,
     seriesInstanceUid: result.truth.seriesInstanceUid,
+    accessionNumber: result.truth.accessionNumber,
+    patientId: result.truth.patientId,
     slices: result.truth.geometry.slices,
     fractures: result.truth.fractures.map((f) => `${f.level}:${f.grade}:${f.morphology}`),
     truth: values.truth ?? join(values.out, 'ground-truth.json'),
   };
+  if (values.oru !== undefined) {
+    const authority = values.authority ?? 'SYNTH_HOSPITAL';
+    const oru = syntheticOru({
+      controlId: `PHANTOM-${randomBytes(6).toString('hex')}`,
+      patientId: result.truth.patientId,
+      assigningAuthority: authority,
+      accessionNumber: result.truth.accessionNumber,
+      studyInstanceUid: result.truth.studyInstanceUid,
+      lines: reportLinesMentioning(mentions),
+    });
+    writeFileSync(values.oru, oru);
+    summary.oru = { file: values.oru, mentions, assigningAuthority: authority };
+  }
   if (values.png) {
     const { volume } = analyzeDirectory(values.out);
     const { mkdirSync } = await import('node:fs');

@@ -29,6 +29,11 @@ export type PatientPosition = 'HFS' | 'FFS' | 'HFP' | 'FFP';
 export interface PhantomOptions {
   /** PRNG seed (default 1). */
   seed: number;
+  /**
+   * Mixed into every UID and the accession number, so that runs with the same seed (the same anatomy)
+   * are different studies to a PACS and the report store. Absent: identifiers follow the seed alone.
+   */
+  uidSalt?: string;
   /** Fractures to place, e.g. [{ level: 'T12', grade: 2, morphology: 'wedge' }] (default none). */
   fractures: FractureSpec[];
   /** Image matrix, rows = columns (default 512). */
@@ -66,6 +71,11 @@ export interface PhantomOptions {
    * T1 = 1 … S1 = 18; posterior elements = 101 + index). Default false.
    */
   labels: boolean;
+}
+
+/** The accession number (at most 16 characters, DICOM SH): from the seed, or from the UID salt when given. */
+function phantomAccession(o: Pick<PhantomOptions, 'seed' | 'uidSalt'>): string {
+  return (o.uidSalt ? `SYN${o.uidSalt}` : `SYN${String(o.seed).padStart(6, '0')}`).slice(0, 16);
 }
 
 export const DEFAULT_PHANTOM: PhantomOptions = {
@@ -126,6 +136,9 @@ export interface GroundTruth {
   options: PhantomOptions;
   studyInstanceUid: string;
   seriesInstanceUid: string;
+  /** AccessionNumber and PatientID written into every instance (for a matching ORU). */
+  accessionNumber: string;
+  patientId: string;
   extraSeries: Array<{ seriesInstanceUid: string; kind: 'localizer' | 'dose-report' }>;
   /** The label map written beside the series, when asked for, and what its values mean. */
   labels: { file: string; format: 'nifti-1 gzip, RAS affine'; values: Record<string, string> } | null;
@@ -249,9 +262,10 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const ippY = sy > 0 ? ymin : ymin + (rows - 1) * ps;
 
   const uid = (label: string): string => deterministicUid(o.seed, `${label}:${JSON.stringify(o)}`);
-  const studyUid = deterministicUid(o.seed, 'study');
+  const salt = o.uidSalt ?? '';
+  const studyUid = deterministicUid(o.seed, `study${salt}`);
   const seriesUid = uid('series');
-  const forUid = deterministicUid(o.seed, 'frame-of-reference');
+  const forUid = deterministicUid(o.seed, `frame-of-reference${salt}`);
   const patient: SyntheticPatient = {
     name: `SYNTHETIC^PHANTOM^SEED${o.seed}`,
     id: `SYNTH-${o.seed}`,
@@ -263,7 +277,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     frameOfReferenceUid: forUid,
     studyDate: '20260101',
     studyTime: '120000',
-    accessionNumber: `SYN${String(o.seed).padStart(6, '0')}`.slice(0, 16),
+    accessionNumber: phantomAccession(o),
     studyDescription: 'SYNTHETIC CT CHEST ABDOMEN PELVIS',
     patient,
   };
@@ -501,6 +515,8 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     options: o,
     studyInstanceUid: studyUid,
     seriesInstanceUid: seriesUid,
+    accessionNumber: common.accessionNumber,
+    patientId: patient.id,
     extraSeries,
     labels,
     geometry: {
