@@ -51,8 +51,23 @@ function write(stream: Writable, data: string): Promise<void> {
   });
 }
 
+const HELP = `usage: vcf-sentinel analyze-report [--language en|fr] < report.txt
+
+Reads a radiology report's text on stdin (UTF-8, or Latin-1 when it is not valid UTF-8; at most
+${MAX_INPUT_BYTES / (1024 * 1024)} MiB) and writes the fracture mentions as JSON on stdout (CONTRACT "analyze-report JSON").
+
+options:
+  --language, -l en|fr   the report's language (default: detected from the text)
+
+reads no environment variable.
+`;
+
 export async function run(args: string[], io: CommandIo = { stdin: process.stdin, stdout: process.stdout }): Promise<number> {
-  const { values } = parseCommandArgs(args, { language: { type: 'string', short: 'l' } });
+  const { values } = parseCommandArgs(args, { language: { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    await write(io.stdout, HELP);
+    return 0;
+  }
   const lang = values.language;
   if (lang !== undefined && lang !== 'en' && lang !== 'fr') {
     throw new AppError('BAD_REQUEST', `--language must be "en" or "fr", got "${lang}"`);

@@ -1,14 +1,38 @@
 import { type Role, startApp } from '../app';
-import { loadConfig } from '../config/load';
+import { loadConfig, readDefaults } from '../config/load';
+import { configSchema } from '../config/schema';
 import { AppError } from '../errors';
 import { createLogger } from '../log';
 import { parseCommandArgs } from './args';
 
 const ROLES: readonly Role[] = ['all', 'api', 'worker'];
 
-/** `serve --role all|api|worker`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+/** The usage, with every setting the service reads and its default (secrets shown as set or not). */
+function help(): string {
+  const defaults = readDefaults();
+  const settings = Object.keys(configSchema.shape).map((name) => {
+    const value = defaults[name];
+    const shown = name.endsWith('SECRET') || name === 'API_TOKEN' ? (value === null ? 'unset' : 'set') : value === null ? 'unset' : JSON.stringify(value);
+    return `  ${name}=${shown}`;
+  });
+  return `usage: vcf-sentinel serve [--role all|api|worker]
+
+The service. --role all (default) runs everything in one process; api = HTTP + MLLP listeners that only
+enqueue; worker = the report, study and correlate jobs (and /healthz, /readyz, /metrics). Any number of
+api and worker processes may share one Redis. SIGTERM/SIGINT: stop accepting, drain, exit 0.
+
+reads these environment variables (defaults from config/default.json; see README "Configuration"):
+${settings.join('\n')}
+`;
+}
+
+/** \`serve --role all|api|worker\`: runs until SIGTERM/SIGINT, then drains and exits 0. */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, { role: { type: 'string', default: 'all' } });
+  const { values } = parseCommandArgs(args, { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    process.stdout.write(help());
+    return 0;
+  }
   const role = values.role as Role;
   if (!ROLES.includes(role)) throw new AppError('BAD_REQUEST', `--role must be one of ${ROLES.join(', ')}`);
   const config = loadConfig();

@@ -7,7 +7,8 @@ import { AppError } from '../errors';
 /** The package root: config/, models/ and the defaults are found relative to it, not to the cwd. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
-function readDefaults(): Record<string, unknown> {
+/** config/default.json: every setting's default, by the environment variable that overrides it. */
+export function readDefaults(): Record<string, unknown> {
   const file = path.join(PACKAGE_ROOT, 'config', 'default.json');
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
