@@ -81,3 +81,8 @@ export type Morphology = (typeof MORPHOLOGIES)[number];
  */
 export const VERTEBRA_FLAGS = ['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage', 'insufficientEvidence', 'levelUnanchored'] as const;
 export type VertebraFlag = (typeof VERTEBRA_FLAGS)[number];
+
+/** A lytic or sclerotic body: the fracture may be pathologic (metastatic), not a fragility fracture (CLINICAL.md). */
+export function isPossiblyPathologic(f: { flags: readonly string[] }): boolean {
+  return f.flags.includes('lytic') || f.flags.includes('sclerotic');
+}

@@ -14,6 +14,11 @@ export type DicomJson = Record<string, DicomJsonElement | undefined>;
 /** The tags this module reads, as 8 upper-case hex digits. */
 export const TAG = {
   TransferSyntaxUID: '00020010',
+  StudyDate: '00080020',
+  StudyTime: '00080030',
+  AccessionNumber: '00080050',
+  PatientID: '00100020',
+  IssuerOfPatientID: '00100021',
   ImageType: '00080008',
   SOPClassUID: '00080016',
   SOPInstanceUID: '00080018',

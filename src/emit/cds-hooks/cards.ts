@@ -7,7 +7,8 @@ import type { Reference, ServiceRequest } from '@medplum/fhirtypes';
 import type { CardFinding } from '../../store/cds';
 import { REFERRALS, type ReferralKind, genantGradeName } from '../fhir/codes';
 import { OVERRIDE_REASON_CODINGS, TOPIC } from './codes';
-import { isPathologic, suggestionPlan } from './finding';
+import { suggestionPlan } from './finding';
+import { isPossiblyPathologic } from '../../domain/vocabulary';
 import type { CdsCard, CdsLink, CdsSuggestion } from './types';
 
 /**
@@ -34,13 +35,13 @@ export interface CardContext {
 
 export function indicatorOf(f: Pick<CardFinding, 'grade' | 'flags'>): CdsCard['indicator'] {
   if (f.grade === 3 && f.flags.some((x) => CRITICAL_FLAGS.includes(x))) return 'critical';
-  if (isPathologic(f)) return 'warning';
+  if (isPossiblyPathologic(f)) return 'warning';
   return f.grade === 1 ? 'info' : 'warning';
 }
 
 export function summaryOf(f: Pick<CardFinding, 'levelText' | 'grade' | 'flags'>): string {
   const grade = `Genant grade ${f.grade} (${genantGradeName(f.grade)})`;
-  const s = isPathologic(f)
+  const s = isPossiblyPathologic(f)
     ? `Unreported ${f.levelText} vertebral fracture on CT, possibly pathologic: ${grade}`
     : `Unreported ${f.levelText} vertebral compression fracture on CT: ${grade}`;
   return s.length <= SUMMARY_MAX ? s : `${s.slice(0, SUMMARY_MAX - 1)}…`;
@@ -67,19 +68,19 @@ function date(d: string | null): string {
 export function detailOf(f: CardFinding): string {
   const morphology = f.morphology ? `, ${f.morphology}` : '';
   const lines = [
-    `**${f.levelText} vertebral ${isPathologic(f) ? '' : 'compression '}fracture** on the CT of ${date(f.studyDate)}: Genant grade ${f.grade} (${genantGradeName(f.grade)})${morphology}, ${f.heightLossPercent}% height loss.`,
+    `**${f.levelText} vertebral ${isPossiblyPathologic(f) ? '' : 'compression '}fracture** on the CT of ${date(f.studyDate)}: Genant grade ${f.grade} (${genantGradeName(f.grade)})${morphology}, ${f.heightLossPercent}% height loss.`,
     '',
     `It is **not mentioned in the report of ${f.reportDate}**.`,
   ];
   const notes: string[] = [];
   if (f.levelUnanchored) notes.push(`**Level not determined**: neither the sacrum nor the last rib is in the scan; ${f.level} is a count from body sizes and may be several levels off. Locate the vertebra on the key image.`);
   else if (f.levelUncertain) notes.push(`**Level uncertain**: the vertebra may be one level above or below ${f.level}; check the numbering on the images.`);
-  if (isPathologic(f)) {
+  if (isPossiblyPathologic(f)) {
     const look = ['lytic', 'sclerotic'].filter((x) => f.flags.includes(x)).join(' and ');
     notes.push(`**Possibly pathologic**: the vertebral body looks ${look}; a metastatic fracture is possible. Oncology / spine review rather than an osteoporosis work-up.`);
   }
   for (const flag of f.flags) if (!['lytic', 'sclerotic', 'levelUncertain', 'levelUnanchored'].includes(flag)) notes.push(`Caution: ${FLAG_TEXT[flag] ?? flag}.`);
-  if (f.grade >= 2 && !isPathologic(f)) notes.push('A moderate or severe vertebral compression fracture is a prevalent fragility fracture.');
+  if (f.grade >= 2 && !isPossiblyPathologic(f)) notes.push('A moderate or severe vertebral compression fracture is a prevalent fragility fracture.');
   if (notes.length > 0) lines.push('', ...notes.map((n) => `- ${n}`));
   lines.push('', '**Proposed**:', ...f.referrals.map((r) => `- ${PROPOSAL_TEXT[r.kind]}`));
   lines.push(

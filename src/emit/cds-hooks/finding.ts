@@ -7,6 +7,7 @@ import type { FindingOutputs } from '../../store/outputs';
 import type { CardFinding, CardRecord } from '../../store/cds';
 import type { ReferralKind } from '../fhir/codes';
 import { cardUuid, suggestionUuid } from './ids';
+import { isPossiblyPathologic } from '../../domain/vocabulary';
 
 /** The index entry of a finding whose outputs were just written (`serviceRequests`: as stored, with ids). */
 export function cardFindingOf(o: FindingOutputs, serviceRequests: Partial<Record<ReferralKind, ServiceRequest>>): CardFinding {
@@ -43,9 +44,6 @@ export function cardFindingOf(o: FindingOutputs, serviceRequests: Partial<Record
   };
 }
 
-export function isPathologic(f: Pick<CardFinding, 'flags'>): boolean {
-  return f.flags.includes('lytic') || f.flags.includes('sclerotic');
-}
 
 export interface PlannedSuggestion {
   uuid: string;
@@ -69,7 +67,7 @@ export function suggestionPlan(f: Pick<CardFinding, 'findingKey' | 'grade' | 'fl
   if (consult) {
     return [plan(['ir-augmentation-consult', ...others], true), ...(others.length > 0 ? [plan(others, false)] : [])];
   }
-  return others.map((k) => plan([k], f.grade >= 2 || isPathologic(f)));
+  return others.map((k) => plan([k], f.grade >= 2 || isPossiblyPathologic(f)));
 }
 
 export function suggestionIndex(f: Parameters<typeof suggestionPlan>[0]): CardRecord['suggestions'] {

@@ -9,7 +9,7 @@
  * Retraction is the same resource with its status moved to the retracted value.
  */
 import type { DetectedIssue, Device, DiagnosticReport, Identifier, ImagingStudy, Media, Observation, ObservationComponent, Patient, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
-import type { FractureGrade } from '../../domain/vocabulary';
+import { type FractureGrade, isPossiblyPathologic } from '../../domain/vocabulary';
 import type { DetectedFracture, FractureDecision } from '../../correlate/decide';
 import {
   DICOM_UID_SYSTEM, GENANT_CODE, HEIGHT_LOSS_CODE, IDENTIFIER_SYSTEMS, MORPHOLOGY_CODE, MORPHOLOGY_SYSTEM, OBSERVATION_CATEGORY, REFERRALS,
@@ -146,8 +146,7 @@ export function buildDetectedIssue(ctx: OutputContext, f: DetectedFracture, d: F
 
 /** CLINICAL.md "What to propose": pathologic-looking fractures go to oncology, grade 3 also to IR. */
 export function referralKinds(f: Pick<DetectedFracture, 'grade' | 'flags'>): ReferralKind[] {
-  const pathologic = f.flags.includes('lytic') || f.flags.includes('sclerotic');
-  const kinds: ReferralKind[] = [pathologic ? 'oncology-spine-review' : 'bone-health-workup'];
+  const kinds: ReferralKind[] = [isPossiblyPathologic(f) ? 'oncology-spine-review' : 'bone-health-workup'];
   if (f.grade === 3) kinds.unshift('ir-augmentation-consult');
   return kinds;
 }

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AppError } from '../../errors';
+import { TAG as DICOM_TAG, getString } from '../../imaging/dicom-json';
 import type { DicomwebClient, RequestOptions } from './client';
 import { NATIVE_TRANSFER_SYNTAXES, TAG } from './constants';
 import type { DicomJson, RetrievedInstance, SelectSeries, SeriesCandidate, SeriesSelection } from './types';
@@ -31,11 +32,11 @@ export interface StudyIdentity {
 }
 
 export function readStudyIdentity(ds: DicomJson): StudyIdentity {
-  const text = (tag: string) => dicomString(ds, tag)?.trim() || null;
-  const date = /^(\d{4})(\d{2})(\d{2})$/.exec(text(TAG.STUDY_DATE) ?? '');
-  const time = /^(\d{2})(\d{2})?(\d{2})?/.exec(text(TAG.STUDY_TIME) ?? '');
+  const text = (tag: string) => getString(ds, tag) ?? null;
+  const date = /^(\d{4})(\d{2})(\d{2})$/.exec(text(DICOM_TAG.StudyDate) ?? '');
+  const time = /^(\d{2})(\d{2})?(\d{2})?/.exec(text(DICOM_TAG.StudyTime) ?? '');
   const studyDate = date ? `${date[1]}-${date[2]}-${date[3]}${time ? `T${time[1]}:${time[2] ?? '00'}:${time[3] ?? '00'}` : ''}` : null;
-  return { accessionNumber: text(TAG.ACCESSION_NUMBER), patientId: text(TAG.PATIENT_ID), issuerOfPatientId: text(TAG.ISSUER_OF_PATIENT_ID), studyDate };
+  return { accessionNumber: text(DICOM_TAG.AccessionNumber), patientId: text(DICOM_TAG.PatientID), issuerOfPatientId: text(DICOM_TAG.IssuerOfPatientID), studyDate };
 }
 
 /**
