@@ -12,7 +12,7 @@ import { type ModelHandle, startModel, stopModel } from './inference';
 import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
 import { Correlator } from './correlate/correlator';
-import { EmbeddedFhirWriter, RedisFhirRepository } from './emit/fhir/embedded';
+import { EmbeddedFhirWriter } from './emit/fhir/embedded';
 import { ExternalFhirWriter } from './emit/fhir/external';
 import { createFhirRouter } from './emit/fhir/http';
 import { CdsJwtVerifier } from './emit/cds-hooks/jwt';
@@ -136,11 +136,11 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
             }),
             newCdsRouter(config, producer, fhir, logger),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
-            ...(config.FHIR_BASE_URL
+            ...(!(fhir instanceof EmbeddedFhirWriter)
               ? []
               : [
                   createFhirRouter({
-                    repository: new RedisFhirRepository(producer, prefix),
+                    repository: fhir.repository,
                     apiToken: config.API_TOKEN,
                     ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: () => config.PUBLIC_BASE_URL as string } : {}),
                     logger,

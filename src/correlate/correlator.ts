@@ -21,6 +21,7 @@ import { findingStands, taskStatusAfter } from '../emit/cds-hooks/outcome';
 import {
   type OutputContext, type WrittenRefs, buildDetectedIssue, buildDevice, buildKeyImage, buildObservation, buildServiceRequest, buildTask, findingKey, referralKinds,
 } from '../emit/fhir/resources';
+import type { ModelIdentity } from '../domain/findings';
 import type { Logger } from '../log';
 import type { OutputStore, FindingOutputs, OutputIds } from '../store/outputs';
 import type { CdsStore, ClinicianFeedback } from '../store/cds';
@@ -85,6 +86,8 @@ export class StudyBusyError extends Error {
 }
 
 export class Correlator {
+  private readonly devices = new Map<string, string>();
+
   constructor(
     private readonly deps: CorrelatorDeps,
     private readonly options: CorrelatorOptions,
@@ -190,24 +193,20 @@ export class Correlator {
     const model = analysis.model;
     const previous = new Map((await outputs.all(study.studyInstanceUid)).map((o) => [o.key, o]));
     const identifiedAt = new Date().toISOString();
-    const decided = fractures.map((f) => ({ f, d: decideFracture(f, stored.analysis, cancelled) }));
-    const toWrite = decided.filter(({ d }) => emitsOutputs(d));
+    const decided = fractures.map((f) => ({ f, d: decideFracture(f, stored.analysis, cancelled), key: model ? findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) : f.level }));
 
     let refs: WrittenRefs | null = null;
-    if (toWrite.length > 0 && model) {
-      const device = await fhir.upsert(buildDevice(model));
+    if (model && decided.some(({ d }) => emitsOutputs(d))) {
       const keyImagePng = await this.deps.studies.getKeyImage(study.studyInstanceUid);
       const ctx0 = this.context(study, stored, model, identifiedAt);
       const keyImage = keyImagePng ? await fhir.upsert(buildKeyImage(ctx0, keyImagePng)) : null;
-      refs = { device: `Device/${device.id}`, keyImage: keyImage ? `Media/${keyImage.id}` : null };
+      refs = { device: await this.deviceRef(model), keyImage: keyImage ? `Media/${keyImage.id}` : null };
     }
 
     const result: CorrelatedFracture[] = [];
-    const active = new Set<string>();
-    for (const { f, d } of decided) {
-      const key = model ? findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) : f.level;
+    for (const { f, d, key } of decided) {
       const before = previous.get(key);
-      if (refs && model && toWrite.some((w) => w.f === f)) {
+      if (refs && model && emitsOutputs(d)) {
         // A clinician's answer to the card outlives every re-evaluation: "not a fracture" keeps it retracted.
         const fb = (await this.deps.cds?.feedback(cardUuid(key))) ?? null;
         const stands = findingStands(fb);
@@ -219,7 +218,6 @@ export class Correlator {
         const out: FindingOutputs = { ...o, ids: written.ids, active: stands };
         await outputs.put(study.studyInstanceUid, out);
         await this.indexForCds(out, written.serviceRequests, fb);
-        if (stands) active.add(key);
         result.push({ ...d, outputs: written.ids, retracted: !stands });
       } else {
         let retracted = false;
@@ -232,8 +230,9 @@ export class Correlator {
     }
     // Findings of an earlier analysis (another model version, other content) that this one no longer has.
     const retractedStale: string[] = [];
+    const decidedKeys = new Set(decided.map(({ key }) => key));
     for (const before of previous.values()) {
-      if (!before.active || active.has(before.key) || decided.some(({ f }) => model && findingKey({ studyInstanceUid: study.studyInstanceUid, model }, f.level) === before.key)) continue;
+      if (!before.active || decidedKeys.has(before.key)) continue;
       await this.retract(study.studyInstanceUid, before);
       retractedStale.push(before.decision.levelText);
     }
@@ -286,6 +285,19 @@ export class Correlator {
   }
 
   /**
+   * The Device of a model, written once per process and model (it depends on the model's identity only):
+   * every evaluation would otherwise re-send it, an HTTP request per study against an external server.
+   */
+  private async deviceRef(model: ModelIdentity): Promise<string> {
+    let ref = this.devices.get(model.sha256);
+    if (!ref) {
+      ref = `Device/${(await this.deps.fhir.upsert(buildDevice(model))).id}`;
+      this.devices.set(model.sha256, ref);
+    }
+    return ref;
+  }
+
+  /**
    * Writes (or retracts, `active` false) one finding's resources in reference order; a clinician's
    * accepted suggestion moves its Tasks to `accepted`.
    */
@@ -319,7 +331,7 @@ export class Correlator {
     await this.deps.cds?.unindex(idOf(before.context.patient), cardUuid(before.key));
   }
 
-  private context(study: StoredStudy, stored: StoredReport, model: NonNullable<OutputContext['model']>, identifiedAt: string): OutputContext {
+  private context(study: StoredStudy, stored: StoredReport, model: ModelIdentity, identifiedAt: string): OutputContext {
     const r = stored.report;
     return {
       studyInstanceUid: study.studyInstanceUid,

@@ -15,12 +15,7 @@ import {
   DICOM_UID_SYSTEM, GENANT_CODE, HEIGHT_LOSS_CODE, IDENTIFIER_SYSTEMS, MORPHOLOGY_CODE, MORPHOLOGY_SYSTEM, OBSERVATION_CATEGORY, REFERRALS,
   type ReferralKind, UCUM, UNREPORTED_FINDING_CODE, VCF_CODE, accessionIdentifier, bodySiteConcept, genantGradeName, morphologyConcept,
 } from './codes';
-
-export interface ModelIdentity {
-  name: string;
-  version: string;
-  sha256: string;
-}
+import type { ModelIdentity } from '../../domain/findings';
 
 /** What every output of one study and report shares. */
 export interface OutputContext {
