@@ -2,6 +2,7 @@ import http from 'node:http';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema';
+import { AppError } from './errors';
 import { createHttpApp } from './http/app';
 import { hl7HttpRouter } from './ingest/hl7/http-route';
 import { type Hl7IntakeDeps, handleHl7Message } from './ingest/hl7/intake';
@@ -154,6 +155,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.HTTP_PORT, config.HTTP_HOST, () => resolve());
+    }).catch((err: unknown) => {
+      throw listenError('HTTP_PORT', config.HTTP_PORT, config.HTTP_HOST, err);
     });
     const httpPort = (server.address() as import('node:net').AddressInfo).port;
     logger.info({ event: 'http.listening', port: httpPort, role }, `HTTP listening on ${httpPort}`);
@@ -177,7 +180,9 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
         logger,
         metrics,
       });
-      mllpPort = await mllp.start();
+      mllpPort = await mllp.start().catch((err: unknown) => {
+        throw listenError('MLLP_PORT', config.MLLP_PORT, config.MLLP_HOST, err);
+      });
       stops.push(() => mllp.stop(config.SHUTDOWN_TIMEOUT_MS / 2));
     }
     logger.info({ event: 'app.started', role, httpPort, mllpPort }, 'vcf-sentinel started');
@@ -186,6 +191,13 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     await stopAll();
     throw err;
   }
+}
+
+/** A listener that cannot bind names its setting (CONTRACT: `MLLP_PORT=2575: address already in use`). */
+function listenError(setting: string, port: number, host: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : null;
+  return why ? new AppError('CONFIG_INVALID', `${setting}=${port}: ${why} (${host})`) : err;
 }
 
 /** One DICOMweb client per configured source, made on first use. */

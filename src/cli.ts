@@ -8,8 +8,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Command }> = {
   serve: { summary: 'run the service: --role all|api|worker', load: () => require('./commands/serve').run },
   demo: { summary: 'the whole loop on one machine, printing the cards and FHIR resources', load: () => require('./commands/demo').run },
   'analyze-report': { summary: 'report text on stdin -> fracture mentions JSON', load: () => require('./commands/analyze-report').run },
-  'analyze-study': { summary: 'analyze-study <dir>: a DICOM series -> findings JSON', load: () => require('./commands/analyze-study').run },
-  phantom: { summary: 'phantom --out <dir> [--seed N] [--fractures T12:2,L1:3]: a synthetic CT series', load: () => require('./commands/phantom').run },
+  'analyze-study': { summary: 'analyze-study <dir | file>: DICOM files, or a NIfTI / NRRD / MetaImage volume -> findings JSON', load: () => require('./commands/analyze-study').run },
+  phantom: { summary: 'phantom --out <dir> [--seed N] [--fractures T12:2,L1:3] [--oru FILE --mention T12]: a synthetic CT series (+ a matching ORU^R01)', load: () => require('./commands/phantom').run },
 };
 
 function usage(): string {

@@ -11,7 +11,8 @@ import { renderVolumePngs } from '../imaging/render';
 import { parseCommandArgs } from './args';
 
 const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
-  --seed N                 PRNG seed (default 1); without it the UIDs and accession number are fresh on every run
+  --seed N                 PRNG seed: the anatomy and noise (default 1), and with it fixed UIDs and accession
+                           number; without --seed they are fresh on every run
   --fractures T12:2,L1:3   fractures as LEVEL:GRADE[:wedge|biconcave|crush] (default wedge)
   --size N                 rows = columns (default 512)
   --pixel-spacing MM       in-plane spacing (default 0.75)
