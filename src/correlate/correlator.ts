@@ -8,7 +8,6 @@
  * holds a short per-study lock, so two triggers of one study (its analysis and its report) never
  * interleave their writes.
  */
-import { randomUUID } from 'node:crypto';
 import type { Identifier, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
@@ -23,6 +22,7 @@ import {
 } from '../emit/fhir/resources';
 import type { ModelIdentity } from '../domain/findings';
 import type { Logger } from '../log';
+import { acquireLock, releaseLock } from '../queue/redis';
 import type { OutputStore, FindingOutputs, OutputIds } from '../store/outputs';
 import type { CdsStore, ClinicianFeedback } from '../store/cds';
 import type { LinkStore } from '../store/links';
@@ -72,10 +72,6 @@ export interface ReportLink {
 function isAnalysed(s: StoredStudy | null): s is StoredStudy & { findings: NonNullable<StoredStudy['findings']> } {
   return s !== null && s.findings !== null && (s.status === 'awaiting-report' || s.status === 'done' || s.status === 'failed');
 }
-
-/** Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token). */
-const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
 
 /** Another evaluation of the study holds its lock: the job retries with backoff (not a failure to show). */
 export class StudyBusyError extends Error {
@@ -178,11 +174,17 @@ export class Correlator {
     return 'no-report';
   }
 
-  /** Marks an analysed study as waiting for its report until `waitUntil`. */
-  async markAwaiting(uid: string): Promise<StudyCorrelation> {
-    const correlation = { ...emptyCorrelation('awaiting-report'), waitUntil: new Date(Date.now() + this.options.reportWaitMs).toISOString() };
-    await this.deps.studies.update(uid, { correlation });
-    return correlation;
+  /**
+   * Marks an analysed study as waiting for its report until `waitUntil`, under the study's lock and only
+   * while it still waits: a report evaluated between our search and this write has already made it `done`.
+   */
+  async markAwaiting(uid: string): Promise<StudyCorrelation | null> {
+    return this.withStudyLock(uid, async () => {
+      if ((await this.deps.studies.get(uid))?.status !== 'awaiting-report') return null;
+      const correlation = { ...emptyCorrelation('awaiting-report'), waitUntil: new Date(Date.now() + this.options.reportWaitMs).toISOString() };
+      await this.deps.studies.update(uid, { correlation });
+      return correlation;
+    });
   }
 
   private async apply(study: StoredStudy, stored: StoredReport, link: ReportLink): Promise<StudyCorrelation> {
@@ -347,13 +349,12 @@ export class Correlator {
 
   private async withStudyLock<T>(uid: string, work: () => Promise<T>): Promise<T> {
     const key = `${this.deps.prefix}:correlate-lock:${uid}`;
-    const token = randomUUID();
-    const locked = await this.deps.redis.set(key, token, 'PX', 120_000, 'NX');
-    if (locked === null) throw new StudyBusyError();
+    const token = await acquireLock(this.deps.redis, key, 120_000);
+    if (token === null) throw new StudyBusyError();
     try {
       return await work();
     } finally {
-      await this.deps.redis.eval(RELEASE_LOCK, 1, key, token).catch(() => undefined);
+      await releaseLock(this.deps.redis, key, token);
     }
   }
 

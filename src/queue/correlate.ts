@@ -114,7 +114,8 @@ async function run(data: CorrelateJobData, deps: CorrelateWorkerDeps, evaluate: 
         const c = await evaluate(data.studyInstanceUid, link);
         return { evaluated: 1, ...(c ? { outcome: c.outcome } : {}) };
       }
-      await correlator.markAwaiting(data.studyInstanceUid);
+      // Null: a report was evaluated between the search and now; nothing to wait for.
+      if ((await correlator.markAwaiting(data.studyInstanceUid)) === null) return { evaluated: 0 };
       await enqueueCorrelate(deps.queue, { ...data, trigger: 'report-wait' }, deps.reportWaitMs);
       log.info({ event: 'correlate.awaiting_report' }, 'no report yet; waiting');
       return { evaluated: 0, outcome: 'awaiting-report' };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { AppError } from '../errors';
 
@@ -64,4 +65,22 @@ export async function deleteKeysWithPrefix(url: string, prefix: string): Promise
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token): a lock that
+ * expired while we worked and was taken by someone else is theirs, not ours to delete.
+ */
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** Takes a short Redis lock (SET NX PX) with a token of this call alone; null when someone else holds it. */
+export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<string | null> {
+  const token = randomUUID();
+  return (await redis.set(key, token, 'PX', ttlMs, 'NX')) === null ? null : token;
+}
+
+/** Releases a lock taken by `acquireLock`, if it is still ours; never throws (the lock expires anyway). */
+export async function releaseLock(redis: Redis, key: string, token: string): Promise<void> {
+  await redis.eval(RELEASE_LOCK, 1, key, token).catch(() => undefined);
 }

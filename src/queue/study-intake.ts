@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { StoredStudy, StudyStatus, StudyStore } from '../store/studies';
 import { type StudyJobData, STUDIES_QUEUE, studyJobId, studyJobOptions } from './studies';
-import { queueStep } from './redis';
+import { acquireLock, queueStep, releaseLock } from './redis';
 
 /** A validated `POST /notifications/studies` body. */
 export interface StudyNotification {
@@ -36,13 +35,6 @@ export interface StudyIntakeOptions {
   currentFingerprint(source: string, studyInstanceUid: string): Promise<string | null>;
 }
 
-/**
- * Releases a lock only if it still holds our token (KEYS[1] the lock, ARGV[1] the token): a lock that
- * expired while we worked and was taken by another notification is theirs, not ours to delete.
- */
-const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
 /** BullMQ states in which the study's job will still run (or is running). */
 const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
@@ -66,14 +58,12 @@ export class StudyIntake {
   async accept(n: StudyNotification, traceId: string): Promise<NotifyOutcome> {
     const jobId = studyJobId(n.studyInstanceUid);
     const lockKey = `${this.options.prefix}:study-notify-lock:${n.studyInstanceUid}`;
-    // A token of this call alone (not the trace id, which the caller chooses): the release checks it.
-    const token = randomUUID();
-    const locked = await this.redisStep(this.redis.set(lockKey, token, 'PX', 30_000, 'NX'));
-    if (locked === null) return { kind: 'duplicate', jobId, status: (await this.redisStep(this.store.get(n.studyInstanceUid)))?.status ?? 'queued' };
+    const token = await this.redisStep(acquireLock(this.redis, lockKey, 30_000));
+    if (token === null) return { kind: 'duplicate', jobId, status: (await this.redisStep(this.store.get(n.studyInstanceUid)))?.status ?? 'queued' };
     try {
       return await this.decide(n, jobId, traceId);
     } finally {
-      await this.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => undefined);
+      await releaseLock(this.redis, lockKey, token);
     }
   }
 
