@@ -117,21 +117,19 @@ export class Correlator {
   async findStudies(stored: StoredReport, accessionKey: string): Promise<Array<{ uid: string; joinedBy: JoinedBy }>> {
     const { studies, links } = this.deps;
     const r = stored.report;
-    const analysed = async (uids: string[]) =>
-      this.filterAsync(uids, async (uid) => {
-        const s = await studies.get(uid);
-        return isAnalysed(s) && samePatient(s, r);
-      });
+    // Each candidate is read once; the study is read again only under the lock, in evaluate().
+    const analysed = async (uids: string[]): Promise<StoredStudy[]> =>
+      (await Promise.all(uids.map((uid) => studies.get(uid)))).filter((s): s is StoredStudy => isAnalysed(s) && samePatient(s, r));
     // A study joined by accession must also name this report's accession key when facilities collide.
     const byAccession = await analysed(await links.studiesByAccession(r.accessionNumber));
-    const checked = await this.filterAsync(byAccession, async (uid) => (await this.findReport((await studies.get(uid)) as StoredStudy))?.accessionKey === accessionKey);
-    if (checked.length > 0) return checked.map((uid) => ({ uid, joinedBy: 'accession-number' as const }));
+    const checked = await this.filterAsync(byAccession, async (s) => (await this.findReport(s))?.accessionKey === accessionKey);
+    if (checked.length > 0) return checked.map((s) => ({ uid: s.studyInstanceUid, joinedBy: 'accession-number' as const }));
     if (r.studyInstanceUid && (await analysed([r.studyInstanceUid])).length > 0) return [{ uid: r.studyInstanceUid, joinedBy: 'study-instance-uid' }];
     const at = localTimeMs(r.observationDateTime);
     if (at !== null) {
       for (const id of r.patient.identifiers) {
-        const near = await analysed(await links.studiesByPatient(id.value, at, this.options.dateWindowMs));
-        if (near[0]) return [{ uid: near[0], joinedBy: 'patient-and-date' }];
+        const [nearest] = await analysed(await links.studiesByPatient(id.value, at, this.options.dateWindowMs));
+        if (nearest) return [{ uid: nearest.studyInstanceUid, joinedBy: 'patient-and-date' }];
       }
     }
     return [];

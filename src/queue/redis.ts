@@ -84,3 +84,12 @@ export async function acquireLock(redis: Redis, key: string, ttlMs: number): Pro
 export async function releaseLock(redis: Redis, key: string, token: string): Promise<void> {
   await redis.eval(RELEASE_LOCK, 1, key, token).catch(() => undefined);
 }
+
+/**
+ * Throws the first error of a MULTI/EXEC: ioredis resolves a transaction whose commands failed with the
+ * errors inside the result array, so a write that must not be lost has to look.
+ */
+export function checkExec(results: Array<[Error | null, unknown]> | null): void {
+  if (results === null) throw new Error('Redis transaction aborted');
+  for (const [err] of results) if (err) throw err;
+}

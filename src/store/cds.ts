@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { FractureGrade, Morphology, SpineLevel } from '../domain/vocabulary';
 import type { ReferralKind } from '../emit/fhir/codes';
 import { cdsKeys, patientKey } from './cds-keys';
+import { checkExec } from '../queue/redis';
 
 /**
  * What the CDS Hooks service reads on its request path, written by the correlator when it writes a
@@ -170,9 +171,4 @@ export class CdsStore {
     const ok = await this.redis.set(this.keys.jti(iss, jti), '1', 'EXAT', Math.max(expS, Math.floor(Date.now() / 1000) + 1), 'NX');
     return ok === 'OK';
   }
-}
-
-function checkExec(results: Array<[Error | null, unknown]> | null): void {
-  if (results === null) throw new Error('Redis transaction aborted');
-  for (const [err] of results) if (err) throw err;
 }

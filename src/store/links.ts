@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { checkExec } from '../queue/redis';
 
 /**
  * The indexes that join a study and its report when neither names the other's key: studies by accession
@@ -37,7 +38,7 @@ export class LinkStore {
       const key = this.studiesByPatientKey(ids.patientId);
       tx.zadd(key, ids.studyTimeMs, uid).expire(key, this.ttlS);
     }
-    await tx.exec();
+    checkExec(await tx.exec());
   }
 
   async addReport(accessionKey: string, patientIds: string[], reportTimeMs: number | null): Promise<void> {
@@ -47,7 +48,7 @@ export class LinkStore {
       const key = this.reportsByPatientKey(id);
       tx.zadd(key, reportTimeMs, accessionKey).expire(key, this.ttlS);
     }
-    await tx.exec();
+    checkExec(await tx.exec());
   }
 
   async studiesByAccession(accessionNumber: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { checkExec } from '../queue/redis';
 import type { DetectedFracture, FractureDecision } from '../correlate/decide';
 import type { OutputContext, WrittenRefs } from '../emit/fhir/resources';
 import type { ReferralKind } from '../emit/fhir/codes';
@@ -46,6 +47,6 @@ export class OutputStore {
   }
 
   async put(uid: string, outputs: FindingOutputs): Promise<void> {
-    await this.redis.multi().hset(this.key(uid), outputs.key, JSON.stringify(outputs)).expire(this.key(uid), this.ttlS).exec();
+    await this.redis.multi().hset(this.key(uid), outputs.key, JSON.stringify(outputs)).expire(this.key(uid), this.ttlS).exec().then(checkExec);
   }
 }

@@ -3,6 +3,7 @@ import type { ErrorCode } from '../errors';
 import type { FractureDecision } from '../correlate/decide';
 import type { StudyAnalysis } from '../imaging';
 import type { OutputIds } from './outputs';
+import { checkExec } from '../queue/redis';
 
 /**
  * The processing state of each notified study (`GET /studies/{studyInstanceUid}`, CONTRACT). One Redis
@@ -206,9 +207,4 @@ function encode(fields: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = JSON.stringify(v);
   return out;
-}
-
-function checkExec(results: Array<[Error | null, unknown]> | null): void {
-  if (results === null) throw new Error('Redis transaction aborted');
-  for (const [err] of results) if (err) throw err;
 }
