@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load';
 import { AppError } from '../errors';
 import { completeAnalysis, startModel, stopModel } from '../inference';
-import { analyzeDirectory, analyzeVolumeFile, type StudyAnalysis } from '../imaging/analyze';
+import { analyzeDirectory, analyzeVolumeFile, type StudyAnalysis, type VolumeFileAnalysis } from '../imaging/analyze';
 import { renderVolumePngs } from '../imaging/render';
 import { voxelToLps, type Volume } from '../imaging/volume';
 import { volumeFileFormat } from '../imaging/volume-file';
@@ -43,9 +43,7 @@ export async function run(args: string[]): Promise<number> {
     const target = positionals[0] as string;
     // A research volume has no DICOM UIDs (null); detection reads only the volume and fills in the
     // findings, so the file's analysis goes through the same completion step.
-    const analysed: { analysis: StudyAnalysis; volume: Volume } = volumeFileFormat(target)
-      ? ((await analyzeVolumeFile(target)) as unknown as { analysis: StudyAnalysis; volume: Volume })
-      : analyzeDirectory(target);
+    const analysed: { analysis: StudyAnalysis | VolumeFileAnalysis; volume: Volume } = volumeFileFormat(target) ? await analyzeVolumeFile(target) : analyzeDirectory(target);
     const { analysis, volume } = analysed;
     // Vertebra detection with the model at MODEL_PATH (its card beside it); MODEL_INVALID exits 1.
     const model = await startModel(loadConfig().MODEL_PATH);

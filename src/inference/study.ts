@@ -9,17 +9,20 @@ import { detectVertebrae } from './detect';
 import type { DetectOptions } from './detection';
 import type { ModelHandle } from './session';
 
-export interface DetectedStudy {
-  analysis: StudyAnalysis;
+/** What detection fills in; a DICOM study's analysis and a research volume file's both have it. */
+type Completable = Pick<StudyAnalysis, 'model' | 'vertebrae' | 'fractures' | 'notes' | 'timingsMs'>;
+
+export interface DetectedStudy<A extends Completable = StudyAnalysis> {
+  analysis: A;
   keyImage: Buffer | null;
 }
 
 /** Runs detection on the analysed volume and completes the analysis in place (also returned). */
-export async function completeAnalysis(
-  result: { analysis: StudyAnalysis; volume: Volume },
+export async function completeAnalysis<A extends Completable>(
+  result: { analysis: A; volume: Volume },
   model: ModelHandle,
   opts: DetectOptions = {},
-): Promise<DetectedStudy> {
+): Promise<DetectedStudy<A>> {
   const started = performance.now();
   const det = await detectVertebrae(result.volume, model, opts);
   const a = result.analysis;

@@ -17,8 +17,6 @@ export interface StudyJobData {
   studyInstanceUid: string;
   /** A key of DICOMWEB_SOURCES: the only place the worker fetches this study from. */
   source: string;
-  /** From the notification, when sent: pairs the study with a stored report by accession. */
-  accessionNumber?: string;
   traceId: string;
 }
 

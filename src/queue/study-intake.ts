@@ -108,8 +108,8 @@ export class StudyIntake {
         traceId,
       }),
     );
+    // References only: the notification's accession number and patient id live in the study's state.
     const data: StudyJobData = { studyInstanceUid: n.studyInstanceUid, source: n.source, traceId };
-    if (n.accessionNumber) data.accessionNumber = n.accessionNumber;
     await this.redisStep(this.queue.add(STUDIES_QUEUE, data, { ...studyJobOptions(this.options.attempts, this.options.backoffMs), jobId }));
     return { kind: 'accepted', jobId, status: 'queued' };
   }
