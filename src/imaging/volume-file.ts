@@ -427,17 +427,18 @@ async function readNrrd(path: string, name: string, size: number): Promise<Volum
   else source.start += byteSkip;
 
   const data = await readVoxels(name, dims, source, type, littleEndian);
-  const facts: VolumeFileFacts = {
-    format: 'nrrd',
-    file: name,
-    encoding: compressed ? 'gzip' : 'raw',
-    elementType: type,
-    byteOrder: littleEndian ? 'little' : 'big',
-    geometryFrom,
-    intensity: 'as stored, taken as HU',
-  };
-  if (dataFile) facts.dataFile = dataFile;
+  const facts = storedAsHuFacts('nrrd', name, dataFile, compressed ? 'gzip' : 'raw', type, littleEndian, geometryFrom);
   return { volume: { data, dims, spacing, origin, direction }, facts, notes };
+}
+
+/** The facts of an NRRD or MetaImage file: values as stored, taken as HU (neither format carries a rescale). */
+function storedAsHuFacts(
+  format: 'nrrd' | 'metaimage', file: string, dataFile: string | undefined, encoding: VolumeFileFacts['encoding'], elementType: ElementType, littleEndian: boolean, geometryFrom: string,
+): VolumeFileFacts {
+  return {
+    format, file, ...(dataFile ? { dataFile } : {}), encoding, elementType,
+    byteOrder: littleEndian ? 'little' : 'big', geometryFrom, intensity: 'as stored, taken as HU',
+  };
 }
 
 // ------------------------------------------------------------------------------------------ MetaImage
@@ -529,15 +530,6 @@ async function readMetaImage(path: string, name: string, size: number): Promise<
     } else if (headerSize > 0) source.start = headerSize;
   }
   const data = await readVoxels(name, dims, source, type, littleEndian);
-  const facts: VolumeFileFacts = {
-    format: 'metaimage',
-    file: name,
-    encoding: compressed ? 'zlib' : 'raw',
-    elementType: type,
-    byteOrder: littleEndian ? 'little' : 'big',
-    geometryFrom,
-    intensity: 'as stored, taken as HU',
-  };
-  if (dataFile) facts.dataFile = dataFile;
+  const facts = storedAsHuFacts('metaimage', name, dataFile, compressed ? 'zlib' : 'raw', type, littleEndian, geometryFrom);
   return { volume: { data, dims, spacing, origin, direction }, facts, notes };
 }
