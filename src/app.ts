@@ -23,6 +23,8 @@ import type { FhirWriter } from './emit/fhir/writer';
 import { type CorrelateJobData, processCorrelateJob } from './queue/correlate';
 import { QUEUES } from './queue/names';
 import { createRedis } from './queue/redis';
+import { RedisHealth } from './queue/redis-health';
+import { effectiveConfig, redactUrl } from './config/load';
 import { ReportIntake } from './queue/report-intake';
 import { type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
@@ -57,21 +59,30 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       for (const stop of [...stops].reverse()) await stop().catch((err: unknown) => logger.error({ event: 'app.stop_error', err }, 'stop step failed'));
     })());
   try {
+    logger.info({ event: 'config.effective', role, config: effectiveConfig(config) }, 'effective configuration (secrets redacted)');
+    const health = new RedisHealth(logger, redactUrl(config.REDIS_URL));
+    stops.push(async () => health.close());
     const producer = createRedis(config.REDIS_URL, 'producer');
-    watchRedis(producer, 'producer', logger);
+    health.watch(producer, 'producer');
     stops.push(async () => void (await producer.quit().catch(() => producer.disconnect())));
-    // Start serving even if Redis is down (senders then get AR and /readyz says why), but give it a moment.
-    await waitReady(producer, 3000);
+    // A Redis that never answered is a set-up mistake: say so and stop. A later outage is retried for ever
+    // (senders get AR / 503 meanwhile and /readyz says why).
+    if (!(await waitReady(producer, config.REDIS_CONNECT_TIMEOUT_S * 1000))) {
+      throw new AppError(
+        'QUEUE_UNAVAILABLE',
+        `REDIS_URL=${redactUrl(config.REDIS_URL)}: no answer within ${config.REDIS_CONNECT_TIMEOUT_S} s (${health.lastError() ?? 'no reply'}); start Redis (Debian: apt-get install redis-server) or point REDIS_URL at it`,
+      );
+    }
     const prefix = config.QUEUE_PREFIX;
     const reportsQueue = new Queue<ReportJobData>(QUEUES.reports, { connection: producer, prefix });
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
     const studiesQueue = new Queue<StudyJobData>(QUEUES.studies, { connection: producer, prefix });
     for (const q of [reportsQueue, correlateQueue, studiesQueue]) {
-      q.on('error', (err) => logger.warn({ event: 'queue.error', queue: q.name, message: err.message }, 'queue error'));
+      q.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'queue.error', queue: q.name, message: err.message }, 'queue error'));
       stops.push(() => q.close());
     }
 
-    const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer) };
+    const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer, health) };
     // One writer for the correlate worker and the CDS feedback route; closed after both (reverse order).
     const fhir = createFhirWriter(config, producer, logger);
     stops.push(() => fhir.close());
@@ -82,8 +93,10 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       logger.info({ event: 'model.loaded', name: model.card.name, version: model.card.version, sha256: model.card.sha256 }, 'model loaded');
       readiness.model = async () => null;
       const workerRedis = createRedis(config.REDIS_URL, 'worker');
-      readiness.workerRedis = () => redisReadiness(workerRedis);
-      watchRedis(workerRedis, 'worker', logger);
+      readiness.workerRedis = () => redisReadiness(workerRedis, health);
+      health.watch(workerRedis, 'worker');
+      // Ready before the workers start, so that /readyz is green as soon as start-up returns.
+      await waitReady(workerRedis, config.REDIS_CONNECT_TIMEOUT_S * 1000);
       stops.push(async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
       const store = new ReportStore(workerRedis, prefix);
       const links = new LinkStore(workerRedis, prefix, config.STUDY_STATE_TTL_S);
@@ -93,13 +106,13 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
         // A long lock: analysing a multi-megabyte report holds the event loop for a second or so.
         { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, lockDuration: 120_000 },
       );
-      observeWorker(worker, metrics, logger);
+      observeWorker(worker, metrics, logger, health);
       stops.push(() => worker.close());
       const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, model, logger);
-      observeWorker(studyWorker, metrics, logger, STUDY_JOB_LOGGING);
+      observeWorker(studyWorker, metrics, logger, health, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
       const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
-      observeWorker(correlateWorker, metrics, logger, CODE_ONLY_JOB_LOGGING);
+      observeWorker(correlateWorker, metrics, logger, health, CODE_ONLY_JOB_LOGGING);
       stops.push(() => correlateWorker.close());
     }
 
@@ -333,36 +346,24 @@ function newStudyIntake(config: Config, producer: Redis, queue: Queue<StudyJobDa
   });
 }
 
-async function redisReadiness(redis: Redis): Promise<string | null> {
-  if (redis.status !== 'ready') return `redis ${redis.status}`;
+async function redisReadiness(redis: Redis, health: RedisHealth): Promise<string | null> {
+  if (redis.status !== 'ready') return health.reason() ?? `redis ${redis.status}`;
   await redis.ping();
   return null;
 }
 
-function waitReady(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
+/** True once the connection is ready, false if it is not within `ms`. */
+function waitReady(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    redis.once('ready', done);
-    function done() {
+    const timer = setTimeout(() => done(false), ms);
+    const onReady = () => done(true);
+    redis.once('ready', onReady);
+    function done(ready: boolean) {
       clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
+      redis.off('ready', onReady);
+      resolve(ready);
     }
-  });
-}
-
-function watchRedis(redis: Redis, name: string, logger: Logger): void {
-  // Without an error listener ioredis errors would be unhandled; state changes are worth one line each.
-  let last = '';
-  redis.on('error', (err: NodeJS.ErrnoException) => {
-    const key = err.code ?? err.message;
-    if (key !== last) logger.warn({ event: 'redis.error', connection: name, code: err.code, message: err.message }, 'Redis error');
-    last = key;
-  });
-  redis.on('ready', () => {
-    last = '';
-    logger.info({ event: 'redis.ready', connection: name }, 'Redis connected');
   });
 }
 
@@ -381,14 +382,14 @@ const STUDY_JOB_LOGGING: JobLogging = {
 };
 const CODE_ONLY_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: errorCode };
 
-function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, logging: JobLogging = DEFAULT_JOB_LOGGING): void {
+function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, health: RedisHealth, logging: JobLogging = DEFAULT_JOB_LOGGING): void {
   worker.on('completed', () => metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'completed' }));
   worker.on('failed', (job, err) => {
     metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'failed' });
     const fields = job ? logging.fields(job) : {};
     logger.warn({ event: 'job.failed', queue: worker.name, attempts: job?.attemptsMade, reason: logging.reason(err), ...fields }, 'job failed');
   });
-  worker.on('error', (err) => logger.warn({ event: 'worker.error', queue: worker.name, message: err.message }, 'worker error'));
+  worker.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'worker.error', queue: worker.name, message: err.message }, 'worker error'));
 }
 
 async function refreshQueueDepth(metrics: Metrics, queues: Queue[]): Promise<void> {

@@ -4,9 +4,11 @@ import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import net from 'node:net';
 import { startApp } from '../app';
-import { loadConfig } from '../config/load';
+import { Redis } from 'ioredis';
+import { loadConfig, readDefaults, redactUrl } from '../config/load';
 import { startCdsClient } from '../dev/cds-client';
-import { startOrthanc, stowRs } from '../dev/orthanc';
+import { freePort, startOrthanc, stowRs } from '../dev/orthanc';
+import { LocalRedisServer, redisServerAvailable } from '../dev/redis-server';
 import { SERVICE_ID } from '../emit/cds-hooks/codes';
 import type { CdsCard, CdsResponse } from '../emit/cds-hooks/types';
 import { cdsResponseProblems } from '../emit/cds-hooks/validate';
@@ -31,11 +33,11 @@ const REPORT_LINES = [
   'IMPRESSION: L1 compression fracture. No evidence of disease progression.',
 ];
 
-const HELP = `usage: vcf-sentinel demo [--seed N] [--size PX] [--out DIR]
+const HELP = `usage: vcf-sentinel demo [--seed N] [--size PX] [--out DIR] [--use-env]
 
-The whole loop on one machine: a synthetic CT with fractures at T12 and L1 is stored in a temporary Orthanc
-(or the DICOMweb source in DICOMWEB_SOURCES), an ORU^R01 mentioning only L1 is sent over MLLP, a study
-notification is posted; the demo prints the findings, the correlation and the FHIR resources written, then
+The whole loop on one machine: a synthetic CT with fractures at T12 and L1 is stored in a temporary Orthanc,
+the service runs on a temporary Redis (both removed at exit, whatever the shell's REDIS_URL and
+DICOMWEB_SOURCES say), an ORU^R01 mentioning only L1 is sent over MLLP, a study notification is posted; the demo prints the findings, the correlation and the FHIR resources written, then
 opens the patient's chart as an EHR would (a CDS Hooks patient-view call signed with a demo ES384 key whose
 JWK Set it serves on 127.0.0.1) and prints the card(s). Every resource and the CDS response are saved as JSON.
 
@@ -43,8 +45,11 @@ options:
   --seed N     phantom seed (default 7)
   --size PX    phantom matrix, 64-512 (default 256)
   --out DIR    folder for the FHIR resources and cds-hooks-response.json (default demo-output/<time>)
+  --use-env    use the Redis in REDIS_URL (and the DICOMweb source in DICOMWEB_SOURCES, if set: the study is
+               stored there first) instead of temporary ones; without redis-server installed the demo
+               uses REDIS_URL anyway, and exits 1 within 10 s naming it when nothing answers
 
-reads: REDIS_URL, DICOMWEB_SOURCES, PATIENT_ID_SYSTEMS (default maps DEMO_HOSPITAL), REFERRAL_TASK_OWNER,
+reads: REDIS_URL and DICOMWEB_SOURCES (with --use-env), PATIENT_ID_SYSTEMS (default maps DEMO_HOSPITAL), REFERRAL_TASK_OWNER,
 VIEWER_URL_TEMPLATE, MODEL_PATH, LOG_LEVEL (default warn), and every serve setting; HTTP_PORT/MLLP_PORT default
 to 0 (free ports); CDS_TRUSTED_ISSUERS is set to the demo's own issuer (CDS_AUTH=off skips the JWT).
 `;
@@ -61,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
     seed: { type: 'string', default: '7' },
     size: { type: 'string', default: '256' },
     out: { type: 'string', default: path.join('demo-output', new Date().toISOString().replace(/[:.]/g, '-')) },
+    'use-env': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -75,36 +81,49 @@ export async function run(args: string[]): Promise<number> {
   }
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const prefix = `demo-${randomUUID().slice(0, 8)}`;
-  // Free ports and quiet logs unless the caller says otherwise: the demo's own lines tell the story.
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HTTP_PORT: process.env.HTTP_PORT ?? '0',
-    MLLP_PORT: process.env.MLLP_PORT ?? '0',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    // The demo hospital's MRN authority → a FHIR identifier system, as a site configures it.
-    PATIENT_ID_SYSTEMS: process.env.PATIENT_ID_SYSTEMS ?? JSON.stringify({ DEMO_HOSPITAL: 'urn:oid:2.999.1.1' }),
-    REFERRAL_TASK_OWNER: process.env.REFERRAL_TASK_OWNER ?? 'Organization?identifier=urn:oid:2.999.1.2|oncology-team',
-  };
-
-  say('1. Synthetic CT: fractures at T12 (grade 2, wedge) and L1 (grade 3, crush)');
-  const { truth, files } = phantomBuffers({ seed, size, pixelSpacing: 384 / size, sliceSpacing: 2.5, fractures: parseFractureList(FRACTURES), localizer: true, doseReport: true });
-  say(`   ${files.length} DICOM instances, study ${truth.studyInstanceUid}`);
-
-  // The EHR side of CDS Hooks: a key pair and its JWK Set on 127.0.0.1, trusted by the service it starts.
-  const ehr = await startCdsClient({ issuer: 'https://ehr.demo.invalid' });
-  env.CDS_TRUSTED_ISSUERS = JSON.stringify({ [ehr.issuer]: ehr.jwksUrl });
-  const orthanc = process.env.DICOMWEB_SOURCES ? null : await startOrthanc();
-  if (orthanc) {
-    env.DICOMWEB_SOURCES = JSON.stringify({ default: { url: orthanc.dicomWebUrl } });
-    say(`2. Temporary Orthanc PACS at ${orthanc.dicomWebUrl}; storing the study with STOW-RS`);
-    await stowRs(orthanc, files.map((f) => f.data));
-  } else {
-    say('2. Using the DICOMweb source configured in DICOMWEB_SOURCES (the study must already be there)');
-  }
-
-  const config = loadConfig(env, { QUEUE_PREFIX: prefix });
-  const app = await startApp(config, 'all', createLogger(config.LOG_LEVEL));
+  const useEnv = values['use-env'] === true;
+  // Isolated by default: its own Redis and PACS, so nothing in the shell (or left by an earlier run) mixes in.
+  const { DICOMWEB_SOURCES: shellSources, ...shell } = process.env;
+  const redis = await demoRedis(useEnv, say);
+  // Everything started is stopped in reverse order, whatever step fails.
+  const cleanup: Array<() => Promise<void>> = [redis.server ? () => redis.server!.stop() : () => deleteKeysWithPrefix(redis.url, prefix)];
   try {
+    // Free ports and quiet logs unless the caller says otherwise: the demo's own lines tell the story.
+    const env: NodeJS.ProcessEnv = {
+      ...shell,
+      REDIS_URL: redis.url,
+      ...(useEnv && shellSources ? { DICOMWEB_SOURCES: shellSources } : {}),
+      HTTP_PORT: process.env.HTTP_PORT ?? '0',
+      MLLP_PORT: process.env.MLLP_PORT ?? '0',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      // The demo hospital's MRN authority → a FHIR identifier system, as a site configures it.
+      PATIENT_ID_SYSTEMS: process.env.PATIENT_ID_SYSTEMS ?? JSON.stringify({ DEMO_HOSPITAL: 'urn:oid:2.999.1.1' }),
+      REFERRAL_TASK_OWNER: process.env.REFERRAL_TASK_OWNER ?? 'Organization?identifier=urn:oid:2.999.1.2|oncology-team',
+    };
+
+    say('1. Synthetic CT: fractures at T12 (grade 2, wedge) and L1 (grade 3, crush)');
+    // Fresh UIDs on every run (the seed fixes the anatomy only): a PACS that keeps studies never mixes two runs.
+    const uidSalt = randomUUID().replace(/-/g, '').slice(0, 12);
+    const { truth, files } = phantomBuffers({ seed, size, uidSalt, pixelSpacing: 384 / size, sliceSpacing: 2.5, fractures: parseFractureList(FRACTURES), localizer: true, doseReport: true });
+    say(`   ${files.length} DICOM instances, study ${truth.studyInstanceUid}`);
+
+    // The EHR side of CDS Hooks: a key pair and its JWK Set on 127.0.0.1, trusted by the service it starts.
+    const ehr = await startCdsClient({ issuer: 'https://ehr.demo.invalid' });
+    cleanup.push(() => ehr.stop());
+    env.CDS_TRUSTED_ISSUERS = JSON.stringify({ [ehr.issuer]: ehr.jwksUrl });
+    const orthanc = env.DICOMWEB_SOURCES ? null : await startOrthanc();
+    if (orthanc) {
+      cleanup.push(() => orthanc.stop());
+      env.DICOMWEB_SOURCES = JSON.stringify({ default: { url: orthanc.dicomWebUrl } });
+      say(`2. Temporary Orthanc PACS at ${orthanc.dicomWebUrl}; storing the study with STOW-RS`);
+      await stowRs(orthanc, files.map((f) => f.data));
+    } else {
+      say('2. --use-env: using the DICOMweb source in DICOMWEB_SOURCES (the study must already be there)');
+    }
+
+    const config = loadConfig(env, { QUEUE_PREFIX: prefix });
+    const app = await startApp(config, 'all', createLogger(config.LOG_LEVEL));
+    cleanup.push(() => app.stop());
     say(`3. vcf-sentinel running: HTTP ${app.httpPort}, MLLP ${app.mllpPort}`);
     // The hospital's own accession and MRN (not the phantom's): the report joins its study by the UID it carries.
     const oru = syntheticOru({
@@ -154,11 +173,40 @@ export async function run(args: string[]): Promise<number> {
     for (const card of cds.response.cards ?? []) for (const line of renderCard(card)) say(line);
     return status.status === 'failed' || cds.status !== 200 ? 1 : 0;
   } finally {
-    await app.stop();
-    await ehr.stop();
-    await orthanc?.stop();
-    await deleteKeysWithPrefix(config.REDIS_URL, prefix);
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
   }
+}
+
+/**
+ * The demo's Redis: a temporary redis-server unless --use-env (or none is installed), else REDIS_URL,
+ * checked at once so that a missing Redis ends the demo within seconds with the setting to fix.
+ */
+async function demoRedis(useEnv: boolean, say: (line: string) => void): Promise<{ url: string; server: LocalRedisServer | null }> {
+  if (!useEnv && redisServerAvailable()) {
+    const server = new LocalRedisServer(await freePort());
+    await server.start();
+    say(`0. Temporary Redis at ${server.url} (removed at exit; --use-env uses REDIS_URL instead)`);
+    return { url: server.url, server };
+  }
+  const url = process.env.REDIS_URL || (readDefaults().REDIS_URL as string);
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 8000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // The socket's error says why (ECONNREFUSED); connect() itself only rejects with "Connection is closed".
+  let cause: string | undefined;
+  probe.on('error', (err: NodeJS.ErrnoException) => (cause ??= err.code));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    const why = cause ?? (err as Error).message;
+    throw new AppError(
+      'QUEUE_UNAVAILABLE',
+      `REDIS_URL=${redactUrl(url)}: no answer (${why}); start Redis (Debian: apt-get install redis-server, then redis-server --daemonize yes) or point REDIS_URL at one`,
+    );
+  } finally {
+    probe.disconnect();
+  }
+  say(`0. Using the Redis at REDIS_URL=${redactUrl(url)}${useEnv ? '' : ' (no redis-server installed to start a temporary one)'}`);
+  return { url, server: null };
 }
 
 /**

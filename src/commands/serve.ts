@@ -1,5 +1,5 @@
 import { type Role, startApp } from '../app';
-import { loadConfig, readDefaults } from '../config/load';
+import { loadConfig, readDefaults, redactSetting } from '../config/load';
 import { configSchema } from '../config/schema';
 import { AppError } from '../errors';
 import { createLogger } from '../log';
@@ -11,8 +11,8 @@ const ROLES: readonly Role[] = ['all', 'api', 'worker'];
 function help(): string {
   const defaults = readDefaults();
   const settings = Object.keys(configSchema.shape).map((name) => {
-    const value = defaults[name];
-    const shown = name.endsWith('SECRET') || name === 'API_TOKEN' ? (value === null ? 'unset' : 'set') : value === null ? 'unset' : JSON.stringify(value);
+    const value = redactSetting(name, defaults[name]);
+    const shown = value === null ? 'unset' : JSON.stringify(value);
     return `  ${name}=${shown}`;
   });
   return `usage: vcf-sentinel serve [--role all|api|worker]

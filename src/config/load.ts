@@ -35,9 +35,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   } catch (err) {
     if (err instanceof z.ZodError) {
       const issue = err.issues[0]!;
-      const name = String(issue.path[0] ?? 'config');
-      throw new AppError('CONFIG_INVALID', `${name}: ${issue.message}`);
+      throw new AppError('CONFIG_INVALID', `${settingPath(issue.path)}: ${issue.message}`);
     }
     throw err;
   }
+}
+
+/** Where in a setting a problem is: `DICOMWEB_SOURCES.pacs.url`, `CDS_JKU_ALLOWLIST.https://ehr[0]`. */
+function settingPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'config';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** Settings whose value is a credential: shown as "set" or null, never their value. */
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['API_TOKEN', 'FHIR_CLIENT_SECRET']);
+
+/** A URL with its password (and a username that may be one) replaced by "***". */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    else if (u.username) u.username = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/**
+ * What a setting may show in logs and `--help`: credentials as "set" (null when unset), the password of
+ * REDIS_URL and the `auth` of each DICOMweb source as "***".
+ */
+export function redactSetting(name: string, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (SECRET_SETTINGS.has(name)) return 'set';
+  if (name === 'REDIS_URL' && typeof value === 'string') return redactUrl(value);
+  if (name === 'DICOMWEB_SOURCES' && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, { url: string; auth?: { type: string } }>).map(([k, s]) => [k, { url: s.url, ...(s.auth ? { auth: `${s.auth.type} ***` } : {}) }]),
+    );
+  }
+  return value;
+}
+
+/** The effective configuration, every setting redacted as `redactSetting` says: logged once at start. */
+export function effectiveConfig(config: Config): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, redactSetting(k, v)]));
 }

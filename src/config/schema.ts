@@ -22,6 +22,8 @@ export const dicomwebSourceSchema = z.object({
   // Credentials belong in `auth` (kept out of URLs that end up in logs); a query or fragment would be
   // mangled by the paths the client appends.
   url: z.url({ protocol: /^https?$/ }).refine((u) => {
+    // Zod runs this even after the URL check failed: that failure is the one to report.
+    if (!URL.canParse(u)) return true;
     const url = new URL(u);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
   }, 'must not carry credentials, a query or a fragment (put credentials in "auth")'),
@@ -43,6 +45,8 @@ export const configSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }),
   /** Prefix for every BullMQ queue and key, so several deployments or tests can share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  /** How long `serve` waits for Redis at start before it exits 1 naming REDIS_URL (a later outage is retried for ever). */
+  REDIS_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(3600),
   HTTP_PORT: port,
   HTTP_HOST: z.string().min(1),
   HTTP_MAX_BODY_BYTES: positiveInt,

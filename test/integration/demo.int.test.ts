@@ -14,13 +14,17 @@ const skip = orthancSkipReason();
 (skip ? describe.skip : describe)(`vcf-sentinel demo (the README's main command)${skip ? ` — skipped: ${skip}` : ''}`, () => {
   it('runs the loop end to end: phantom in Orthanc, ORU over MLLP, notification, findings vs report, FHIR outputs', async () => {
     const outDir = mkdtempSync(path.join(tmpdir(), 'vcf-demo-'));
-    const proc = spawn(process.execPath, [BIN, 'demo', '--size', '128', '--out', outDir], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Isolated whatever the shell says: a Redis and a PACS that do not exist must not matter.
+    const shell = { REDIS_URL: 'redis://127.0.0.1:1', DICOMWEB_SOURCES: '{"elsewhere":{"url":"http://127.0.0.1:1/dicom-web"}}' };
+    const proc = spawn(process.execPath, [BIN, 'demo', '--size', '128', '--out', outDir], { env: { ...process.env, ...shell, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout.on('data', (d) => (out += d));
     proc.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
     expect({ code, err: err.slice(-2000) }).toEqual({ code: 0, err: expect.any(String) });
+    expect(out).toMatch(/^0\. Temporary Redis at redis:\/\/127\.0\.0\.1:\d+ \(removed at exit/m);
+    expect(out).toMatch(/^2\. Temporary Orthanc PACS at http:\/\/127\.0\.0\.1:\d+\/dicom-web/m);
     expect(out).toMatch(/ACK: MSA\|AA\|DEMO-/);
     expect(out).toMatch(/Study notification: HTTP 202/);
     expect(out).toMatch(/GET \/studies\/\{uid\}: status done/);
@@ -59,4 +63,27 @@ const skip = orthancSkipReason();
     expect(out).toMatch(/\[button\] Propose .*: create ServiceRequest/);
     rmSync(outDir, { recursive: true, force: true });
   }, 180_000);
+});
+
+describe('vcf-sentinel demo without a Redis', () => {
+  const runDemo = (args: string[], env: Record<string, string>) =>
+    new Promise<{ code: number | null; out: string; err: string; ms: number }>((resolve) => {
+      const started = Date.now();
+      const proc = spawn(process.execPath, [BIN, 'demo', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (d) => (out += d));
+      proc.stderr.on('data', (d) => (err += d));
+      proc.on('exit', (code) => resolve({ code, out, err, ms: Date.now() - started }));
+    });
+
+  it.each([
+    ['--use-env and nothing at REDIS_URL', ['--use-env'], {}],
+    ['no redis-server installed and nothing at REDIS_URL', [], { VCF_TEST_REDIS_SERVER_BIN: '/nonexistent/redis-server' }],
+  ])('%s: exits 1 within 10 s with one line naming REDIS_URL and how to start Redis', async (_name, args, env) => {
+    const r = await runDemo(args as string[], { REDIS_URL: 'redis://127.0.0.1:1', ...(env as Record<string, string>) });
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(10_000);
+    expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^vcf-sentinel: REDIS_URL=redis:\/\/127\.0\.0\.1:1: no answer \(ECONNREFUSED\); start Redis \(Debian: apt-get install redis-server/)]);
+  }, 15_000);
 });
