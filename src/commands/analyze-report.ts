@@ -63,7 +63,7 @@ reads no environment variable.
 `;
 
 export async function run(args: string[], io: CommandIo = { stdin: process.stdin, stdout: process.stdout }): Promise<number> {
-  const { values } = parseCommandArgs(args, { language: { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseCommandArgs(args, { language: { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } }, HELP);
   if (values.help) {
     await write(io.stdout, HELP);
     return 0;

@@ -32,6 +32,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     args,
     { compact: { type: 'boolean' }, png: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
     true,
   );
   if (values.help) {

@@ -68,7 +68,7 @@ export async function run(args: string[]): Promise<number> {
     out: { type: 'string', default: path.join('demo-output', new Date().toISOString().replace(/[:.]/g, '-')) },
     'use-env': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
-  });
+  }, HELP);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

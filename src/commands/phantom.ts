@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
     mention: { type: 'string' },
     authority: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
-  });
+  }, USAGE);
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;

@@ -6,6 +6,7 @@ import { createLogger } from '../log';
 import { parseCommandArgs } from './args';
 
 const ROLES: readonly Role[] = ['all', 'api', 'worker'];
+const USAGE = 'usage: vcf-sentinel serve [--role all|api|worker]';
 
 /** The usage, with every setting the service reads and its default (secrets shown as set or not). */
 function help(): string {
@@ -15,7 +16,7 @@ function help(): string {
     const shown = value === null ? 'unset' : JSON.stringify(value);
     return `  ${name}=${shown}`;
   });
-  return `usage: vcf-sentinel serve [--role all|api|worker]
+  return `${USAGE}
 
 The service. --role all (default) runs everything in one process; api = HTTP + MLLP listeners that only
 enqueue; worker = the report, study and correlate jobs (and /healthz, /readyz, /metrics). Any number of
@@ -28,7 +29,7 @@ ${settings.join('\n')}
 
 /** \`serve --role all|api|worker\`: runs until SIGTERM/SIGINT, then drains and exits 0. */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseCommandArgs(args, { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } }, USAGE);
   if (values.help) {
     process.stdout.write(help());
     return 0;

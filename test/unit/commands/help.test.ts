@@ -11,6 +11,12 @@ describe('--help on every command', () => {
     expect(r.stdout).toMatch(new RegExp(`^usage: vcf-sentinel ${command}\\b`));
   });
 
+  it.each(['serve', 'analyze-report', 'analyze-study', 'phantom', 'demo'])('%s --bogus: exit 2, one line on stderr with the mistake and the usage line', (command) => {
+    const r = spawnSync(process.execPath, [BIN, command, '--bogus'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^vcf-sentinel: Unknown option '--bogus'.* \\(usage: vcf-sentinel ${command}\\b.*\\)$`))]);
+  });
+
   it('serve --help lists every setting with its default, and never a secret', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8', env: { ...process.env, API_TOKEN: 'do-not-print' } });
     expect(r.stdout).toMatch(/^ {2}REDIS_URL="redis:\/\/127\.0\.0\.1:6379"$/m);
