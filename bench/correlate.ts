@@ -43,7 +43,7 @@ import { type ReportJobData, processReportJob, reportJobId } from '../src/queue/
 import { analyzeReport } from '../src/report';
 import { LinkStore } from '../src/store/links';
 import { OutputStore } from '../src/store/outputs';
-import { ReportStore } from '../src/store/reports';
+import { ReportStore, reportAccessionKey } from '../src/store/reports';
 import { type StoredStudy, StudyStore } from '../src/store/studies';
 import { REDIS_URL, deletePrefix, testPrefix } from '../test/helpers/service';
 
@@ -545,7 +545,7 @@ async function main(): Promise<number> {
 
     // ---- 3. the second arrival: one report per study through the report worker's path
     phase = 'second arrival (reports)';
-    const reportJobIds = cases.map((c) => correlateJobId({ trigger: 'report', accessionKey: reports.accessionKey(c.report), version: 1, traceId: '' }));
+    const reportJobIds = cases.map((c) => correlateJobId({ trigger: 'report', accessionKey: reportAccessionKey(c.report), version: 1, traceId: '' }));
     const arrivals: Array<{ perf: number; epoch: number; scheduled: number }> = new Array(cases.length);
     const reportDeps = { redis, prefix, store: reports, links, correlateQueue: queue, logger };
     const sendReport = async (report: RadiologyReport, messageId: string, receivedAt: number) => {
@@ -681,7 +681,7 @@ async function main(): Promise<number> {
       phase = 'replay (re-sent as new messages)';
       for (const k of [...calls.keys()]) calls.delete(k);
       const resent = new Array<(typeof arrivals)[number]>(cases.length);
-      const resentJobIds = cases.map((c) => correlateJobId({ trigger: 'report', accessionKey: reports.accessionKey(c.report), version: 2, traceId: '' }));
+      const resentJobIds = cases.map((c) => correlateJobId({ trigger: 'report', accessionKey: reportAccessionKey(c.report), version: 2, traceId: '' }));
       const tB = performance.now();
       // A new MSH-10 (so a new message id), the same report.
       await sendAll((i) => `bench-${SEED}-${i}-resent`, resent, (c) => ({ ...c.report, messageControlId: `${c.report.messageControlId}-R` }));

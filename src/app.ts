@@ -28,12 +28,14 @@ import { effectiveConfig, redactUrl } from './config/load';
 import { ReportIntake } from './queue/report-intake';
 import { type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
-import { type StudyJobData, processStudyJob, reconcileFailedStudyJob, uidTag } from './queue/studies';
+import { type StudyJobData, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
 import { CdsStore } from './store/cds';
+import { Hl7MessageLog } from './store/hl7-messages';
+import { lookupRouter } from './http/lookups';
 import { LinkStore } from './store/links';
 import { OutputStore } from './store/outputs';
 import { ReportStore } from './store/reports';
-import { StudyStore } from './store/studies';
+import { StudyStore, uidTag } from './store/studies';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -116,12 +118,14 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       stops.push(() => correlateWorker.close());
     }
 
+    const messageLog = new Hl7MessageLog(producer, prefix, { maxControlIds: config.HL7_MESSAGE_LOG_MAX, maxAgeS: config.HL7_MESSAGE_LOG_MAX_AGE_S });
     const intake = new ReportIntake(producer, reportsQueue, { prefix, duplicateWindowS: config.HL7_DUPLICATE_WINDOW_S });
     const hl7Deps: Hl7IntakeDeps = {
       enqueue: (header, reports, traceId) => intake.accept(header, reports, traceId),
       otherMessageAck: config.HL7_OTHER_MESSAGE_ACK,
       logger,
       metrics,
+      messageLog,
     };
     const studyIntake = newStudyIntake(config, producer, studiesQueue);
     const isApi = role !== 'worker';
@@ -137,7 +141,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
             hl7HttpRouter({
               apiToken: config.API_TOKEN,
               maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
-              onMessage: (raw) => handleHl7Message(raw, 'http', hl7Deps),
+              onMessage: (raw, peer) => handleHl7Message(raw, { transport: 'http', peer }, hl7Deps),
               metrics,
             }),
             studyRouter({
@@ -149,6 +153,13 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               logger,
             }),
             newCdsRouter(config, producer, fhir, logger),
+            lookupRouter({
+              apiToken: config.API_TOKEN,
+              messageLog,
+              reports: new ReportStore(producer, prefix),
+              links: new LinkStore(producer, prefix, config.STUDY_STATE_TTL_S),
+              studies: new StudyStore(producer, prefix, config.STUDY_STATE_TTL_S),
+            }),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
             ...(!(fhir instanceof EmbeddedFhirWriter)
               ? []
@@ -189,7 +200,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
         port: config.MLLP_PORT,
         maxFrameBytes: config.MLLP_MAX_FRAME_BYTES,
         idleTimeoutMs: config.MLLP_IDLE_TIMEOUT_MS,
-        onMessage: (raw) => handleHl7Message(raw, 'mllp', hl7Deps),
+        onMessage: (raw, peer) => handleHl7Message(raw, { transport: 'mllp', peer }, hl7Deps),
         logger,
         metrics,
       });

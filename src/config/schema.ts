@@ -59,6 +59,10 @@ export const configSchema = z.object({
   HL7_OTHER_MESSAGE_ACK: z.enum(['AA', 'AE', 'AR']),
   /** How long a (sender, MSH-10) pair is remembered for duplicate suppression. */
   HL7_DUPLICATE_WINDOW_S: positiveInt,
+  /** The HL7 message log (GET /hl7/messages/{MSH-10}): at most this many control ids, oldest dropped first... */
+  HL7_MESSAGE_LOG_MAX: positiveInt,
+  /** ...each kept this long after its last reception, in seconds. */
+  HL7_MESSAGE_LOG_MAX_AGE_S: positiveInt,
   DICOMWEB_SOURCES: json(z.record(z.string().min(1), dicomwebSourceSchema)).refine(
     (m) => Object.keys(m).length > 0,
     'at least one source is required',

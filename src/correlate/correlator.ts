@@ -147,6 +147,7 @@ export class Correlator {
       const stored = await this.deps.reports.get(link.accessionKey);
       if (!isAnalysed(study) || !stored) return null;
       const correlation = await this.apply(study, stored, link);
+      await this.deps.links.addEvaluation(link.accessionKey, uid);
       await this.deps.studies.update(uid, { status: 'done', correlation });
       return correlation;
     });

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 /** VCF_TEST_ORTHANC_BIN overrides it (e.g. to check that the tests skip cleanly without Orthanc). */
 export const ORTHANC_BIN = process.env.VCF_TEST_ORTHANC_BIN ?? '/usr/sbin/Orthanc';
@@ -67,6 +68,11 @@ export interface StartOrthancOptions {
    * a supervised server lets tests exercise the client's retries instead of failing. Default false.
    */
   restartOnCrash?: boolean;
+  /**
+   * Variables added to Orthanc's environment (over this process's). Lua scripts read their settings
+   * there with os.getenv, as config/orthanc/vcf-sentinel-notify.lua does; a test sets them per instance.
+   */
+  env?: Record<string, string>;
 }
 
 export interface OrthancInstance {
@@ -158,11 +164,20 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
 
   const lines: string[] = [];
-  const keep = (data: Buffer) => {
-    for (const line of data.toString('utf8').split('\n')) {
-      if (line.trim()) lines.push(line);
-    }
-    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  // Orthanc's output arrives in pieces that can end mid-line: each stream keeps its unfinished line until
+  // the rest comes, so that a log line is one entry (tests look for whole lines).
+  const follow = (stream: Readable | null) => {
+    let partial = '';
+    const keep = (text: string) => {
+      if (text.trim()) lines.push(text);
+      if (lines.length > 200) lines.splice(0, lines.length - 200);
+    };
+    stream?.on('data', (data: Buffer) => {
+      const parts = (partial + data.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) keep(line);
+    });
+    stream?.on('end', () => keep(partial));
   };
   const logTail = () => lines.slice(-30).join('\n');
 
@@ -171,9 +186,10 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
   let crashes = 0;
   const entry = { child: undefined as unknown as ChildProcess, dir };
   const spawnChild = () => {
-    const child = spawn(ORTHANC_BIN, [configPath], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    const env = options.env ? { ...process.env, ...options.env } : process.env;
+    const child = spawn(ORTHANC_BIN, [configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    follow(child.stdout);
+    follow(child.stderr);
     child.once('exit', (code, signal) => {
       lines.push(`[Orthanc process exited: code ${code}, signal ${signal}]`);
       if (stopped || !ready) return;

@@ -8,7 +8,7 @@
  *   `report-wait` job ends the wait after CORRELATE_REPORT_WAIT_H).
  * - `report-wait`: the wait is over: a study still without a report ends `done`, outcome `no-report`.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../domain/digest';
 import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import { type Correlator, type ReportLink, StudyBusyError } from '../correlate/correlator';
 import { toAppError } from '../errors';
@@ -22,7 +22,7 @@ export type CorrelateJobData =
   | { trigger: 'study'; studyInstanceUid: string; analysisId: string; traceId: string }
   | { trigger: 'report-wait'; studyInstanceUid: string; analysisId: string; traceId: string };
 
-const tag = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 24);
+const tag = (s: string) => sha256Hex(s, 24);
 
 /**
  * Natural ids (BullMQ ids may not contain ':'): one job per report version, one per finished analysis

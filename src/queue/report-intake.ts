@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../domain/digest';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { MessageHeader, RadiologyReport } from '../ingest/hl7/oru';
@@ -15,10 +15,7 @@ export interface IntakeOptions {
 
 /** The natural id of a message: a sender's MSH-10 is unique per sender, not across senders. */
 export function messageId(header: Pick<MessageHeader, 'sendingApplication' | 'sendingFacility' | 'messageControlId'>): string {
-  return createHash('sha256')
-    .update(`${header.sendingApplication}\u0000${header.sendingFacility}\u0000${header.messageControlId}`)
-    .digest('hex')
-    .slice(0, 32);
+  return sha256Hex(`${header.sendingApplication}\u0000${header.sendingFacility}\u0000${header.messageControlId}`, 32);
 }
 
 /**

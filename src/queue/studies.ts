@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import { AppError, toAppError } from '../errors';
 import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
@@ -7,7 +6,7 @@ import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, fetchStu
 import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
 import type { LinkStore } from '../store/links';
-import type { StudySeries, StudyStore } from '../store/studies';
+import { type StudySeries, type StudyStore, uidTag } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
 
 /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
@@ -57,10 +56,6 @@ export interface StudyJobResult {
   correlateJobId: string;
 }
 
-/** A short, stable, non-identifying handle for a UID in info-level logs (UIDs themselves only at debug). */
-export function uidTag(uid: string): string {
-  return createHash('sha256').update(uid).digest('hex').slice(0, 12);
-}
 
 /**
  * Fingerprint → fetch the chosen series → assemble and analyse → store the findings and the study's

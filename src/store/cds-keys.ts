@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../domain/digest';
 
 /**
  * Every Redis key of the CDS Hooks service, in one place (as BullMQ's queue-keys.ts does for its own).
@@ -26,6 +26,4 @@ export function patientKey(identifier: { system: string; value: string }): strin
   return `${identifier.system}|${identifier.value}`;
 }
 
-function digest(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 32);
-}
+const digest = (s: string) => sha256Hex(s, 32);

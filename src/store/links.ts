@@ -51,6 +51,21 @@ export class LinkStore {
     checkExec(await tx.exec());
   }
 
+  /** Records that a study was evaluated against this report (GET /reports/{accessionNumber} lists them). */
+  async addEvaluation(accessionKey: string, uid: string): Promise<void> {
+    const key = this.evaluatedKey(accessionKey);
+    checkExec(await this.redis.multi().sadd(key, uid).expire(key, this.ttlS).exec());
+  }
+
+  /** Studies evaluated against this report, whichever way they were joined. */
+  async studiesEvaluatedWith(accessionKey: string): Promise<string[]> {
+    return (await this.redis.smembers(this.evaluatedKey(accessionKey))).sort();
+  }
+
+  private evaluatedKey(accessionKey: string): string {
+    return `${this.prefix}:link:study-by-report:${accessionKey}`;
+  }
+
   async studiesByAccession(accessionNumber: string): Promise<string[]> {
     return (await this.redis.smembers(this.studiesByAccessionKey(accessionNumber))).sort();
   }

@@ -19,25 +19,57 @@ export interface StoredReport {
   messageId: string;
 }
 
+/** Accessions are scoped by the sending facility: two hospitals may reuse the same numbers. */
+export function reportAccessionKey(report: Pick<RadiologyReport, 'sender' | 'accessionNumber'>): string {
+  return `${report.sender.facility}|${report.accessionNumber}`;
+}
+
 export type UpsertOutcome = 'new' | 'replaced' | 'stale' | 'same';
 
+/** Entries kept in a report's history (GET /reports/{accessionNumber}). */
+const HISTORY_LENGTH = 50;
+
 // Compare-and-set in one script, so two workers storing two versions of one accession cannot race.
+// KEYS[4] is the history: every message that carried this accession, stored or not (ARGV[7] its summary).
 const UPSERT_LUA = `
+local function remember(outcome, version)
+  local entry = cjson.decode(ARGV[7])
+  entry.outcome = outcome
+  entry.version = version
+  redis.call('RPUSH', KEYS[4], cjson.encode(entry))
+  redis.call('LTRIM', KEYS[4], -${HISTORY_LENGTH}, -1)
+end
 local cur = redis.call('HMGET', KEYS[1], 'rank', 'receivedAt', 'messageId')
 if cur[3] == ARGV[4] then return {tonumber(redis.call('HGET', KEYS[1], 'version')), 'same'} end
 if cur[1] then
   local r = tonumber(cur[1]); local n = tonumber(ARGV[1])
   if n < r or (n == r and tonumber(ARGV[2]) < tonumber(cur[2])) then
-    return {tonumber(redis.call('HGET', KEYS[1], 'version')), 'stale'}
+    local v = tonumber(redis.call('HGET', KEYS[1], 'version'))
+    remember('stale', v)
+    return {v, 'stale'}
   end
 end
 redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'receivedAt', ARGV[2], 'json', ARGV[3], 'messageId', ARGV[4])
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[6]) end
 redis.call('SADD', KEYS[3], ARGV[6])
-if cur[1] then return {v, 'replaced'} end
-return {v, 'new'}
+local outcome = 'new'
+if cur[1] then outcome = 'replaced' end
+remember(outcome, v)
+return {v, outcome}
 `;
+
+/**
+ * One message that carried a report of this accession, and what the store did with it: `new` and
+ * `replaced` made version `version`; `stale` was older than version `version` and was not stored.
+ */
+export interface ReportHistoryEntry {
+  version: number;
+  outcome: 'new' | 'replaced' | 'stale';
+  resultStatus: string | null;
+  receivedAt: number;
+  controlId: string;
+}
 
 export class ReportStore {
   constructor(
@@ -45,22 +77,28 @@ export class ReportStore {
     private readonly prefix: string,
   ) {}
 
-  /** Accessions are scoped by the sending facility: two hospitals may reuse the same numbers. */
-  accessionKey(report: Pick<RadiologyReport, 'sender' | 'accessionNumber'>): string {
-    return `${report.sender.facility}|${report.accessionNumber}`;
-  }
 
   private key(accessionKey: string): string {
     return `${this.prefix}:report:${accessionKey}`;
   }
 
+  private historyKey(accessionKey: string): string {
+    return `${this.prefix}:report-history:${accessionKey}`;
+  }
+
+  /** The messages that carried this accession, oldest first (the last HISTORY_LENGTH). */
+  async history(accessionKey: string): Promise<ReportHistoryEntry[]> {
+    return (await this.redis.lrange(this.historyKey(accessionKey), 0, -1)).map((j) => JSON.parse(j) as ReportHistoryEntry);
+  }
+
   async upsert(report: RadiologyReport, analysis: ReportAnalysis, receivedAt: number, messageId: string): Promise<{ outcome: UpsertOutcome; version: number; accessionKey: string }> {
-    const accessionKey = this.accessionKey(report);
+    const accessionKey = reportAccessionKey(report);
     const rank = report.resultStatus === null ? 1 : STATUS_RANK[report.resultStatus];
     const studyKey = report.studyInstanceUid ? `${this.prefix}:study-report:${report.studyInstanceUid}` : `${this.prefix}:unused`;
+    const summary = JSON.stringify({ resultStatus: report.resultStatus, receivedAt, controlId: report.messageControlId });
     const [version, outcome] = (await this.redis.eval(
-      UPSERT_LUA, 3, this.key(accessionKey), studyKey, `${this.prefix}:accession-index:${report.accessionNumber}`,
-      String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey,
+      UPSERT_LUA, 4, this.key(accessionKey), studyKey, `${this.prefix}:accession-index:${report.accessionNumber}`, this.historyKey(accessionKey),
+      String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey, summary,
     )) as [number, UpsertOutcome];
     return { outcome, version, accessionKey };
   }

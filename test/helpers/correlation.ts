@@ -19,7 +19,7 @@ import { type ReportJobData, processReportJob } from '../../src/queue/reports';
 import type { CdsStore } from '../../src/store/cds';
 import { LinkStore } from '../../src/store/links';
 import { OutputStore } from '../../src/store/outputs';
-import { ReportStore } from '../../src/store/reports';
+import { ReportStore, reportAccessionKey } from '../../src/store/reports';
 import { type StoredStudy, StudyStore } from '../../src/store/studies';
 import { REDIS_URL, deletePrefix } from './service';
 
@@ -142,7 +142,7 @@ export class CorrelationHarness {
     await this.redis.set(`${this.options.prefix}:hl7:msg:${messageId}`, JSON.stringify([full]));
     const job = { id: `hl7-${messageId}`, data: { messageId, receivedAt: Date.now() + this.seq, traceId: 't' } } as Job<ReportJobData>;
     await processReportJob(job, { redis: this.redis, prefix: this.options.prefix, store: this.reports, links: this.links, correlateQueue: this.queue, logger });
-    const accessionKey = this.reports.accessionKey(full);
+    const accessionKey = reportAccessionKey(full);
     const stored = await this.reports.get(accessionKey);
     await this.settle(correlateJobId({ trigger: 'report', accessionKey, version: stored!.version, traceId: 't' }));
   }

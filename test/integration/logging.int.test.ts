@@ -42,7 +42,7 @@ describe('logs carry no PHI at info level', () => {
       const deadline = Date.now() + 10_000;
       while ((await reports.getJobCountByTypes('completed')) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(lines.some((l) => l.includes('"event":"report.stored"'))).toBe(true);
-      expect(lines.some((l) => l.includes('"event":"hl7.rejected"'))).toBe(true);
+      expect(lines.some((l) => l.includes('"event":"hl7.message"') && l.includes('"ack":"AE"'))).toBe(true);
       while (!lines.some((l) => l.includes('"queue":"studies"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(lines.some((l) => l.includes('"queue":"studies"'))).toBe(true);
     } finally {

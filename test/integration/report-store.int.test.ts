@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES } from '../../src/queue/names';
 import { messageId } from '../../src/queue/report-intake';
-import { ReportStore } from '../../src/store/reports';
+import { ReportStore, reportAccessionKey } from '../../src/store/reports';
 import { frame, makeOru, msa, sendRaw } from '../helpers/hl7';
 import { REDIS_URL, deletePrefix, startTestApp, testPrefix } from '../helpers/service';
 
@@ -46,7 +46,7 @@ describe('report store: latest version per accession, re-correlation on correcti
     await deliver('V1-P', 'P', 'Preliminary: no fracture.');
     await deliver('V2-F', 'F', 'Final: mild L1 wedge fracture.');
     await deliver('V3-P-LATE', 'P', 'Preliminary sent late.');
-    let stored = await store.get(store.accessionKey({ sender: { application: 'RIS', facility: 'HOSP' }, accessionNumber: 'ACC-STORE' }));
+    let stored = await store.get(reportAccessionKey({ sender: { application: 'RIS', facility: 'HOSP' }, accessionNumber: 'ACC-STORE' }));
     expect(stored).toMatchObject({ version: 2, report: { resultStatus: 'F', text: 'Final: mild L1 wedge fracture.' } });
 
     await deliver('V4-C', 'C', 'Corrected: moderate L1 and mild T12 fractures.');

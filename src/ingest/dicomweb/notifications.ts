@@ -7,7 +7,7 @@ import { isSignedLink } from '../../http/signed-link';
 import type { Logger } from '../../log';
 import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
 import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
-import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
+import { type StudyState, publicStudyState, type StoredStudy, uidTag } from '../../store/studies';
 
 /**
  * The same UID rule as the DICOMweb client and the HL7 side (PS3.5 9.1 syntax, leading zeros tolerated:
@@ -77,7 +77,11 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
       const notification = parseNotification(req.body, deps.sources);
       const traceId = randomUUID();
       const outcome = await deps.accept(notification, traceId);
-      deps.logger.info({ event: 'study.notified', traceId, outcome: outcome.kind, source: notification.source }, 'study notification');
+      // The job id carries the UID (CONTRACT: UIDs only at debug): the study's hash tag joins this line to the job's.
+      deps.logger.info(
+        { event: 'study.notified', traceId, outcome: outcome.kind, status: outcome.status, source: notification.source, study: uidTag(notification.studyInstanceUid), accessionGiven: Boolean(notification.accessionNumber), patientIdGiven: Boolean(notification.patientId) },
+        'study notification',
+      );
       deps.logger.debug({ event: 'study.notified_uid', traceId, studyInstanceUid: notification.studyInstanceUid }, 'study notification uid');
       res.location(`/studies/${notification.studyInstanceUid}`);
       const body = { jobId: outcome.jobId, status: outcome.status };

@@ -1,7 +1,7 @@
 import express, { Router } from 'express';
 import { requireApiToken } from '../../http/auth';
 import type { Metrics } from '../../observability/metrics';
-import { type Hl7Outcome, recordAckSent } from './intake';
+import { type Hl7Outcome, peerOf, recordAckSent } from './intake';
 
 /** The media type of ER7-encoded HL7 v2 over HTTP (HL7 v2 over HTTP/HTTPS transport spec). */
 export const HL7_ER7_MEDIA_TYPE = 'x-application/hl7-v2+er7';
@@ -13,7 +13,7 @@ export const HL7_ER7_MEDIA_TYPE = 'x-application/hl7-v2+er7';
 export function hl7HttpRouter(opts: {
   apiToken: string | null;
   maxBodyBytes: number;
-  onMessage(payload: Buffer): Promise<Hl7Outcome>;
+  onMessage(payload: Buffer, peer: string | null): Promise<Hl7Outcome>;
   metrics: Metrics;
 }): Router {
   const router = Router();
@@ -24,7 +24,7 @@ export function hl7HttpRouter(opts: {
     async (req, res) => {
       const startedAt = process.hrtime.bigint();
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const outcome = await opts.onMessage(body);
+      const outcome = await opts.onMessage(body, peerOf(req.socket));
       res.on('finish', () => recordAckSent(opts.metrics, 'http', outcome.code, startedAt));
       const status = outcome.error ? outcome.error.spec.http : 200;
       if ((req.get('accept') ?? '').includes('application/json')) {

@@ -5,11 +5,19 @@ import type { Metrics } from '../../observability/metrics';
 import { type AckCode, type AckTarget, ackTargetFromRaw, buildAck } from './ack';
 import { Er7Message } from './er7';
 import { type MessageHeader, type RadiologyReport, parseOru, readHeader } from './oru';
+import { type Hl7MessageRecord, type Hl7MessageLog } from '../../store/hl7-messages';
+import { reportAccessionKey } from '../../store/reports';
 
 /** HL7 versions whose ORU^R01 we read (CONTRACT: v2.3–v2.8). */
 const SUPPORTED_VERSIONS = /^2\.(3|3\.1|4|5|5\.1|6|7|7\.1|8|8\.1|8\.2)$/;
 
 export type Transport = 'mllp' | 'http';
+
+/** Where a message came from: the transport and the remote address:port (for the trace line and log). */
+export interface Hl7Source {
+  transport: Transport;
+  peer: string | null;
+}
 
 export interface Hl7IntakeDeps {
   enqueue(header: MessageHeader, reports: RadiologyReport[], traceId: string): Promise<{ duplicate: boolean }>;
@@ -17,6 +25,8 @@ export interface Hl7IntakeDeps {
   otherMessageAck: AckCode;
   logger: Logger;
   metrics: Metrics;
+  /** Where receptions are kept for GET /hl7/messages/{MSH-10}; none in unit tests. */
+  messageLog?: Pick<Hl7MessageLog, 'record'>;
 }
 
 export interface Hl7Outcome {
@@ -28,13 +38,17 @@ export interface Hl7Outcome {
 
 /**
  * One HL7 message in, one ACK out. Never throws: every failure becomes AE or AR with an ERR segment,
- * and AA is only returned after the durable enqueue.
+ * and AA is only returned after the durable enqueue. Each message leaves one trace line and one entry
+ * in the message log.
  */
-export async function handleHl7Message(raw: Buffer, transport: Transport, deps: Hl7IntakeDeps): Promise<Hl7Outcome> {
+export async function handleHl7Message(raw: Buffer, source: Hl7Source, deps: Hl7IntakeDeps): Promise<Hl7Outcome> {
+  const started = performance.now();
+  const { transport } = source;
   const traceId = randomUUID();
   deps.metrics.hl7Received.inc({ transport });
   let target: AckTarget = ackTargetFromRaw(raw);
   let outcome: Hl7Outcome;
+  let reports: RadiologyReport[] = [];
   try {
     if (isBatch(raw)) {
       throw new AppError('HL7_BATCH_UNSUPPORTED', 'batch files (FHS/BHS) are not accepted: send one message per frame', {
@@ -54,14 +68,10 @@ export async function handleHl7Message(raw: Buffer, transport: Transport, deps: 
         location: 'MSH^1^12',
       });
     } else {
-      const reports = parseOru(msg);
+      reports = parseOru(msg);
       const { duplicate } = await deps.enqueue(header, reports, traceId);
       if (duplicate) deps.metrics.hl7Duplicates.inc();
       outcome = { code: 'AA', ack: buildAck(target, 'AA'), duplicate };
-      deps.logger.info(
-        { event: 'hl7.accepted', traceId, transport, reports: reports.length, duplicate, version: header.version },
-        'ORU^R01 accepted',
-      );
     }
   } catch (err) {
     const error = toAppError(err);
@@ -69,14 +79,61 @@ export async function handleHl7Message(raw: Buffer, transport: Transport, deps: 
     if (error.code !== 'QUEUE_UNAVAILABLE' && error.code !== 'INTERNAL') deps.metrics.hl7ParseErrors.inc({ error: error.code });
     const code = error.spec.ack;
     outcome = { code, ack: buildAck(target, code, error), error };
-    deps.logger.warn({ event: 'hl7.rejected', traceId, transport, ack: code, error: error.code, reason: error.message }, 'HL7 message rejected');
+  }
+  const record = receptionRecord(target, source, outcome, reports, traceId, performance.now() - started);
+  traceLine(deps.logger, record);
+  if (deps.messageLog && record.controlId !== '') {
+    // Best effort and off the ACK's path: a log that cannot be written must not change the answer.
+    void deps.messageLog.record(record).catch((err: unknown) => deps.logger.debug({ event: 'hl7.log_failed', traceId, reason: (err as Error).message }, 'message log not written'));
   }
   return outcome;
 }
 
+/** "address:port" of a connection, as the trace line and the message log show it. */
+export function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | null {
+  if (!socket.remoteAddress) return null;
+  const ip = socket.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ''); // IPv4 seen through a dual-stack socket
+  const address = ip.includes(':') ? `[${ip}]` : ip;
+  return `${address}:${socket.remotePort ?? 0}`;
+}
+
+/** Header fields as logged: bounded, so a hostile header cannot flood the log or the message log. */
+const clip = (v: string | undefined) => (v ?? '').slice(0, 64);
+
+function receptionRecord(target: AckTarget, source: Hl7Source, outcome: Hl7Outcome, reports: RadiologyReport[], traceId: string, ms: number): Hl7MessageRecord {
+  return {
+    receivedAt: new Date(Date.now() - ms).toISOString(),
+    transport: source.transport,
+    peer: source.peer,
+    sender: { application: clip(target.sendingApplication), facility: clip(target.sendingFacility) },
+    messageType: target.messageType ? clip(`${target.messageType}^${target.triggerEvent ?? ''}`) : null,
+    controlId: clip(target.messageControlId),
+    version: target.version ? clip(target.version) : null,
+    ack: outcome.code,
+    error: outcome.error ? { code: outcome.error.code, message: outcome.error.message, location: outcome.error.location ?? null } : null,
+    duplicate: outcome.duplicate ?? false,
+    durationMs: Math.round(ms * 10) / 10,
+    reports: reports.map((r) => ({ accessionNumber: r.accessionNumber, reportKey: reportAccessionKey(r) })),
+    traceId,
+  };
+}
+
+/**
+ * The one line per message an integration engineer greps for: who sent what, what we answered and why,
+ * how long it took. Identifiers of the message only (MSH-3/4/9/10), never of the patient or the report.
+ */
+function traceLine(logger: Logger, r: Hl7MessageRecord): void {
+  const fields = {
+    event: 'hl7.message', traceId: r.traceId, transport: r.transport, peer: r.peer, sendingApplication: r.sender.application, sendingFacility: r.sender.facility,
+    messageType: r.messageType, controlId: r.controlId, ack: r.ack, error: r.error?.code ?? null, reason: r.error?.message ?? null, duplicate: r.duplicate, reports: r.reports.length, ms: r.durationMs,
+  };
+  const text = `${r.transport} ${r.messageType ?? '?'} ${r.controlId || '(no MSH-10)'} from ${r.sender.application}^${r.sender.facility}: ${r.ack}${r.error ? ` ${r.error.code}` : ''}`;
+  if (r.ack === 'AA') logger.info(fields, text);
+  else logger.warn(fields, text);
+}
+
 function otherMessage(target: AckTarget, header: MessageHeader, deps: Hl7IntakeDeps): Hl7Outcome {
   const type = `${header.messageType}^${header.triggerEvent}`.slice(0, 16);
-  deps.logger.info({ event: 'hl7.other_message', type, ack: deps.otherMessageAck }, 'message type not processed');
   if (deps.otherMessageAck === 'AA') return { code: 'AA', ack: buildAck(target, 'AA') };
   const error = new AppError('HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${type} is not processed: send ORU^R01`, {
     location: 'MSH^1^9',

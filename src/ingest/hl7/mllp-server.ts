@@ -3,7 +3,7 @@ import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import type { Metrics } from '../../observability/metrics';
 import { type AckCode, ackTargetFromRaw, buildAck } from './ack';
-import { type Hl7Outcome, recordAckSent } from './intake';
+import { type Hl7Outcome, peerOf, recordAckSent } from './intake';
 import { MllpFramer, encodeMllp } from './mllp';
 
 export interface MllpServerOptions {
@@ -12,7 +12,8 @@ export interface MllpServerOptions {
   maxFrameBytes: number;
   idleTimeoutMs: number;
   /** Handles one complete message; must never throw (intake turns failures into AE/AR). */
-  onMessage(payload: Buffer): Promise<Hl7Outcome>;
+  /** `peer`: the remote address:port, for the trace line and the message log. */
+  onMessage(payload: Buffer, peer: string | null): Promise<Hl7Outcome>;
   logger: Logger;
   metrics: Metrics;
 }
@@ -75,7 +76,8 @@ export class MllpServer {
     this.connections.set(socket, chain);
     socket.setNoDelay(true);
     socket.setTimeout(this.options.idleTimeoutMs, () => socket.end());
-    logger.debug({ event: 'mllp.connected' }, 'MLLP connection opened');
+    const peer = peerOf(socket);
+    logger.debug({ event: 'mllp.connected', peer }, 'MLLP connection opened');
 
     const enqueue = (work: () => Promise<void>) => {
       queued++;
@@ -100,7 +102,7 @@ export class MllpServer {
         switch (event.kind) {
           case 'frame':
             enqueue(async () => {
-              const outcome = await this.options.onMessage(event.payload);
+              const outcome = await this.options.onMessage(event.payload, peer);
               write(outcome.ack, outcome.code, startedAt);
             });
             break;

@@ -34,7 +34,7 @@ function rawControlId(bytes: Buffer): string {
   });
 
   it.each(messages.map((m) => [m.name, m] as const))('%s', async (_name, m) => {
-    const outcome = await handleHl7Message(m.bytes, 'mllp', deps);
+    const outcome = await handleHl7Message(m.bytes, { transport: 'mllp', peer: null }, deps);
     const ack = msa(outcome.ack);
     expect(ack.code).toBe(outcome.code);
     if (m.bytes.toString('latin1').trimStart().startsWith('MSH')) expect(ack.controlId).toBe(rawControlId(m.bytes).slice(0, 64));
