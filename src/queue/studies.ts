@@ -2,11 +2,11 @@ import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bull
 import { AppError, toAppError } from '../errors';
 import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
 import { completeAnalysis, type ModelHandle } from '../inference';
-import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, fetchStudySeriesForAnalysis, studyFingerprint } from '../ingest/dicomweb';
+import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, type StudyIdentity, fetchStudySeriesForAnalysis, studyFingerprint, studyIdentityFromQido } from '../ingest/dicomweb';
 import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
 import type { LinkStore } from '../store/links';
-import { type StudySeries, type StudyStore, uidTag } from '../store/studies';
+import { type IdentifierSource, type StudySeries, type StudyStore, uidTag } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
 
 /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
@@ -127,7 +127,7 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
   }
   const analysedMs = performance.now() - started;
 
-  const identity = await rememberIdentity(uid, fetched, deps);
+  const identity = await rememberIdentity(uid, { 'qido-rs': await studyIdentityFromQido(client, uid), 'instance-metadata': fetched.identity }, deps);
   const timingsMs = { retrieve: Math.round(retrievedMs), analyse: Math.round(analysedMs - retrievedMs), total: Math.round(performance.now() - started) };
   // The findings first, then the correlate job: the correlation reads them.
   await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation: null, timingsMs, settledFingerprint: fp.fingerprint });
@@ -140,16 +140,36 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
 }
 
 /**
- * Keeps what joins the study with its report: the notification's accession number and patient id win
- * (the PACS said so explicitly), else the DICOM attributes; and indexes them for reports arriving later.
+ * Keeps what joins the study with its report, each identifier from the first place that has it: the
+ * notification (the PACS said so explicitly), the source's QIDO-RS study attributes, the analysed
+ * series' instance metadata; records where each came from, and indexes them for reports arriving later.
  */
-async function rememberIdentity(uid: string, fetched: StudyForAnalysis, deps: StudyWorkerDeps): Promise<{ accessionNumber: string | null; patientId: string | null }> {
+async function rememberIdentity(
+  uid: string,
+  dicom: Record<Exclude<IdentifierSource, 'notification'>, StudyIdentity | null>,
+  deps: StudyWorkerDeps,
+): Promise<{ accessionNumber: string | null; patientId: string | null }> {
   const known = await deps.store.get(uid);
-  const dicom = fetched.identity;
-  const accessionNumber = known?.accessionNumber ?? dicom?.accessionNumber ?? null;
-  const patientId = known?.patientId ?? dicom?.patientId ?? null;
-  const studyDate = dicom?.studyDate ?? null;
-  await deps.store.update(uid, { accessionNumber, patientId, issuerOfPatientId: dicom?.issuerOfPatientId ?? null, studyDate });
+  const sources = ['qido-rs', 'instance-metadata'] as const;
+  const pick = (field: 'accessionNumber' | 'patientId'): [string | null, IdentifierSource | null] => {
+    if (known?.[field]) return [known[field], 'notification'];
+    for (const source of sources) {
+      const value = dicom[source]?.[field];
+      if (value) return [value, source];
+    }
+    return [null, null];
+  };
+  const [accessionNumber, accessionSource] = pick('accessionNumber');
+  const [patientId, patientSource] = pick('patientId');
+  const first = (field: 'issuerOfPatientId' | 'studyDate') => dicom['qido-rs']?.[field] ?? dicom['instance-metadata']?.[field] ?? null;
+  const studyDate = first('studyDate');
+  await deps.store.update(uid, {
+    accessionNumber,
+    patientId,
+    issuerOfPatientId: first('issuerOfPatientId'),
+    studyDate,
+    identifiers: { accessionNumber: accessionSource, patientId: patientSource },
+  });
   await deps.links.addStudy(uid, { accessionNumber, patientId, studyTimeMs: localTimeMs(studyDate) });
   return { accessionNumber, patientId };
 }

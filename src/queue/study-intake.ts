@@ -117,9 +117,17 @@ export class StudyIntake {
   /** A repeat may carry the accession number or patient id the first notification lacked: keep them. */
   private async rememberIdentifiers(n: StudyNotification, stored: StoredStudy | null): Promise<void> {
     if (!stored) return;
-    const patch: Partial<Pick<StoredStudy, 'accessionNumber' | 'patientId'>> = {};
-    if (n.accessionNumber && n.accessionNumber !== stored.accessionNumber) patch.accessionNumber = n.accessionNumber;
-    if (n.patientId && n.patientId !== stored.patientId) patch.patientId = n.patientId;
+    const patch: Partial<Pick<StoredStudy, 'accessionNumber' | 'patientId' | 'identifiers'>> = {};
+    const identifiers = { ...stored.identifiers };
+    if (n.accessionNumber && n.accessionNumber !== stored.accessionNumber) {
+      patch.accessionNumber = n.accessionNumber;
+      identifiers.accessionNumber = 'notification';
+    }
+    if (n.patientId && n.patientId !== stored.patientId) {
+      patch.patientId = n.patientId;
+      identifiers.patientId = 'notification';
+    }
+    if (Object.keys(patch).length > 0) patch.identifiers = identifiers;
     if (Object.keys(patch).length > 0) await this.redisStep(this.store.update(n.studyInstanceUid, patch));
   }
 

@@ -67,6 +67,19 @@ export interface StudyCorrelation {
   retractedStale: string[];
 }
 
+/**
+ * Where an identifier that pairs the study with its report came from: the notification, the source's
+ * QIDO-RS study attributes (0008,0050 / 0010,0020), or the analysed series' instance metadata (when the
+ * source's QIDO-RS does not return them).
+ */
+export type IdentifierSource = 'notification' | 'qido-rs' | 'instance-metadata';
+
+/** The provenance of the study's accession number and patient id (never their values); null: not known. */
+export interface IdentifierSources {
+  accessionNumber: IdentifierSource | null;
+  patientId: IdentifierSource | null;
+}
+
 /** What `GET /studies/{uid}` answers. */
 export interface StudyState {
   studyInstanceUid: string;
@@ -80,6 +93,8 @@ export interface StudyState {
   maxAttempts: number;
   /** `studyFingerprint` of the study as the worker last saw it on the source. */
   fingerprint: string | null;
+  /** Where the accession number and patient id used for pairing came from. */
+  identifiers: IdentifierSources;
   series: StudySeries | null;
   /** The analyze-study JSON of the chosen series (volume facts included), once analysed. */
   findings: StudyAnalysis | null;
@@ -154,6 +169,7 @@ export class StudyStore {
       updatedAt: now,
       attempts: 0,
       fingerprint: null,
+      identifiers: { accessionNumber: fields.accessionNumber ? 'notification' : null, patientId: fields.patientId ? 'notification' : null },
       series: null,
       findings: null,
       correlation: null,

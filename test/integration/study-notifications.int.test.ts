@@ -200,6 +200,28 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     expect(JSON.stringify(state)).not.toContain('ACC-PHANTOM-11');
   });
 
+  it('pairs from the PACS: a notification with the UID alone takes the accession number and patient id from QIDO-RS, and says where they came from', async () => {
+    // Another study (fresh UIDs), stored in the PACS with its own accession number and patient id.
+    const other = phantomBuffers({ seed: 12, ...SMALL, uidSalt: 'pairing' });
+    await stowRs(orthanc, other.files.filter((f) => f.name.endsWith('.dcm')).map((f) => f.data));
+    const uid = other.truth.studyInstanceUid;
+    // The report names the accession number only (no Study Instance UID): it can meet its study only
+    // through what the PACS says.
+    const oru = makeOru({ controlId: 'PAIR-ORU-1', accession: other.truth.accessionNumber, patientId: other.truth.patientId });
+    expect(msa((await sendRaw(app.mllpPort!, [frame(oru)], 1)).acks[0]!).code).toBe('AA');
+    expect((await notify(base, { studyInstanceUid: uid })).status).toBe(202);
+    const { state } = await waitFor(base, uid, (s) => s.status === 'done' || s.status === 'failed');
+    expect(state.identifiers).toEqual({ accessionNumber: 'qido-rs', patientId: 'qido-rs' });
+    expect(state.correlation).toMatchObject({ outcome: 'evaluated', joinedBy: 'accession-number' });
+    // The values themselves stay private.
+    expect(JSON.stringify(state)).not.toContain(other.truth.accessionNumber);
+  });
+
+  it('records the notification as the source of identifiers it carried', async () => {
+    const state = (await request(base).get(`/studies/${phantom.truth.studyInstanceUid}`)).body as StudyState;
+    expect(state.identifiers).toEqual({ accessionNumber: 'notification', patientId: 'qido-rs' });
+  });
+
   it('retries while the source is down, showing the error and attempt count, then fails visibly', async () => {
     const uid = '1.2.826.0.1.3680043.10.543.1';
     expect((await notify(base, { studyInstanceUid: uid, source: 'down' })).status).toBe(202);

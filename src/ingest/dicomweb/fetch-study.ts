@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../../errors';
 import { TAG as DICOM_TAG, getString } from '../../imaging/dicom-json';
-import type { DicomwebClient, RequestOptions } from './client';
+import { type DicomwebClient, DicomwebHttpError, type RequestOptions } from './client';
 import { NATIVE_TRANSFER_SYNTAXES, TAG } from './constants';
 import type { DicomJson, RetrievedInstance, SelectSeries, SeriesCandidate, SeriesSelection } from './types';
 
@@ -37,6 +37,22 @@ export function readStudyIdentity(ds: DicomJson): StudyIdentity {
   const time = /^(\d{2})(\d{2})?(\d{2})?/.exec(text(DICOM_TAG.StudyTime) ?? '');
   const studyDate = date ? `${date[1]}-${date[2]}-${date[3]}${time ? `T${time[1]}:${time[2] ?? '00'}:${time[3] ?? '00'}` : ''}` : null;
   return { accessionNumber: text(DICOM_TAG.AccessionNumber), patientId: text(DICOM_TAG.PatientID), issuerOfPatientId: text(DICOM_TAG.IssuerOfPatientID), studyDate };
+}
+
+/**
+ * The study's identifiers from the source's QIDO-RS study search (PS3.18 lists AccessionNumber,
+ * PatientID, StudyDate and StudyTime among a study's required return keys): null when the source finds
+ * no such study or refuses the query (4xx), so that instance metadata can stand in.
+ */
+export async function studyIdentityFromQido(client: DicomwebClient, studyInstanceUid: string, options: RequestOptions = {}): Promise<StudyIdentity | null> {
+  const includefield = [DICOM_TAG.AccessionNumber, DICOM_TAG.PatientID, DICOM_TAG.IssuerOfPatientID, DICOM_TAG.StudyDate, DICOM_TAG.StudyTime];
+  try {
+    const [study] = await client.searchStudies({ StudyInstanceUID: studyInstanceUid, includefield }, options);
+    return study ? readStudyIdentity(study) : null;
+  } catch (err) {
+    if (err instanceof DicomwebHttpError) return null;
+    throw err;
+  }
 }
 
 /**
