@@ -2,7 +2,7 @@ import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import pino from 'pino';
 import { AppError } from '../../../src/errors';
 import type { StudyAnalysis } from '../../../src/imaging';
-import type { DicomwebClient, DicomJson, RetrievedInstances } from '../../../src/ingest/dicomweb';
+import { type DicomwebClient, type DicomJson, DicomwebHttpError, type RetrievedInstances } from '../../../src/ingest/dicomweb';
 import type { CorrelateJobData } from '../../../src/queue/correlate';
 import { type StudyJobData, type StudyWorkerDeps, processStudyJob } from '../../../src/queue/studies';
 import type { LinkStore } from '../../../src/store/links';
@@ -66,6 +66,7 @@ function setup(client: Partial<DicomwebClient>) {
 }
 
 const healthyClient: Partial<DicomwebClient> = {
+  searchStudies: async () => [],
   searchSeries: async () => [series(CT, 'CT', 2), series(SC, 'OT', 1)],
   retrieveSeriesMetadata: async () => [{}, {}],
   retrieveSeries: async () =>
@@ -123,6 +124,21 @@ describe('study worker', () => {
     await processStudyJob(job(0), deps);
     expect(store.state).toMatchObject({ accessionNumber: 'NOTIFIED-ACC', patientId: 'PID-7', studyDate: '2026-03-01T14:05:00', issuerOfPatientId: null });
     expect(linked).toEqual([{ uid: UID, ids: { accessionNumber: 'NOTIFIED-ACC', patientId: 'PID-7', studyTimeMs: Date.UTC(2026, 2, 1, 14, 5, 0) } }]);
+    expect(store.state.identifiers).toEqual({ accessionNumber: 'notification', patientId: 'instance-metadata' });
+  });
+
+  it('prefers the source\'s QIDO-RS study attributes to instance metadata, and falls back when QIDO-RS refuses', async () => {
+    const qidoStudy: DicomJson = { '00080050': { vr: 'SH', Value: ['QIDO-ACC'] }, '00100020': { vr: 'LO', Value: ['QIDO-PID'] }, '00100021': { vr: 'LO', Value: ['HOSP'] } };
+    const metadata = async (): Promise<DicomJson[]> => [{ '00080050': { vr: 'SH', Value: ['META-ACC'] }, '00100020': { vr: 'LO', Value: ['META-PID'] } }, {}];
+    const asked: unknown[] = [];
+    const fromQido = setup({ ...healthyClient, retrieveSeriesMetadata: metadata, searchStudies: async (q) => (asked.push(q), [qidoStudy]) });
+    await processStudyJob(job(0), fromQido.deps);
+    expect(asked).toEqual([expect.objectContaining({ StudyInstanceUID: UID })]);
+    expect(fromQido.store.state).toMatchObject({ accessionNumber: 'QIDO-ACC', patientId: 'QIDO-PID', issuerOfPatientId: 'HOSP', identifiers: { accessionNumber: 'qido-rs', patientId: 'qido-rs' } });
+
+    const refused = setup({ ...healthyClient, retrieveSeriesMetadata: metadata, searchStudies: async () => Promise.reject(new DicomwebHttpError('searchStudies', 400)) });
+    await processStudyJob(job(0), refused.deps);
+    expect(refused.store.state).toMatchObject({ accessionNumber: 'META-ACC', patientId: 'META-PID', identifiers: { accessionNumber: 'instance-metadata', patientId: 'instance-metadata' } });
   });
 
   it('source unavailable: retryable while attempts remain (status queued with the error), failed after the last', async () => {
