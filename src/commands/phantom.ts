@@ -165,8 +165,9 @@ export async function run(args: string[]): Promise<number> {
   };
   if (values.oru !== undefined) {
     const authority = values.authority ?? 'SYNTH_HOSPITAL';
+    const controlId = `PHANTOM-${randomBytes(6).toString('hex')}`;
     const oru = syntheticOru({
-      controlId: `PHANTOM-${randomBytes(6).toString('hex')}`,
+      controlId,
       patientId: result.truth.patientId,
       assigningAuthority: authority,
       accessionNumber: result.truth.accessionNumber,
@@ -174,7 +175,8 @@ export async function run(args: string[]): Promise<number> {
       lines: reportLinesMentioning(mentions),
     });
     writeFileSync(values.oru, oru);
-    summary.oru = { file: values.oru, mentions, assigningAuthority: authority };
+    // The MSH-10, to look the message up once sent (GET /hl7/messages/{MSH-10}).
+    summary.oru = { file: values.oru, controlId, sendingApplication: 'RIS', sendingFacility: authority, mentions, assigningAuthority: authority };
   }
   if (values.png) {
     const { volume } = analyzeDirectory(values.out);
