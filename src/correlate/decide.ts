@@ -49,18 +49,23 @@ export interface FractureDecision {
   explanation: string;
 }
 
+/** What the decision reads of a report analysis; `regionLevels` is absent from analyses stored before it existed. */
+export type ReportedSets = Pick<ReportAnalysis, 'reportedLevels' | 'reportedRegions'> & Partial<Pick<ReportAnalysis, 'regionLevels'>>;
+
 /**
- * The CONTRACT rule: the mention that makes a fracture at `level` reported, or null. A bare "spine"
- * mention ("multiple vertebral compression fractures") names no region a level belongs to, so it does
- * not cover a level.
+ * The CONTRACT rule: the mention that makes a fracture at `level` reported, or null. A region mention
+ * covers the levels its words cover (`regionLevels`: "mid thoracic" is T5–T8, not T12); an analysis
+ * stored without them falls back to the whole region. A bare "spine" mention ("multiple vertebral
+ * compression fractures") names no region a level belongs to, so it does not cover a level.
  */
-export function reportedBy(analysis: Pick<ReportAnalysis, 'reportedLevels' | 'reportedRegions'>, level: VertebralLevel): 'level-mentioned' | 'region-mentioned' | null {
+export function reportedBy(analysis: ReportedSets, level: VertebralLevel): 'level-mentioned' | 'region-mentioned' | null {
   if (analysis.reportedLevels.includes(level)) return 'level-mentioned';
+  if (analysis.regionLevels) return analysis.regionLevels.includes(level) ? 'region-mentioned' : null;
   const region = regionOfLevel(level);
   return region !== 'sacral' && analysis.reportedRegions.includes(region) ? 'region-mentioned' : null;
 }
 
-export function isLevelReported(analysis: Pick<ReportAnalysis, 'reportedLevels' | 'reportedRegions'>, level: VertebralLevel): boolean {
+export function isLevelReported(analysis: ReportedSets, level: VertebralLevel): boolean {
   return reportedBy(analysis, level) !== null;
 }
 

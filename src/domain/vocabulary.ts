@@ -62,6 +62,19 @@ export function regionOfLevel(level: VertebralLevel): Region {
   }
 }
 
+/** Every level from `a` to `b`, both included, in anatomical order (just the two when b is above a). */
+export function levelRange(a: VertebralLevel, b: VertebralLevel): VertebralLevel[] {
+  const i = levelIndex(a);
+  const j = levelIndex(b);
+  if (j <= i) return [a, b];
+  return VERTEBRAL_LEVELS.slice(i, j + 1);
+}
+
+/** The levels of a region (none for `spine`: a bare "spine" names no region a level belongs to). */
+export function levelsOfRegion(region: Region): VertebralLevel[] {
+  return region === 'spine' ? [] : VERTEBRAL_LEVELS.filter((l) => regionOfLevel(l) === region);
+}
+
 /** Genant semi-quantitative grade (CLINICAL.md): 0 normal, 1 mild, 2 moderate, 3 severe. */
 export const GRADES = [0, 1, 2, 3] as const;
 export type Grade = (typeof GRADES)[number];

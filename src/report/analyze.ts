@@ -10,6 +10,8 @@
 import {
   REPORTED_REGIONS,
   levelIndex,
+  levelRange,
+  levelsOfRegion,
   regionOfLevel,
   type Grade,
   type Morphology,
@@ -135,15 +137,15 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
           const local = manyLevels ? localModifier(doc, span, ctx.cues) : null;
           const a = local ? applySection(assertionFor(t.entry.kind, local), sentence.section) : assertion;
           for (const level of span.levels) {
-            result.drafts.push({ level, region: regionOfLevel(level), assertion: a, ...feats, sentence, anchorEnd: Math.max(t.end, g.end) });
+            result.drafts.push({ level, region: regionOfLevel(level), regionLevels: null, assertion: a, ...feats, sentence, anchorEnd: Math.max(t.end, g.end) });
           }
         }
       }
       // "Multiple thoracic compression fractures, most pronounced at T8": the levels are examples, the
       // region is reported too (not when the levels are the complete list: "at T4, T5 and T6").
       if (MULTI_RE.test(doc.folded.slice(Math.max(clause.start, t.start - 30), t.end)) && PARTIAL_RE.test(doc.folded.slice(clause.start, clause.end))) {
-        for (const region of regionsNear(doc, t, clause, true, 5)) {
-          result.drafts.push({ level: null, region, assertion, ...finalFeatures(emptyFeatures(), tf, t.entry), sentence, anchorEnd: t.end });
+        for (const { region, levels } of regionsNear(doc, t, clause, true, 5)) {
+          result.drafts.push({ level: null, region, regionLevels: levels, assertion, ...finalFeatures(emptyFeatures(), tf, t.entry), sentence, anchorEnd: t.end });
         }
       }
       continue;
@@ -154,7 +156,7 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
       result.levellessTriggers.push({ trig: t, assertion, features: tf });
       continue;
     }
-    for (const region of regions) result.drafts.push({ level: null, region, assertion, ...feats, sentence, anchorEnd: t.end });
+    for (const { region, levels } of regions) result.drafts.push({ level: null, region, regionLevels: levels, assertion, ...feats, sentence, anchorEnd: t.end });
     result.levellessTriggers.push({ trig: t, assertion, features: tf });
   }
   // "Mild height loss of T12, which may represent / pouvant correspondre à un tassement": a hedged
@@ -183,12 +185,32 @@ function headOf(doc: Doc, g: Group, active: LexMatch<TriggerEntry>[]): LexMatch<
   return best;
 }
 
+/** A region a level-less fracture mention names, with the levels the words cover ("mid thoracic": T5–T8). */
+interface RegionHit {
+  region: Region;
+  levels: VertebralLevel[];
+}
+
+/** The hits of the region words `entries`, one per region, each with the union of the extents named. */
+function regionHits(entries: RegionEntry[]): RegionHit[] {
+  const byRegion = new Map<Region, Set<VertebralLevel>>();
+  for (const e of entries) {
+    const extent = e.levels ? levelRange(...(e.levels.split('-') as [VertebralLevel, VertebralLevel])) : e.regions.flatMap(levelsOfRegion);
+    for (const region of e.regions) {
+      const set = byRegion.get(region) ?? new Set<VertebralLevel>();
+      for (const l of extent) if (regionOfLevel(l) === region) set.add(l);
+      byRegion.set(region, set);
+    }
+  }
+  return [...byRegion].map(([region, set]) => ({ region, levels: [...set].sort((a, b) => levelIndex(a) - levelIndex(b)) }));
+}
+
 /**
  * Region of a fracture trigger that names no level: the nearest explicit region ("thoracic") and the
  * regions listed with it; else "spine" when the trigger is vertebra-specific or a spinal word is near
  * and no level is named anywhere in the sentence; else none (a bare "no acute fracture" is not a VCF).
  */
-function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range, sentenceHasLevels: boolean, window = 10): Region[] {
+function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range, sentenceHasLevels: boolean, window = 10): RegionHit[] {
   const cands = within(doc.regions, clause.start, clause.end).filter((r) => distance(doc.words, t, r) <= window);
   const specific = cands.filter((r) => r.entry.regions.length > 0);
   const first = nearest(doc.words, t, specific, window);
@@ -199,12 +221,10 @@ function regionsNear(doc: Doc, t: Span & { entry: TriggerEntry }, clause: Range,
     // Regions listed together: "thoracic or lumbar", "dorsaux et lombaires".
     while (lo > 0 && isListGap(doc.folded.slice((specific[lo - 1] as LexMatch<RegionEntry>).end, (specific[lo] as LexMatch<RegionEntry>).start))) lo--;
     while (hi + 1 < specific.length && isListGap(doc.folded.slice((specific[hi] as LexMatch<RegionEntry>).end, (specific[hi + 1] as LexMatch<RegionEntry>).start))) hi++;
-    const out = new Set<Region>();
-    for (let i = lo; i <= hi; i++) for (const x of (specific[i] as LexMatch<RegionEntry>).entry.regions) out.add(x);
-    return [...out];
+    return regionHits(specific.slice(lo, hi + 1).map((r) => r.entry));
   }
   if (sentenceHasLevels) return [];
-  if (t.entry.specific || cands.length > 0) return ['spine'];
+  if (t.entry.specific || cands.length > 0) return [{ region: 'spine', levels: [] }];
   return [];
 }
 
@@ -228,8 +248,20 @@ function localModifier(doc: Doc, span: LevelSpan, cues: LexMatch<CueEntry>[]): M
   return null;
 }
 
+const LIST_GAP_WORDS = new Set([
+  'and', 'or', 'et', 'ou', 'nor', 'ni', 'a', 'an', 'one', 'the', 'single', 'un', 'une', 'la', 'le', 'les', 'des', 'seul', 'seule',
+  'spine', 'spines', 'rachis', 'body', 'bodies', 'vertebra', 'vertebrae', 'vertebral', 'level', 'levels', 'corps', 'vertebre', 'vertebres',
+]);
+
+/**
+ * Two region words listed together: "thoracic or lumbar", "dorsaux et lombaires", "upper thoracic bodies
+ * and a single upper lumbar body". Commas, or a coordinator with articles and body words around it.
+ */
 function isListGap(gap: string): boolean {
-  return gap.length <= 20 && /^[\s,]*(?:and|or|et|ou|nor|ni|&|and\/or)?[\s,]*(?:spines?|rachis)?[\s,]*$/.test(gap);
+  if (gap.length > 40) return false;
+  const words = tokens(gap);
+  if (words.length === 0) return /^[\s,&/]*$/.test(gap);
+  return words.every((w) => LIST_GAP_WORDS.has(w)) && (words.some((w) => /^(?:and|or|et|ou|nor|ni)$/.test(w)) || gap.includes(',') || gap.includes('&') || gap.includes('/'));
 }
 
 const ASSERTION_RANK: Record<Assertion, number> = { present: 5, possible: 4, historical: 3, hypothetical: 2, absent: 1 };
@@ -239,6 +271,8 @@ function mergeInto(a: Draft, b: Draft): Draft {
   const other = keep === a ? b : a;
   return {
     ...keep,
+    // The same region twice in one sentence ("thoracolumbar and mid thoracic"): every part named counts.
+    regionLevels: keep.regionLevels && other.regionLevels ? [...new Set([...keep.regionLevels, ...other.regionLevels])].sort((x, y) => levelIndex(x) - levelIndex(y)) : keep.regionLevels,
     grade: keep.grade ?? other.grade,
     morphology: keep.morphology ?? other.morphology,
     heightLossPercent: keep.heightLossPercent ?? other.heightLossPercent,
@@ -271,7 +305,7 @@ function analyseDoc(doc: Doc): FractureMention[] {
       for (const g of orphans)
         for (const level of g.levels) {
           const feats = finalFeatures(featuresOfGroup(doc, g, sentence), carry.features, carry.entry);
-          sDrafts.push({ level, region: regionOfLevel(level), assertion: carry.assertion, ...feats, sentence, anchorEnd: g.end });
+          sDrafts.push({ level, region: regionOfLevel(level), regionLevels: null, assertion: carry.assertion, ...feats, sentence, anchorEnd: g.end });
         }
       // The lead-in's own level-less "spine" mention is now explained by its items.
       for (const d of carry.leadDrafts) if (d.level === null && d.region === 'spine') dropped.add(d);
@@ -319,6 +353,7 @@ function dedupe(drafts: Draft[], doc: Doc): FractureMention[] {
     return {
       level: d.level,
       region: d.region,
+      regionLevels: d.regionLevels,
       assertion: d.assertion,
       grade: d.grade,
       morphology: d.morphology,
@@ -340,16 +375,20 @@ export function analyzeReport(text: string, opts: AnalyzeOptions = {}): ReportAn
   const mentions = analyseDoc(doc);
   const levels = new Set<VertebralLevel>();
   const regions = new Set<ReportedRegion>();
+  const regionLevels = new Set<VertebralLevel>();
   for (const m of mentions) {
     if (!isReportedAssertion(m.assertion)) continue;
     if (m.level !== null) levels.add(m.level);
     else if (m.region !== 'sacral') regions.add(m.region);
+    for (const l of m.regionLevels ?? []) regionLevels.add(l);
   }
+  const ordered = (set: Set<VertebralLevel>) => [...set].sort((a, b) => levelIndex(a) - levelIndex(b));
   return {
     language,
     mentions,
-    reportedLevels: [...levels].sort((a, b) => levelIndex(a) - levelIndex(b)),
+    reportedLevels: ordered(levels),
     reportedRegions: REPORTED_REGIONS.filter((r) => regions.has(r)),
+    regionLevels: ordered(regionLevels),
   };
 }
 

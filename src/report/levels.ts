@@ -4,7 +4,7 @@
  * ranges ("T11-L2", "T11 through L2", "from T11 to L2", "de D11 à L2", "L2-4") expanded to every level
  * between, and disc levels ("L4-L5 disc", "discopathie L4-L5") recognised and dropped.
  */
-import { isVertebralLevel, levelIndex, VERTEBRAL_LEVELS, type VertebralLevel } from '../domain/vocabulary';
+import { isVertebralLevel, levelIndex, levelRange, type VertebralLevel } from '../domain/vocabulary';
 import { tokens } from './text';
 
 export interface LevelSpan {
@@ -71,7 +71,29 @@ const ORD_FR_RE = new RegExp(
   `(?<![a-z0-9])(${ORD_SRC}(?:\\s*(?:,|et|ou)\\s*(?:de )?(?:la |l')?${ORD_SRC}){0,4})\\s+(?:vertebres?|corps vertebra(?:l|ux))\\s+(cervicale|thoracique|dorsale|lombaire|sacree)s?`,
   'g',
 );
+// An ordinal with no region word: "deformity of the 8th vertebral body", "8e vertèbre".
+const ORD_BARE_RE = new RegExp(
+  `(?<![a-z0-9])(${ORD_SRC}(?:\\s*(?:,|and|or|et|ou)\\s*(?:the )?${ORD_SRC}){0,4})\\s+(?:vertebrae?|vertebral bod(?:y|ies)|vertebres?|corps vertebra(?:l|ux))(?!\\s+(?:cervicale|thoracique|dorsale|lombaire|sacree))()`,
+  'g',
+);
 const ORD_TOKEN_RE = new RegExp(ORD_SRC, 'g');
+
+/**
+ * The region a bare ordinal counts in: the spine region the report is about (its most named region word;
+ * chest and thorax count as thoracic, abdomen as lumbar), or thoracic for 8th–12th, which only the thoracic
+ * spine has; null when the report gives no hint.
+ */
+function bareOrdinalPrefix(folded: string): 'C' | 'T' | 'L' | null {
+  const count = (re: RegExp) => folded.match(re)?.length ?? 0;
+  const scores: Array<['C' | 'T' | 'L', number]> = [
+    ['T', count(/(?<![a-z])(?:thoracic|thorax|chest|dorsal|dorsale|thoracique|rib|ribs|cote|cotes)(?![a-z])/g)],
+    ['L', count(/(?<![a-z])(?:lumbar|lombaire|abdomen|abdominal|abdominale|pelvis|bassin)(?![a-z])/g)],
+    ['C', count(/(?<![a-z])(?:cervical|cervicale|neck|cou)(?![a-z])/g)],
+  ];
+  scores.sort((a, b) => b[1] - a[1]);
+  const [best, second] = scores;
+  return best && best[1] > 0 && best[1] > (second?.[1] ?? 0) ? best[0] : null;
+}
 
 function ordinalValue(tok: string): number {
   const named = EN_ORD[tok] ?? FR_ORD[tok];
@@ -87,19 +109,15 @@ function regionPrefix(word: string): 'C' | 'T' | 'L' | 'S' {
   return 'T';
 }
 
-function range(a: VertebralLevel, b: VertebralLevel): VertebralLevel[] {
-  const i = levelIndex(a);
-  const j = levelIndex(b);
-  if (j <= i) return [a, b];
-  return VERTEBRAL_LEVELS.slice(i, j + 1);
-}
 
 /** Words before/after a pair that make "L4-L5" a disc level. */
 function hasDiscContext(folded: string, start: number, end: number, discRe: RegExp): boolean {
   const before = folded.slice(Math.max(0, start - 40), start);
   const after = folded.slice(end, Math.min(folded.length, end + 40));
   const beforeWords = before.split(/\s+/).slice(-4).join(' ');
-  const afterWords = after.split(/\s+/).slice(0, 4).join(' ');
+  // A disc word after "or" offers another explanation ("fracture at T12-L1 or congenital fusion"): it is
+  // not this pair's context.
+  const afterWords = after.split(/\s+/).slice(0, 4).join(' ').split(/(?<![a-z])(?:or|ou|versus|vs)(?![a-z])/)[0] ?? '';
   discRe.lastIndex = 0;
   if (discRe.test(afterWords)) return true;
   discRe.lastIndex = 0;
@@ -132,26 +150,29 @@ function findAtoms(folded: string): Atom[] {
   // Ordinal forms always name the vertebra ("first lumbar vertebra", "douzième vertèbre dorsale"):
   // scan only a window before each "vertebr".
   const seenOrdinal = new Set<number>();
+  let bareContext: { prefix: 'C' | 'T' | 'L' | null } | undefined;
   for (let at = folded.indexOf('vertebr'); at !== -1; at = folded.indexOf('vertebr', at + 7)) {
     const from = Math.max(0, at - 120);
     const windowText = folded.slice(from, Math.min(folded.length, at + 60));
     if (!/\d|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|ieme|premi/.test(windowText)) continue;
-    for (const re of [ORD_EN_RE, ORD_FR_RE]) {
+    for (const re of [ORD_EN_RE, ORD_FR_RE, ORD_BARE_RE]) {
     re.lastIndex = 0;
     while ((m = re.exec(windowText)) !== null) {
       if (m.index === 0 && from > 0 && /[a-z0-9]/.test(folded[from - 1] as string)) continue;
       const absolute = from + m.index;
       if (seenOrdinal.has(absolute)) continue;
       seenOrdinal.add(absolute);
-      const prefix = regionPrefix(m[2] as string);
+      const bare = re === ORD_BARE_RE;
+      const prefix = bare ? (bareContext ??= { prefix: bareOrdinalPrefix(folded) }).prefix : regionPrefix(m[2] as string);
       const list = m[1] as string;
       ORD_TOKEN_RE.lastIndex = 0;
       let t: RegExpExecArray | null;
       while ((t = ORD_TOKEN_RE.exec(list)) !== null) {
-        const lv = toLevel(prefix, ordinalValue(t[0]));
+        const n = ordinalValue(t[0]);
+        const lv = prefix !== null ? toLevel(prefix, n) : n >= 8 ? toLevel('T', n) : null;
         if (lv === null) continue;
         const s = absolute + t.index;
-        atoms.push({ start: s, end: s + t[0].length, level: lv, prefix });
+        atoms.push({ start: s, end: s + t[0].length, level: lv, prefix: prefix ?? 'T' });
       }
     }
     }
@@ -194,7 +215,7 @@ export function findLevelSpans(folded: string, discRe: RegExp): LevelSpan[] {
             (hasDiscContext(folded, a.start, b.end, discRe) || (prevPairWasDisc && listContinues));
           prevPairWasDisc = disc;
           prevPairEnd = b.end;
-          if (!disc) spans.push({ start: a.start, end: b.end, levels: range(a.level, b.level) });
+          if (!disc) spans.push({ start: a.start, end: b.end, levels: levelRange(a.level, b.level) });
           i++;
           continue;
         }

@@ -100,10 +100,22 @@ export const LEXICON_EN: Lexicon = {
   ],
   regions: [
     { pattern: 'cervical|c[- ]spine|cervical spine', regions: ['cervical'] },
-    { pattern: 'cervicothoracic', regions: ['cervical', 'thoracic'] },
+    // Parts of a region and junctions carry their extent: a fracture "in the mid thoracic spine" does not
+    // cover T12. Compounds are written as one word, hyphenated or spaced.
+    { pattern: 'upper[- ]?cervical|high[- ]?cervical|cranio-?cervical', regions: ['cervical'], levels: 'C1-C2' },
+    { pattern: 'lower[- ]?cervical|low[- ]?cervical|subaxial', regions: ['cervical'], levels: 'C3-C7' },
+    { pattern: 'cervico-?thoracic(?: junction)?', regions: ['cervical', 'thoracic'], levels: 'C6-T2' },
     { pattern: 'thoracic|dorsal|t[- ]spine|thoracic spine|dorsal spine', regions: ['thoracic'] },
-    { pattern: 'thoracolumbar|thoraco-lumbar', regions: ['thoracic', 'lumbar'] },
-    { pattern: 'lumbar|l[- ]spine|lumbar spine|lumbosacral', regions: ['lumbar'] },
+    { pattern: 'upper[- ]?thoracic|high[- ]?thoracic|upper[- ]?dorsal', regions: ['thoracic'], levels: 'T1-T4' },
+    { pattern: 'mid[- ]?thoracic|middle thoracic|mid[- ]?dorsal', regions: ['thoracic'], levels: 'T5-T8' },
+    { pattern: 'lower[- ]?thoracic|low[- ]?thoracic|lower[- ]?dorsal', regions: ['thoracic'], levels: 'T9-T12' },
+    { pattern: 'thoraco-?lumbar spine', regions: ['thoracic', 'lumbar'] },
+    { pattern: 'thoraco-?lumbar(?: junction)?', regions: ['thoracic', 'lumbar'], levels: 'T11-L2' },
+    { pattern: 'lumbar|l[- ]spine|lumbar spine', regions: ['lumbar'] },
+    { pattern: 'upper[- ]?lumbar|high[- ]?lumbar', regions: ['lumbar'], levels: 'L1-L2' },
+    { pattern: 'mid[- ]?lumbar|middle lumbar', regions: ['lumbar'], levels: 'L2-L4' },
+    { pattern: 'lower[- ]?lumbar|low[- ]?lumbar', regions: ['lumbar'], levels: 'L3-L5' },
+    { pattern: 'lumbo-?sacral(?: junction)?', regions: ['lumbar'], levels: 'L4-S1' },
     { pattern: 'spine|spinal|vertebral|vertebrae?|vertebral bod(?:y|ies)|osseous|skeletal', regions: [] },
   ],
   discContext: [

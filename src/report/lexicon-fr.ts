@@ -63,10 +63,20 @@ export const LEXICON_FR: Lexicon = {
   ],
   regions: [
     { pattern: 'cervicale?s?|cervicaux|rachis cervical', regions: ['cervical'] },
-    { pattern: 'cervico[- ]?thoracique|cervico[- ]?dorsale?', regions: ['cervical', 'thoracic'] },
+    // Parties d'un étage et charnières, avec leur étendue (voir lexicon-en.ts).
+    { pattern: 'cervicale?s? haute?s?|cervicaux hauts|rachis cervical haut|charniere cervico[- ]?occipitale', regions: ['cervical'], levels: 'C1-C2' },
+    { pattern: 'cervicale?s? basse?s?|cervicaux bas|rachis cervical bas', regions: ['cervical'], levels: 'C3-C7' },
+    { pattern: 'cervico[- ]?thoracique|cervico[- ]?dorsale?|charniere cervico[- ]?(?:thoracique|dorsale)', regions: ['cervical', 'thoracic'], levels: 'C6-T2' },
     { pattern: 'dorsale?s?|dorsaux|thoraciques?|rachis dorsal|rachis thoracique', regions: ['thoracic'] },
-    { pattern: 'dorso[- ]?lombaires?|thoraco[- ]?lombaires?|charniere dorso[- ]?lombaire|charniere thoraco[- ]?lombaire', regions: ['thoracic', 'lumbar'] },
-    { pattern: 'lombaires?|rachis lombaire|lombo[- ]?sacree?', regions: ['lumbar'] },
+    { pattern: 'dorsale?s? haute?s?|dorsaux hauts|thoraciques? haute?s?|rachis dorsal haut|haut du rachis dorsal', regions: ['thoracic'], levels: 'T1-T4' },
+    { pattern: 'dorsale?s? moyenne?s?|dorsaux moyens|thoraciques? moyenne?s?|medio[- ]?dorsale?s?|medio[- ]?dorsaux|medio[- ]?thoraciques?', regions: ['thoracic'], levels: 'T5-T8' },
+    { pattern: 'dorsale?s? basse?s?|dorsaux bas|thoraciques? basse?s?|rachis dorsal bas|bas du rachis dorsal', regions: ['thoracic'], levels: 'T9-T12' },
+    { pattern: 'rachis dorso[- ]?lombaire|rachis thoraco[- ]?lombaire', regions: ['thoracic', 'lumbar'] },
+    { pattern: 'dorso[- ]?lombaires?|thoraco[- ]?lombaires?|charniere dorso[- ]?lombaire|charniere thoraco[- ]?lombaire', regions: ['thoracic', 'lumbar'], levels: 'T11-L2' },
+    { pattern: 'lombaires?|rachis lombaire', regions: ['lumbar'] },
+    { pattern: 'lombaires? haute?s?|rachis lombaire haut|haut du rachis lombaire', regions: ['lumbar'], levels: 'L1-L2' },
+    { pattern: 'lombaires? basse?s?|rachis lombaire bas|bas du rachis lombaire', regions: ['lumbar'], levels: 'L3-L5' },
+    { pattern: 'lombo[- ]?sacree?|charniere lombo[- ]?sacree', regions: ['lumbar'], levels: 'L4-S1' },
     { pattern: 'rachis|rachidien(?:ne)?s?|vertebrale?s?|vertebraux|vertebres?|corps vertebra(?:l|ux)|somatique?s?', regions: [] },
   ],
   discContext: [

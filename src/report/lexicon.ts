@@ -3,7 +3,7 @@
  * folded text (lower case, no accents: see text.ts). Patterns are regex sources without capturing
  * groups; they are sorted longest first so that "no change" wins over "no" at the same position.
  */
-import type { Grade, Morphology, Region } from '../domain/vocabulary';
+import type { Grade, Morphology, Region, VertebralLevel } from '../domain/vocabulary';
 import type { Section } from './types';
 
 /**
@@ -53,6 +53,11 @@ export interface RegionEntry {
   pattern: string;
   /** Empty for generic spinal words ("spine", "vertebral", "rachis"). */
   regions: Region[];
+  /**
+   * The levels a part of a region covers, first and last ("T11-L2" for the thoracolumbar junction, "T5-T8"
+   * for mid thoracic); absent: every level of `regions`.
+   */
+  levels?: `${VertebralLevel}-${VertebralLevel}`;
 }
 
 export interface Lexicon {

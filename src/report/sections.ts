@@ -113,6 +113,26 @@ function startsWithLevel(folded: string, j: number): boolean {
   return /^(?:c|t|th|d|l|s)[ -]?\d{1,2}(?![0-9a-z])/.test(folded.slice(j, j + 6)) && !/^\S+\s*[:.]/.test(folded.slice(j, j + 8));
 }
 
+/**
+ * Dictation and HL7 ORU reports (one OBX per line) wrap at 60–80 characters, capitals or not: a long line
+ * that does not end a sentence ("THERE IS AN OLD COMPRESSION" then "FRACTURE OF L2.") runs on into the
+ * next. A short line without punctuation is a line of its own ("No fracture", a heading, a list).
+ */
+const WRAPPED_LINE_MIN_CHARS = 45;
+
+/** A fracture phrase cut by the line break ("...OLD COMPRESSION" / "FRACTURE OF L2"), whatever the line's length. */
+const PHRASE_ACROSS_BREAK = /(?:compression|wedge|burst|insufficiency|osteoporotic|vertebral|tassement|fracture|height|perte)\s*\n\s*(?:compression|fracture|deformit|collapse|height|loss|tassement|de hauteur|vertebral|(?:of|at|in|de|du|au|a) (?:the |la |l')?(?:c|t|th|d|l|s)[ -]?\d)/y;
+
+function isWrappedLine(folded: string, newline: number, prevCode: number): boolean {
+  if (prevCode === 46 || prevCode === 33 || prevCode === 63 || prevCode === 58 || prevCode === 59) return false;
+  const lineStart = folded.lastIndexOf('\n', newline - 1) + 1;
+  if (newline - lineStart >= WRAPPED_LINE_MIN_CHARS) return true;
+  const lastWord = folded.slice(Math.max(lineStart, newline - 16), newline).search(/[a-z]+\s*$/);
+  if (lastWord < 0) return false;
+  PHRASE_ACROSS_BREAK.lastIndex = Math.max(lineStart, newline - 16) + lastWord;
+  return PHRASE_ACROSS_BREAK.test(folded);
+}
+
 function isListMarkerAt(text: string, i: number): boolean {
   // "- ", "* ", "• ", "1. ", "2) " at the start of a line.
   const ch = text[i];
@@ -199,7 +219,12 @@ export function segment(original: string, folded: string, finder: SectionFinder,
         !blank &&
         !nextHeader &&
         !isListMarkerAt(original, j) &&
-        (isLower(original.charCodeAt(j)) || prevCode === 44 || prevCode === 40 || endsWithConnector(folded, start, i) || startsWithLevel(folded, j));
+        (isLower(original.charCodeAt(j)) ||
+          prevCode === 44 ||
+          prevCode === 40 ||
+          endsWithConnector(folded, start, i) ||
+          startsWithLevel(folded, j) ||
+          isWrappedLine(folded, i, prevCode));
       if (!continuation) {
         push(start, i);
         start = i + 1;

@@ -30,6 +30,11 @@ export interface FractureMention {
   /** `null` when the text names only a region ("multiple thoracic compression fractures"). */
   level: VertebralLevel | null;
   region: Region;
+  /**
+   * For a mention that names a region but no level: the levels its words cover ("mid thoracic": T5–T8,
+   * "thoracolumbar junction": T11–L2, "thoracic": T1–T12; none for a bare "spine"). Null with a level.
+   */
+  regionLevels: VertebralLevel[] | null;
   assertion: Assertion;
   grade: Grade | null;
   morphology: Morphology | null;
@@ -45,6 +50,11 @@ export interface ReportAnalysis {
   reportedLevels: VertebralLevel[];
   /** Regions with a present, possible or historical mention that names no level. */
   reportedRegions: ReportedRegion[];
+  /**
+   * The levels the reported region mentions cover, narrower than their regions where the words say so
+   * ("mid thoracic compression fractures": T5–T8). A level here counts as reported by region.
+   */
+  regionLevels: VertebralLevel[];
 }
 
 export interface AnalyzeOptions {

@@ -1,12 +1,38 @@
 import { decideFracture, emitsOutputs, isLevelReported } from '../../../src/correlate/decide';
 import type { ReportAnalysis } from '../../../src/report/types';
+import { levelsOfRegion } from '../../../src/domain/vocabulary';
+import { analyzeReport } from '../../../src/report';
 import { fracture } from '../../helpers/correlation';
 
-const report = (reportedLevels: ReportAnalysis['reportedLevels'], reportedRegions: ReportAnalysis['reportedRegions'] = []): ReportAnalysis => ({
+const report = (
+  reportedLevels: ReportAnalysis['reportedLevels'],
+  reportedRegions: ReportAnalysis['reportedRegions'] = [],
+  regionLevels: ReportAnalysis['regionLevels'] = reportedRegions.flatMap(levelsOfRegion),
+): ReportAnalysis => ({
   language: 'en',
   mentions: [],
   reportedLevels,
   reportedRegions,
+  regionLevels,
+});
+
+describe('a region mention covers the levels its words cover (issue 15)', () => {
+  it.each([
+    ['Mild midthoracic compression fracture.', { T6: true, T12: false, L1: false }],
+    ['Compression fracture at the thoracolumbar junction.', { T10: false, T11: true, L2: true, L3: false }],
+    ['Tassement de la charnière thoraco-lombaire.', { T11: true, L1: true, L4: false }],
+    ['Multiple thoracic compression fractures.', { T1: true, T12: true, L1: false }],
+    ['Tassements dorsaux moyens.', { T5: true, T9: false }],
+  ] as const)('%s', (text, expected) => {
+    const a = analyzeReport(text);
+    for (const [level, reported] of Object.entries(expected)) expect([level, isLevelReported(a, level as 'T1')]).toEqual([level, reported]);
+  });
+
+  it('an analysis stored before regionLevels existed falls back to whole regions', () => {
+    const old = { reportedLevels: [], reportedRegions: ['thoracic' as const] };
+    expect(isLevelReported(old, 'T12')).toBe(true);
+    expect(isLevelReported(old, 'L1')).toBe(false);
+  });
 });
 
 describe('the decision per detected fracture', () => {

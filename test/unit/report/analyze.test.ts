@@ -7,11 +7,12 @@ describe('1. analyzeReport returns the CONTRACT shape', () => {
   it('has exactly the contract keys, with evidence offsets into the original text', () => {
     const text = 'FINDINGS:\nWedge compression fracture of T12 with approximately 30% anterior height loss.';
     const r = analyzeReport(text);
-    expect(Object.keys(r).sort()).toEqual(['language', 'mentions', 'reportedLevels', 'reportedRegions']);
+    // CONTRACT keys, plus regionLevels (README, contract additions of issue 15).
+    expect(Object.keys(r).sort()).toEqual(['language', 'mentions', 'regionLevels', 'reportedLevels', 'reportedRegions']);
     expect(r.mentions).toHaveLength(1);
     const m = r.mentions[0]!;
     expect(Object.keys(m).sort()).toEqual(
-      ['assertion', 'evidence', 'grade', 'heightLossPercent', 'level', 'morphology', 'region', 'section'].sort(),
+      ['assertion', 'evidence', 'grade', 'heightLossPercent', 'level', 'morphology', 'region', 'regionLevels', 'section'].sort(),
     );
     expect(m).toMatchObject({ level: 'T12', region: 'thoracic', assertion: 'present', grade: 2, morphology: 'wedge', heightLossPercent: 30, section: 'findings' });
     expect(text.slice(m.evidence.start, m.evidence.end)).toBe(m.evidence.text);

@@ -29,7 +29,7 @@ describe('vcf-sentinel analyze-report', () => {
   it('empty input gives empty arrays', async () => {
     const { code, out } = await runWith('');
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ language: 'en', mentions: [], reportedLevels: [], reportedRegions: [] });
+    expect(JSON.parse(out)).toEqual({ language: 'en', mentions: [], reportedLevels: [], reportedRegions: [], regionLevels: [] });
   });
 
   it('reads Latin-1 when the bytes are not UTF-8 (accents survive)', async () => {
