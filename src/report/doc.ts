@@ -47,19 +47,22 @@ export function buildDoc(text: string): Doc {
   const c = getCompiled();
   const folded = foldText(text);
   const starts = candidateStarts(folded);
+  // Phrases are matched with line breaks read as spaces: a wrapped line ("has lost 20% of its" / "anterior
+  // height") must not cut a phrase. Sentences are still cut where the layout says (segment reads `folded`).
+  const flat = folded.replace(/\n/g, ' ');
   return {
     original: text,
     folded,
     words: new WordIndex(folded),
-    triggers: matchAll(c.triggers, folded, starts),
-    cues: matchAll(c.cues, folded, starts),
-    sites: matchAll(c.sites, folded, starts),
-    regions: matchAll(c.regions, folded, starts),
-    severity: matchAll(c.severity, folded, starts),
-    morphology: matchAll(c.morphology, folded, starts),
-    levels: findLevelSpans(folded, c.disc),
-    percents: findPercents(folded),
-    grades: findGrades(folded),
+    triggers: matchAll(c.triggers, flat, starts),
+    cues: matchAll(c.cues, flat, starts),
+    sites: matchAll(c.sites, flat, starts),
+    regions: matchAll(c.regions, flat, starts),
+    severity: matchAll(c.severity, flat, starts),
+    morphology: matchAll(c.morphology, flat, starts),
+    levels: findLevelSpans(flat, c.disc),
+    percents: findPercents(flat),
+    grades: findGrades(flat),
     sentences: segment(text, folded, c.sections, matchAll(c.clause, folded, starts)),
   };
 }

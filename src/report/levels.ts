@@ -77,6 +77,7 @@ const ORD_BARE_RE = new RegExp(
   'g',
 );
 const ORD_TOKEN_RE = new RegExp(ORD_SRC, 'g');
+const ORDINAL_HINT_RE = /\d(?:st|nd|rd|th|e|eme|er|ere|re)(?![a-z])|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|ieme|premi/;
 
 /**
  * The region a bare ordinal counts in: the spine region the report is about (its most named region word;
@@ -154,7 +155,9 @@ function findAtoms(folded: string): Atom[] {
   for (let at = folded.indexOf('vertebr'); at !== -1; at = folded.indexOf('vertebr', at + 7)) {
     const from = Math.max(0, at - 120);
     const windowText = folded.slice(from, Math.min(folded.length, at + 60));
-    if (!/\d|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|ieme|premi/.test(windowText)) continue;
+    // Only windows holding an ordinal ("8th", "eighth", "8e", "huitième") are scanned by the three
+    // ordinal patterns; a bare digit ("T12") is not one.
+    if (!ORDINAL_HINT_RE.test(windowText)) continue;
     for (const re of [ORD_EN_RE, ORD_FR_RE, ORD_BARE_RE]) {
     re.lastIndex = 0;
     while ((m = re.exec(windowText)) !== null) {

@@ -2,8 +2,10 @@
  * Loads the labelled corpus (README.md) and scores an analyser on it. Shared by the corpus test and
  * `npm run bench:nlp` so that both report the same numbers.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Er7Message } from '../../../src/ingest/hl7/er7';
+import { parseOru } from '../../../src/ingest/hl7/oru';
 import { isVertebralLevel, regionOfLevel, REPORTED_REGIONS, type VertebralLevel } from '../../../src/domain/vocabulary';
 import { isLevelReported } from '../../../src/correlate/decide';
 import {
@@ -82,6 +84,75 @@ export function loadCorpus(dir: string = __dirname): CorpusItem[] {
     ...parseCorpus(readFileSync(join(dir, 'en.txt'), 'utf8'), 'en'),
     ...parseCorpus(readFileSync(join(dir, 'fr.txt'), 'utf8'), 'fr'),
   ];
+}
+
+/** Comment lines ("# ...") of the label-only files: never part of a text. */
+const stripComments = (source: string) => source.replace(/^# .*\n/gm, '');
+
+/**
+ * The real-report phenomena of issue 15 (classes.txt, written by the team): class and language from the
+ * id, "<class>-<en|fr>-<n>".
+ */
+export function loadClassCases(dir: string = __dirname): Array<CorpusItem & { phenomenon: string }> {
+  return parseCorpus(stripComments(readFileSync(join(dir, 'classes.txt'), 'utf8')), 'en').map((item) => {
+    const [phenomenon, language] = item.id.split('-') as [string, Language];
+    return { ...item, language, phenomenon };
+  });
+}
+
+/** Where the MTSamples transcriptions are (../shared/fixtures), or null when that folder is absent. */
+export const MTSAMPLES_TEXTS = resolve(__dirname, '../../../../shared/fixtures/nlp/mtsamples/spine-reports.jsonl');
+
+/**
+ * The real-text corpus: public de-identified MTSamples spine transcriptions, labelled by hand in
+ * mtsamples.txt (labels only; the texts stay in the fixtures). Empty when the fixtures are absent.
+ */
+export function loadMtsamples(dir: string = __dirname, textsPath: string = MTSAMPLES_TEXTS): CorpusItem[] {
+  if (!existsSync(textsPath)) return [];
+  const texts = new Map(
+    readFileSync(textsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { id: string; text: string })
+      .map((r) => [r.id, r.text] as const),
+  );
+  return parseCorpus(stripComments(readFileSync(join(dir, 'mtsamples.txt'), 'utf8')), 'en').map((item) => {
+    const text = texts.get(item.id);
+    if (text === undefined) throw new Error(`mtsamples.txt labels ${item.id}, which the fixture does not hold`);
+    return { ...item, text };
+  });
+}
+
+/** Width at which the HL7-shaped path wraps report text into OBX segments, as dictation systems do. */
+const OBX_WIDTH = 64;
+
+/**
+ * The report text as the report worker sees it after an HL7 trip: an ORU^R01 with one OBX per line,
+ * every line hard-wrapped at OBX_WIDTH characters, parsed by the service's own ER7 reader and ORU
+ * mapper (which join the OBX values with line breaks).
+ */
+export function throughHl7(text: string): string {
+  const esc = (v: string) => v.replace(/\\/g, '\\E\\').replace(/\|/g, '\\F\\').replace(/\^/g, '\\S\\').replace(/~/g, '\\R\\').replace(/&/g, '\\T\\');
+  const lines: string[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    let rest = line;
+    while (rest.length > OBX_WIDTH) {
+      const cut = rest.lastIndexOf(' ', OBX_WIDTH);
+      const at = cut > 0 ? cut : OBX_WIDTH;
+      lines.push(rest.slice(0, at));
+      rest = rest.slice(at).replace(/^ /, '');
+    }
+    lines.push(rest);
+  }
+  const segments = [
+    'MSH|^~\\&|RIS|HOSP|VCF|HOSP|20260101120000||ORU^R01^ORU_R01|CORPUS|P|2.5.1|||AL|NE||UNICODE UTF-8',
+    'PID|1||MRN1^^^HOSP^MR||DOE^JANE',
+    'OBR|1|ACC1|ACC1|CT^CT||||||||||||||||||||CT|F',
+    ...lines.map((l, i) => `OBX|${i + 1}|TX|18782-3^Radiology Study observation^LN||${esc(l)}||||||F`),
+  ];
+  const [report] = parseOru(Er7Message.parse(`${segments.join('\r')}\r`));
+  if (!report) throw new Error('the ORU carried no report');
+  return report.text;
 }
 
 export interface PRF {
