@@ -26,7 +26,7 @@ import { detectLanguage } from './language';
 import type { CueEntry, LexMatch, RegionEntry, TriggerEntry } from './lexicon';
 import { groupLevels, type Group, type LevelSpan } from './levels';
 import type { Range, Sentence } from './sections';
-import { attributedToOtherSite, boundToOtherStructure, explainedBySchmorl } from './sites';
+import { attributedToOtherSite, boundToOtherStructure, contradictedByClause, explainedBySchmorl } from './sites';
 import { tokens } from './text';
 import { isReportedAssertion, type AnalyzeOptions, type Assertion, type FractureMention, type ReportAnalysis } from './types';
 
@@ -54,7 +54,9 @@ function analyseClause(doc: Doc, sentence: Sentence, clause: Range, sentenceHasL
   const words = doc.words;
   const allTriggers = within(doc.triggers, clause.start, clause.end);
   const levelSpans = within(doc.levels, clause.start, clause.end);
-  const kept = allTriggers.filter((t) => !attributedToOtherSite(doc, t, clause, allTriggers, levelSpans) && !explainedBySchmorl(doc, t, clause));
+  const kept = allTriggers.filter(
+    (t) => !attributedToOtherSite(doc, t, clause, allTriggers, levelSpans) && !explainedBySchmorl(doc, t, clause) && !contradictedByClause(doc, t, clause, allTriggers),
+  );
   const primaries = kept.filter((t) => !t.entry.secondary);
   const active = primaries.length > 0 ? primaries : kept;
 

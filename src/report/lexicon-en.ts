@@ -5,6 +5,10 @@
  */
 import type { CueEntry, Lexicon, TriggerEntry } from './lexicon';
 
+/** Operative and neurological words around a bare "compression" (spinal cord, nerve roots, a graft). */
+const NEURAL_OR_SURGICAL =
+  'neurologic\\w*|neural|cord|myelopath\\w*|radiculopath\\w*|thecal|dura|dural|nerve|nerves|osteophytes?|grafts?|decompress\\w*|plates?|screws?|cage';
+
 const FX = 'fractures?';
 const DEF = 'deformit(?:y|ies)';
 const VB = '(?:vertebral )?(?:body |bodies )?';
@@ -38,7 +42,7 @@ const triggers: TriggerEntry[] = [
   { pattern: `${FX}|fractured|fracture ${DEF}|fxs?`, kind: 'fracture', specific: false },
   { pattern: `collaps(?:e|ed|ing)`, kind: 'fracture', specific: false },
   { pattern: `flatten(?:ed|ing)`, kind: 'fracture', specific: false },
-  { pattern: `compressed|compression`, kind: 'fracture', specific: false },
+  { pattern: `compressed|compression`, kind: 'fracture', specific: false, notWith: NEURAL_OR_SURGICAL },
   { pattern: `${DEF}`, kind: 'fracture', specific: false },
   { pattern: `impaction|impacted`, kind: 'fracture', specific: false },
   { pattern: `retropulsion|retropulsed(?: fragments?)?`, kind: 'fracture', specific: false, secondary: true },

@@ -38,6 +38,11 @@ export interface TriggerEntry {
   specific: boolean;
   /** Secondary triggers (retropulsion, "recul du mur postérieur") only count when nothing else does. */
   secondary?: boolean;
+  /**
+   * Words that, in the same clause, make this trigger something else: a bare "compression" next to
+   * "nerve root", "thecal sac", "graft" or "decompression" is neural or surgical, not a vertebral body.
+   */
+  notWith?: string;
   morphology?: Morphology;
   grade?: Grade;
 }

@@ -43,6 +43,19 @@ function isFillerGap(gap: string, fillers: Set<string>): boolean {
   return true;
 }
 
+const notWithCache = new Map<string, RegExp>();
+
+/** A trigger whose clause holds one of its `notWith` words ("compression" of a nerve root, of a graft). */
+export function contradictedByClause(doc: Doc, t: LexMatch<TriggerEntry>, clause: Range, clauseTriggers: Span[]): boolean {
+  const words = t.entry.notWith;
+  if (!words) return false;
+  // A clause that names the fracture in other words ("compression fracture", "height loss") keeps it.
+  if (clauseTriggers.some((o) => o !== t && !(o as LexMatch<TriggerEntry>).entry?.notWith && !(o as LexMatch<TriggerEntry>).entry?.secondary)) return false;
+  let re = notWithCache.get(words);
+  if (!re) notWithCache.set(words, (re = new RegExp(`(?<![a-z])(?:${words})(?![a-z])`)));
+  return re.test(doc.folded.slice(clause.start, clause.end));
+}
+
 /** A fracture of a rib, the sacrum, a transverse process... is not a vertebral body fracture. */
 export function attributedToOtherSite(doc: Doc, trig: Span, clause: Range, clauseTriggers: Span[], levels: LevelSpan[]): boolean {
   const c = getCompiled();
