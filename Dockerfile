@@ -8,13 +8,14 @@
 # NOT VERIFIED: this file was written on a machine without a Docker engine, so it has never been built
 # here. Every step mirrors what does work on this machine (npm ci with the repository's .npmrc, `npm run
 # build`), but build it once (and run `npm run helm:check`) before relying on it. Pin the base image by
-# digest (node:20-bookworm-slim@sha256:...) in your CI.
+# digest (node:22-bookworm-slim@sha256:...) in your CI. Node 22 LTS: the unit tests run on it in CI
+# (`npm run test:node22`); Node 20 is past its end of life.
 #
 # The reference model: models/vcf-unet-ref/ (model.onnx + model.card.json) is baked into the image when
 # it is in the build context; the default MODEL_PATH points at it. Without it, mount a model into the
 # worker pods instead (Helm: worker.model.volume).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: install everything, compile TypeScript, then drop dev dependencies ----------------------
 FROM ${NODE_IMAGE} AS build
