@@ -3,7 +3,7 @@ import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema';
 import { AppError } from './errors';
-import { createHttpApp } from './http/app';
+import { type ReadinessResult, createHttpApp } from './http/app';
 import { hl7HttpRouter } from './ingest/hl7/http-route';
 import { type Hl7IntakeDeps, handleHl7Message } from './ingest/hl7/intake';
 import { MllpServer } from './ingest/hl7/mllp-server';
@@ -23,10 +23,10 @@ import type { FhirWriter } from './emit/fhir/writer';
 import { type CorrelateJobData, processCorrelateJob } from './queue/correlate';
 import { QUEUES } from './queue/names';
 import { createRedis } from './queue/redis';
-import { RedisHealth } from './queue/redis-health';
+import { RedisDurability, RedisHealth } from './queue/redis-health';
 import { effectiveConfig, redactUrl } from './config/load';
 import { ReportIntake } from './queue/report-intake';
-import { type ReportJobData, processReportJob } from './queue/reports';
+import { REPORT_WORKER_LOCK, type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
 import { type StudyJobData, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
 import { CdsStore } from './store/cds';
@@ -75,6 +75,10 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
         `REDIS_URL=${redactUrl(config.REDIS_URL)}: no answer within ${config.REDIS_CONNECT_TIMEOUT_S} s (${health.lastError() ?? 'no reply'}); start Redis (Debian: apt-get install redis-server) or point REDIS_URL at it`,
       );
     }
+    // An AA is only as durable as Redis: REDIS_DURABILITY=require stops here (one line naming REDIS_URL),
+    // warn logs it; both keep looking on every /readyz.
+    const durability = new RedisDurability(producer, config.REDIS_DURABILITY, redactUrl(config.REDIS_URL));
+    await durability.atStart(logger);
     const prefix = config.QUEUE_PREFIX;
     const reportsQueue = new Queue<ReportJobData>(QUEUES.reports, { connection: producer, prefix });
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
@@ -84,7 +88,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       stops.push(() => q.close());
     }
 
-    const readiness: Record<string, () => Promise<string | null>> = { redis: () => redisReadiness(producer, health) };
+    const readiness: Record<string, () => Promise<ReadinessResult>> = { redis: () => redisReadiness(producer, health) };
+    if (config.REDIS_DURABILITY !== 'off') readiness.redisDurability = () => durability.readiness();
     // One writer for the correlate worker and the CDS feedback route; closed after both (reverse order).
     const fhir = createFhirWriter(config, producer, logger);
     stops.push(() => fhir.close());
@@ -100,13 +105,13 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       // Ready before the workers start, so that /readyz is green as soon as start-up returns.
       await waitReady(workerRedis, config.REDIS_CONNECT_TIMEOUT_S * 1000);
       stops.push(async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
-      const store = new ReportStore(workerRedis, prefix);
-      const links = new LinkStore(workerRedis, prefix, config.STUDY_STATE_TTL_S);
+      const store = new ReportStore(workerRedis, prefix, config.REPORT_TTL_S);
+      const links = new LinkStore(workerRedis, prefix, config.STUDY_STATE_TTL_S, config.REPORT_TTL_S);
       const worker = new Worker<ReportJobData>(
         QUEUES.reports,
         (job) => processReportJob(job, { redis: workerRedis, prefix, store, links, correlateQueue, logger }),
-        // A long lock: analysing a multi-megabyte report holds the event loop for a second or so.
-        { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, lockDuration: 120_000 },
+        // A short lock, renewed while the job runs: a killed worker's report is taken over within ~30 s.
+        { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, ...REPORT_WORKER_LOCK },
       );
       observeWorker(worker, metrics, logger, health);
       stops.push(() => worker.close());
@@ -119,7 +124,12 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     }
 
     const messageLog = new Hl7MessageLog(producer, prefix, { maxControlIds: config.HL7_MESSAGE_LOG_MAX, maxAgeS: config.HL7_MESSAGE_LOG_MAX_AGE_S });
-    const intake = new ReportIntake(producer, reportsQueue, { prefix, duplicateWindowS: config.HL7_DUPLICATE_WINDOW_S });
+    const intake = new ReportIntake(producer, reportsQueue, {
+      prefix,
+      duplicateWindowS: config.HL7_DUPLICATE_WINDOW_S,
+      logger,
+      durability: () => durability.intake(),
+    });
     const hl7Deps: Hl7IntakeDeps = {
       enqueue: (header, reports, traceId) => intake.accept(header, reports, traceId),
       otherMessageAck: config.HL7_OTHER_MESSAGE_ACK,
@@ -200,6 +210,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
         port: config.MLLP_PORT,
         maxFrameBytes: config.MLLP_MAX_FRAME_BYTES,
         idleTimeoutMs: config.MLLP_IDLE_TIMEOUT_MS,
+        maxBufferedBytes: config.MLLP_MAX_BUFFERED_BYTES,
+        frameTimeoutMs: config.MLLP_FRAME_TIMEOUT_MS,
         onMessage: (raw, peer) => handleHl7Message(raw, { transport: 'mllp', peer }, hl7Deps),
         logger,
         metrics,

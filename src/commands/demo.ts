@@ -92,6 +92,8 @@ export async function run(args: string[]): Promise<number> {
     const env: NodeJS.ProcessEnv = {
       ...shell,
       REDIS_URL: redis.url,
+      // The temporary Redis keeps nothing by design: no durability warning for it.
+      ...(redis.server ? { REDIS_DURABILITY: 'off' } : {}),
       ...(useEnv && shellSources ? { DICOMWEB_SOURCES: shellSources } : {}),
       HTTP_PORT: process.env.HTTP_PORT ?? '0',
       MLLP_PORT: process.env.MLLP_PORT ?? '0',

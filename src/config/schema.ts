@@ -47,6 +47,12 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/),
   /** How long `serve` waits for Redis at start before it exits 1 naming REDIS_URL (a later outage is retried for ever). */
   REDIS_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(3600),
+  /**
+   * An AA is only as durable as Redis. `require`: refuse to start (and fail /readyz, answer AR) unless Redis
+   * persists with AOF (appendonly yes) or has a replica, which the intake then WAITs for before AA; `warn`:
+   * a warn line at start and a /readyz warning; `off`: no check.
+   */
+  REDIS_DURABILITY: z.enum(['require', 'warn', 'off']),
   HTTP_PORT: port,
   HTTP_HOST: z.string().min(1),
   HTTP_MAX_BODY_BYTES: positiveInt,
@@ -55,6 +61,17 @@ export const configSchema = z.object({
   /** A frame larger than this is answered AE and dropped (the connection stays open): bounds memory per sender. */
   MLLP_MAX_FRAME_BYTES: positiveInt,
   MLLP_IDLE_TIMEOUT_MS: positiveInt,
+  /**
+   * Bytes all MLLP connections together may hold (unfinished frames and frames waiting for their
+   * handler): past it the connection with the largest unfinished frame is closed. Bounds memory overall,
+   * as MLLP_MAX_FRAME_BYTES does per connection.
+   */
+  MLLP_MAX_BUFFERED_BYTES: positiveInt,
+  /**
+   * A frame must end this long after it starts, or its connection is closed: a deadline, not an idle
+   * timer, so trickling a byte at a time cannot hold a frame (and its memory) for MLLP_IDLE_TIMEOUT_MS.
+   */
+  MLLP_FRAME_TIMEOUT_MS: positiveInt,
   /** The acknowledgement code for messages other than ORU^R01 (ADT, ORM, ...): AA accepts and ignores. */
   HL7_OTHER_MESSAGE_ACK: z.enum(['AA', 'AE', 'AR']),
   /** How long a (sender, MSH-10) pair is remembered for duplicate suppression. */
@@ -84,6 +101,12 @@ export const configSchema = z.object({
   STUDY_JOB_BACKOFF_MS: positiveInt,
   /** How long a study's processing state is kept after its last change, in seconds. */
   STUDY_STATE_TTL_S: positiveInt,
+  /**
+   * How long a report is kept after the last message for its accession, in seconds: the report hash, its
+   * history, the accession index, the study-report link and the reports-by-patient index. Must outlive
+   * CORRELATE_REPORT_WAIT_H and the time corrected reports still arrive.
+   */
+  REPORT_TTL_S: positiveInt,
   FHIR_BASE_URL: z.url({ protocol: /^https?$/ }).nullable(),
   FHIR_CLIENT_ID: nullableString,
   FHIR_CLIENT_SECRET: nullableString,

@@ -44,6 +44,17 @@ export function createMetrics() {
       help: 'Open MLLP connections.',
       registers: [registry],
     }),
+    mllpBufferedBytes: new Gauge({
+      name: 'vcf_mllp_buffered_bytes',
+      help: 'Bytes held by all MLLP connections: unfinished frames and complete frames waiting for their handler (capped by MLLP_MAX_BUFFERED_BYTES).',
+      registers: [registry],
+    }),
+    mllpConnectionsShed: new Counter({
+      name: 'vcf_mllp_connections_shed_total',
+      help: 'MLLP connections closed by the service with their unfinished frame dropped, by reason (buffer_limit: MLLP_MAX_BUFFERED_BYTES reached; frame_timeout: a frame unfinished after MLLP_FRAME_TIMEOUT_MS).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'vcf_queue_jobs',
       help: 'Jobs per queue and state, read from Redis at scrape time.',

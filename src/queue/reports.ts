@@ -12,7 +12,7 @@ import { type CorrelateJobData, enqueueCorrelate } from './correlate';
 export const REPORTS_QUEUE = 'reports';
 
 export interface ReportJobData {
-  /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10). */
+  /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10), plus the content hash for a reused MSH-10. */
   messageId: string;
   receivedAt: number;
   traceId: string;
@@ -32,6 +32,18 @@ export function reportJobOptions(duplicateWindowS: number): JobsOptions {
     backoff: { type: 'exponential', delay: 1000 },
   };
 }
+
+/**
+ * Lock settings of the reports worker. Analysing a report is fast (a multi-megabyte one holds the event
+ * loop about a second), so a short lock is safe: BullMQ renews it every lockDuration / 2 (7.5 s) while the
+ * job runs, and a worker that dies (SIGKILL, OOM, node lost) stops renewing it. Another worker's stalled
+ * check (every stalledInterval) then finds the expired lock and moves the job back to wait: a killed
+ * worker's report is picked up within lockDuration + stalledInterval (30 s) instead of the 120 s lock + 30 s
+ * check it used to take. A job that stalls again (maxStalledCount 1, BullMQ's default) fails, so a report
+ * that kills its worker every time cannot take the workers down one after the other. Processing a job
+ * twice after a false stall is harmless: the store and the correlate jobs are idempotent.
+ */
+export const REPORT_WORKER_LOCK = { lockDuration: 15_000, stalledInterval: 15_000, maxStalledCount: 1 } as const;
 
 export interface ReportWorkerDeps {
   redis: Redis;

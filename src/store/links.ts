@@ -13,7 +13,13 @@ export class LinkStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** Retention of the study links (STUDY_STATE_TTL_S), refreshed on each write. */
     private readonly ttlS: number,
+    /**
+     * Retention of the reports-by-patient index (REPORT_TTL_S): as long as the reports it finds, so a study
+     * analysed late (a backfill) still joins its report by patient and date. The study TTL when not given.
+     */
+    private readonly reportTtlS: number = ttlS,
   ) {}
 
   private studiesByAccessionKey(accessionNumber: string): string {
@@ -46,7 +52,7 @@ export class LinkStore {
     const tx = this.redis.multi();
     for (const id of new Set(patientIds)) {
       const key = this.reportsByPatientKey(id);
-      tx.zadd(key, reportTimeMs, accessionKey).expire(key, this.ttlS);
+      tx.zadd(key, reportTimeMs, accessionKey).expire(key, this.reportTtlS);
     }
     checkExec(await tx.exec());
   }

@@ -29,15 +29,26 @@ export type UpsertOutcome = 'new' | 'replaced' | 'stale' | 'same';
 /** Entries kept in a report's history (GET /reports/{accessionNumber}). */
 const HISTORY_LENGTH = 50;
 
+/**
+ * How long a report and its indexes are kept after the last message that carried its accession, when the
+ * writer does not say (REPORT_TTL_S, config/default.json: 400 days). Readers need no TTL.
+ */
+export const DEFAULT_REPORT_TTL_S = 400 * 24 * 3600;
+
 // Compare-and-set in one script, so two workers storing two versions of one accession cannot race.
 // KEYS[4] is the history: every message that carried this accession, stored or not (ARGV[7] its summary).
+// ARGV[8] the retention (s): every key written gets it again, so an accession lives REPORT_TTL_S after its
+// last message and a study-report link or accession index as long as the newest report it points to.
 const UPSERT_LUA = `
+local ttl = tonumber(ARGV[8])
 local function remember(outcome, version)
   local entry = cjson.decode(ARGV[7])
   entry.outcome = outcome
   entry.version = version
   redis.call('RPUSH', KEYS[4], cjson.encode(entry))
   redis.call('LTRIM', KEYS[4], -${HISTORY_LENGTH}, -1)
+  redis.call('EXPIRE', KEYS[4], ttl)
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
 local cur = redis.call('HMGET', KEYS[1], 'rank', 'receivedAt', 'messageId')
 if cur[3] == ARGV[4] then return {tonumber(redis.call('HGET', KEYS[1], 'version')), 'same'} end
@@ -51,8 +62,9 @@ if cur[1] then
 end
 redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'receivedAt', ARGV[2], 'json', ARGV[3], 'messageId', ARGV[4])
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
-if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[6]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[6], 'EX', ttl) end
 redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ttl)
 local outcome = 'new'
 if cur[1] then outcome = 'replaced' end
 remember(outcome, v)
@@ -75,6 +87,8 @@ export class ReportStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** Retention of what `upsert` writes (REPORT_TTL_S), refreshed on every write. */
+    private readonly ttlS: number = DEFAULT_REPORT_TTL_S,
   ) {}
 
 
@@ -98,7 +112,7 @@ export class ReportStore {
     const summary = JSON.stringify({ resultStatus: report.resultStatus, receivedAt, controlId: report.messageControlId });
     const [version, outcome] = (await this.redis.eval(
       UPSERT_LUA, 4, this.key(accessionKey), studyKey, `${this.prefix}:accession-index:${report.accessionNumber}`, this.historyKey(accessionKey),
-      String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey, summary,
+      String(rank), String(receivedAt), JSON.stringify({ report, analysis }), messageId, report.studyInstanceUid ?? '', accessionKey, summary, String(this.ttlS),
     )) as [number, UpsertOutcome];
     return { outcome, version, accessionKey };
   }

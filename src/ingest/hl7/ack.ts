@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type AppError, ERROR_CODES } from '../../errors';
 import { DEFAULT_DELIMITERS, type Delimiters } from './er7';
-import type { MessageHeader } from './oru';
+import { MAX_CONTROL_ID_LENGTH, type MessageHeader } from './oru';
 
 /** HL7 table 0008 acknowledgement codes (original mode). */
 export type AckCode = 'AA' | 'AE' | 'AR';
@@ -51,8 +51,10 @@ export function buildAck(target: AckTarget, code: AckCode, error?: AppError): st
     randomUUID().replace(/-/g, '').slice(0, 20), esc(target.processingId) || 'P', esc(version),
   ].join(f);
   const text = error ? error.message : 'Message accepted';
-  // Cut before escaping, so an escape sequence is never cut in half.
-  const segments = [msh, ['MSA', code, esc(target.messageControlId), esc(text.slice(0, 80))].join(f)];
+  // Cut before escaping, so an escape sequence is never cut in half. MSA-2 echoes at most the MSH-10
+  // length we accept (a longer one is refused, and its echo cut to the bound).
+  const controlId = (target.messageControlId ?? '').slice(0, MAX_CONTROL_ID_LENGTH);
+  const segments = [msh, ['MSA', code, esc(controlId), esc(text.slice(0, 80))].join(f)];
   if (error) {
     const spec = ERROR_CODES[error.code];
     const location = (error.location ?? '').split('^').map((p) => esc(p)).join(d.component);
@@ -82,14 +84,14 @@ export function ackTargetFromRaw(raw: Buffer): AckTarget {
   if (/[A-Za-z0-9\s]/.test(fs)) return {};
   const fields = text.slice(at).split(/\r|\n/)[0]!.split(fs);
   const cs = fields[1]?.[0] ?? DEFAULT_DELIMITERS.component;
-  const first = (i: number) => (fields[i] ?? '').split(cs)[0]!.slice(0, 64);
+  const first = (i: number, max = 64) => (fields[i] ?? '').split(cs, 1)[0]!.slice(0, max);
   return {
     sendingApplication: first(2),
     sendingFacility: first(3),
     receivingApplication: first(4),
     receivingFacility: first(5),
-    triggerEvent: (fields[8] ?? '').split(cs)[1]?.slice(0, 3) ?? '',
-    messageControlId: first(9),
+    triggerEvent: (fields[8] ?? '').split(cs, 2)[1]?.slice(0, 3) ?? '',
+    messageControlId: first(9, MAX_CONTROL_ID_LENGTH),
     processingId: first(10),
     version: first(11),
   };

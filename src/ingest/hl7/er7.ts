@@ -26,6 +26,33 @@ export interface Segment {
   sequence: number;
 }
 
+/**
+ * What reading one message may cost. Any MLLP or HTTP peer can send a frame of MLLP_MAX_FRAME_BYTES,
+ * so the work per frame is bounded here rather than by what the bytes ask for (issue 16: a 4 MB frame
+ * of \X41\ escapes held the event loop for seconds). Past a bound the message is refused with
+ * PAYLOAD_TOO_LARGE (AE, ERR-3 207: a limit of this application, not an HL7 syntax error). Radiology
+ * ORU^R01 stay far below them: tens of segments, under 60 fields per segment, a few repetitions, escapes
+ * for line breaks, delimiters and accented letters.
+ */
+export const ER7_LIMITS = {
+  /** Lines: segments and the lines of values wrapped over several (a 4 MB base64 PDF at 76 a line: 55,000). */
+  lines: 100_000,
+  /** Segments per message (a long report sent as one OBX per line has a few thousand). */
+  segments: 10_000,
+  /** Fields per segment (the longest standard segments define about 50). */
+  fields: 1_000,
+  /** Repetitions of one field that we read (PID-3; OBX-5 with one repetition per report line). */
+  repetitions: 10_000,
+  /** Escape sequences decoded per message, over every field read. */
+  escapes: 20_000,
+  /** Line breaks one \.sp n\ may stand for (n is attacker-chosen: \.sp999999999\ is 10 bytes). */
+  spLines: 100,
+} as const;
+
+function tooLarge(what: string, location?: string): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `message too complex: ${what}`, location === undefined ? undefined : { location });
+}
+
 /** MSH-18 values we decode (HL7 table 0211), mapped to iconv-lite encodings. */
 const CHARSETS: Record<string, string> = {
   '': 'utf8',
@@ -52,6 +79,8 @@ export class Er7Message {
   readonly segments: Segment[];
   /** The character set the bytes were decoded with. */
   readonly charset: string;
+  /** Escape sequences this message may still decode (ER7_LIMITS.escapes): fields are decoded when read. */
+  private escapesLeft: number = ER7_LIMITS.escapes;
 
   constructor(delimiters: Delimiters, segments: Segment[], charset: string) {
     this.delimiters = delimiters;
@@ -69,8 +98,17 @@ export class Er7Message {
     }
     const delimiters = readDelimiters(text.slice(start, start + 9));
     const segments: Segment[] = [];
-    // Real feeds mix CR, LF and CRLF; the standard says CR. Empty lines are not segments.
-    for (const line of text.slice(start).split(/\r\n|\r|\n/)) {
+    // At most one field past the bound is split off, so a line of a million separators costs no more
+    // than a line of text; the check below then refuses the segment.
+    const splitFields = (line: string) => line.split(delimiters.field, ER7_LIMITS.fields + 2);
+    const checkFields = (seg: Segment) => {
+      if (seg.fields.length - 1 > ER7_LIMITS.fields) throw tooLarge(`segment ${seg.name} has more than ${ER7_LIMITS.fields} fields`, `${seg.name}^${seg.sequence}`);
+    };
+    // Real feeds mix CR, LF and CRLF; the standard says CR. Empty lines are not segments, so a run of
+    // breaks is one. Split one line past the bound at most: a frame of line breaks costs no more than text.
+    const lines = text.slice(start).split(/[\r\n]+/, ER7_LIMITS.lines + 1);
+    if (lines.length > ER7_LIMITS.lines) throw tooLarge(`more than ${ER7_LIMITS.lines} lines`);
+    for (const line of lines) {
       if (line.length === 0 || /^\s+$/.test(line)) continue;
       const name = line.slice(0, 3);
       const last = segments[segments.length - 1];
@@ -78,15 +116,25 @@ export class Er7Message {
         // Not a segment: a value that a sender wrapped over lines (base64 PDFs, long IDs). It belongs to
         // the segment before it, as HAPI and Mirth read it.
         if (!last) throw new AppError('HL7_MALFORMED', 'the message does not start with MSH', { location: 'MSH' });
-        const tail = line.split(delimiters.field);
+        const tail = splitFields(line);
         last.fields[last.fields.length - 1] += tail[0]!;
-        last.fields.push(...tail.slice(1));
+        for (let k = 1; k < tail.length; k++) last.fields.push(tail[k]!); // not push(...tail): a spread that long overflows the stack
+        checkFields(last);
         continue;
       }
-      const parts = line.split(delimiters.field);
+      const sequence = segments.length + 1;
+      if (name === 'MSH' && last) {
+        // Two messages in one frame would get one ACK for both, and the second's orders would be filed
+        // under the first's MSH-10: refused whole, the sender splits them (HL7 table 0357 100, segment sequence error).
+        throw new AppError('HL7_MALFORMED', `one message per frame: a second MSH at segment ${sequence}`, { location: `MSH^${sequence}` });
+      }
+      if (sequence > ER7_LIMITS.segments) throw tooLarge(`more than ${ER7_LIMITS.segments} segments`, `${name}^${sequence}`);
+      const parts = splitFields(line);
       // MSH-1 is the field separator itself, so MSH fields are shifted by one against the split.
       const fields = name === 'MSH' ? ['MSH', delimiters.field, ...parts.slice(1)] : parts;
-      segments.push({ name, fields, sequence: segments.length + 1 });
+      const segment = { name, fields, sequence };
+      checkFields(segment);
+      segments.push(segment);
     }
     return new Er7Message(delimiters, segments, charset);
   }
@@ -102,13 +150,17 @@ export class Er7Message {
     return segment?.fields[n] ?? '';
   }
 
-  /** Repetitions of a field, each split into components, each component's subcomponents joined raw. */
+  /** Repetitions of a field, each still escaped; more than ER7_LIMITS.repetitions refuses the message. */
   repetitions(segment: Segment | undefined, n: number): string[] {
     const raw = this.rawField(segment, n);
     if (raw === '') return [];
     // MSH-2 holds the delimiters themselves and must not be split.
     if (segment?.name === 'MSH' && n <= 2) return [raw];
-    return raw.split(this.delimiters.repetition);
+    const reps = raw.split(this.delimiters.repetition, ER7_LIMITS.repetitions + 1);
+    if (reps.length > ER7_LIMITS.repetitions) {
+      throw tooLarge(`field ${segment?.name ?? '?'}-${n} has more than ${ER7_LIMITS.repetitions} repetitions`, `${segment?.name ?? ''}^${segment?.sequence ?? ''}^${n}`);
+    }
+    return reps;
   }
 
   /** Component `c` (1-based) of the first repetition (or of `value`), unescaped. */
@@ -117,8 +169,9 @@ export class Er7Message {
   }
 
   componentOf(value: string, c: number, sub = 0): string {
-    const comp = value.split(this.delimiters.component)[c - 1] ?? '';
-    const part = sub === 0 ? comp : (comp.split(this.delimiters.subcomponent)[sub - 1] ?? '');
+    // Split no further than the part asked for: a value of a million component separators costs nothing.
+    const comp = value.split(this.delimiters.component, c)[c - 1] ?? '';
+    const part = sub === 0 ? comp : (comp.split(this.delimiters.subcomponent, sub)[sub - 1] ?? '');
     return this.unescape(part);
   }
 
@@ -127,28 +180,26 @@ export class Er7Message {
     return this.unescape(this.rawField(segment, n));
   }
 
-  /** Decodes HL7 escape sequences (v2.x §2.7): delimiters, \.br\ and \.sp\ line breaks, \Xhh\ bytes. */
+  /**
+   * Decodes HL7 escape sequences (v2.x §2.7): delimiters, \.br\ and \.sp\ line breaks, \Xhh\ bytes.
+   * Counts them against the message's ER7_LIMITS.escapes and refuses the message past it.
+   */
   unescape(value: string): string {
     const e = this.delimiters.escape;
-    if (!value.includes(e)) return value;
-    let out = '';
-    let i = 0;
-    while (i < value.length) {
-      const ch = value[i]!;
-      if (ch !== e) {
-        out += ch;
-        i++;
-        continue;
-      }
-      const close = value.indexOf(e, i + 1);
-      if (close === -1) {
-        out += value.slice(i); // an unterminated escape is literal text
-        break;
-      }
-      out += this.decodeEscape(value.slice(i + 1, close));
-      i = close + 1;
+    let at = value.indexOf(e);
+    if (at === -1) return value;
+    const out: string[] = [];
+    let from = 0;
+    while (at !== -1) {
+      const close = value.indexOf(e, at + 1);
+      if (close === -1) break; // an unterminated escape is literal text
+      if (--this.escapesLeft < 0) throw tooLarge(`more than ${ER7_LIMITS.escapes} escape sequences`);
+      out.push(value.slice(from, at), this.decodeEscape(value.slice(at + 1, close)));
+      from = close + 1;
+      at = value.indexOf(e, from);
     }
-    return out;
+    out.push(value.slice(from));
+    return out.join('');
   }
 
   private decodeEscape(seq: string): string {
@@ -163,30 +214,72 @@ export class Er7Message {
       case 'H': case 'N': return ''; // highlighting on/off: no meaning in plain text
       default: break;
     }
-    if (/^\.sp\s*\d*$/.test(seq)) return '\n'.repeat(Math.max(1, Number(seq.slice(3).trim() || 1)));
-    if (/^\.(in|ti|sk|ce|fi|nf)/.test(seq)) return seq.startsWith('.sk') ? ' ' : '';
-    if (/^X[0-9A-Fa-f]*$/.test(seq) && seq.length % 2 === 1) {
-      const bytes = Buffer.from(seq.slice(1), 'hex');
-      return iconv.decode(bytes, this.charset);
+    // Dispatched on the first character: a regex per kind on every sequence cost microseconds each.
+    switch (seq[0]) {
+      case '.':
+        if (/^\.sp\s*\d*$/.test(seq)) return '\n'.repeat(Math.min(ER7_LIMITS.spLines, Math.max(1, Number(seq.slice(3).trim() || 1))));
+        if (/^\.(in|ti|sk|ce|fi|nf)/.test(seq)) return seq.startsWith('.sk') ? ' ' : '';
+        break;
+      case 'X': {
+        const text = this.decodeHex(seq);
+        if (text !== null) return text;
+        break;
+      }
+      case 'C':
+      case 'M':
+        if (/^[CM][0-9A-Fa-f]+$/.test(seq)) return ''; // ISO 2022 charset switches: dropped, text kept
+        break;
+      default:
+        break;
     }
-    if (/^[CM][0-9A-Fa-f]+$/.test(seq)) return ''; // ISO 2022 charset switches: dropped, text kept
     return `${this.delimiters.escape}${seq}${this.delimiters.escape}`; // unknown: keep literally
   }
+
+  /** \Xhhhh..\: bytes in the message's character set; null when `seq` is not X and pairs of hex digits. */
+  private decodeHex(seq: string): string | null {
+    if (seq.length % 2 === 0) return null;
+    const bytes = Buffer.allocUnsafe((seq.length - 1) / 2);
+    let ascii = true;
+    for (let k = 0; k < bytes.length; k++) {
+      const hi = hexDigit(seq.charCodeAt(1 + 2 * k));
+      const lo = hexDigit(seq.charCodeAt(2 + 2 * k));
+      if (hi < 0 || lo < 0) return null;
+      bytes[k] = hi * 16 + lo;
+      if (hi >= 8) ascii = false;
+    }
+    // ASCII (an escaped delimiter or control character, the usual case) reads the same in every character
+    // set we accept, and Node decodes UTF-8 and latin1 itself: iconv-lite only for the others, as it
+    // costs a microsecond per call.
+    if (ascii || this.charset === 'latin1') return bytes.toString('latin1');
+    if (this.charset === 'utf8') return bytes.toString('utf8');
+    return iconv.decode(bytes, this.charset);
+  }
+}
+
+/** The value of a hex digit's char code, or -1. */
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  const lower = code | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1; // a-f, A-F
 }
 
 function readDelimiters(mshHead: string): Delimiters {
   const field = mshHead[3];
   const enc = mshHead.slice(4).split(field ?? '|')[0] ?? '';
-  if (!field || /[A-Za-z0-9\s]/.test(field) || enc.length < 2) {
-    throw new AppError('HL7_MALFORMED', 'MSH-1/MSH-2 do not define the encoding characters', { location: 'MSH^1^2' });
-  }
-  return {
-    field,
-    component: enc[0]!,
-    repetition: enc[1]!,
+  const delimiters = {
+    field: field ?? '',
+    component: enc[0] ?? '',
+    repetition: enc[1] ?? '',
     escape: enc[2] ?? DEFAULT_DELIMITERS.escape,
     subcomponent: enc[3] ?? DEFAULT_DELIMITERS.subcomponent,
   };
+  // Five distinct characters, none a letter, digit or space: "MSH\X41\|..." would otherwise make digits
+  // delimiters, and the ACK, written with the message's own delimiters, unreadable.
+  const chars = Object.values(delimiters);
+  if (enc.length < 2 || chars.some((c) => c === '' || /[A-Za-z0-9\s]/.test(c)) || new Set(chars).size !== chars.length) {
+    throw new AppError('HL7_MALFORMED', 'MSH-1/MSH-2 do not define the encoding characters', { location: 'MSH^1^2' });
+  }
+  return delimiters;
 }
 
 /**

@@ -25,7 +25,11 @@ export function encodeMllp(message: string | Buffer): Buffer {
 }
 
 export class MllpFramer {
-  private parts: Buffer[] = [];
+  /**
+   * The partial frame: one buffer grown by doubling, not a list of the socket's chunks, so a peer
+   * sending one byte per packet holds its bytes, not a Buffer object (~100 bytes) per byte.
+   */
+  private buf: Buffer = Buffer.alloc(0);
   private size = 0;
   private inFrame = false;
   private discarding = false;
@@ -74,37 +78,63 @@ export class MllpFramer {
     return this.size;
   }
 
+  /** Inside a frame (its <VT> seen, its <FS> not yet), whether or not it holds bytes. */
+  get midFrame(): boolean {
+    return this.inFrame;
+  }
+
+  /** Drops the unfinished frame (its connection is being closed); returns the bytes it held. */
+  discard(): number {
+    const dropped = this.size;
+    this.reset();
+    return dropped;
+  }
+
   private append(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.discarding) {
       this.discarded += bytes.length;
+      // The head is the frame's first bytes whatever the chunking (below 4096, the limit alone would cut it).
+      if (this.head.length < OVERSIZE_HEAD_BYTES) this.head = Buffer.concat([this.head, bytes], Math.min(OVERSIZE_HEAD_BYTES, this.head.length + bytes.length));
       return;
     }
     if (this.size + bytes.length > this.maxFrameBytes) {
       // Keep only the head and drop the rest, bounding memory per connection; the event comes when the
       // frame ends, so the reject is sent in order with the other ACKs.
-      this.head = Buffer.concat([...this.parts, bytes]).subarray(0, OVERSIZE_HEAD_BYTES);
-      this.discarding = true;
-      this.discarded = this.size + bytes.length;
-      this.parts = [];
+      const total = this.size + bytes.length;
+      this.head = Buffer.concat([this.buf.subarray(0, this.size), bytes], Math.min(total, OVERSIZE_HEAD_BYTES));
+      this.buf = Buffer.alloc(0);
       this.size = 0;
+      this.discarding = true;
+      this.discarded = total;
       return;
     }
-    // Copy: the socket may reuse its chunk buffer.
-    this.parts.push(Buffer.from(bytes));
+    if (this.size + bytes.length > this.buf.length) {
+      // Double (up to the frame limit): one copy per doubling, and at most twice the bytes held.
+      const grown = Buffer.allocUnsafe(Math.min(this.maxFrameBytes, Math.max(this.size + bytes.length, 2 * this.buf.length, 4096)));
+      this.buf.copy(grown, 0, 0, this.size);
+      this.buf = grown;
+    }
+    // Copied: the socket may reuse its chunk buffer.
+    bytes.copy(this.buf, this.size);
     this.size += bytes.length;
   }
 
   private finishFrame(): MllpEvent {
     const event: MllpEvent = this.discarding
       ? { kind: 'oversize', bytes: this.discarded, head: this.head }
-      : { kind: 'frame', payload: this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size) };
-    this.parts = [];
+      : // A copy of exactly the frame, so a queued frame does not hold the doubled buffer's slack.
+        { kind: 'frame', payload: Buffer.from(this.buf.subarray(0, this.size)) };
+    this.reset();
+    return event;
+  }
+
+  private reset(): void {
+    this.buf = Buffer.alloc(0);
     this.size = 0;
     this.inFrame = false;
     this.discarding = false;
     this.discarded = 0;
     this.head = Buffer.alloc(0);
-    return event;
   }
 }

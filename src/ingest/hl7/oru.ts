@@ -48,6 +48,12 @@ export interface RadiologyReport {
   text: string;
 }
 
+/**
+ * Longest MSH-10 accepted: the message control ID is ST of at most 199 characters since v2.5 (20
+ * before; we accept 199 for every version). A longer one is refused, not stored or echoed in full.
+ */
+export const MAX_CONTROL_ID_LENGTH = 199;
+
 /** A DICOM UID as real archives send them (leading zeros tolerated), the same rule as the DICOMweb side. */
 const isDicomUid = (v: string) => v.length <= UID_MAX_LENGTH && UID_PATTERN.test(v) && v.includes('.');
 const TEXT_VALUE_TYPES = new Set(['TX', 'FT', 'ST', 'CE', 'CWE', 'CF', 'TN']);
@@ -56,6 +62,13 @@ const RESULT_STATUSES = new Set(['P', 'F', 'C', 'A', 'X', 'I', 'R', 'S', 'O', 'D
 export function readHeader(msg: Er7Message): MessageHeader {
   const msh = msg.segments[0];
   if (!msh || msh.name !== 'MSH') throw new AppError('HL7_MALFORMED', 'the first segment is not MSH', { location: 'MSH^1' });
+  const messageControlId = msg.component(msh, 10);
+  if (messageControlId.length > MAX_CONTROL_ID_LENGTH) {
+    // 102 (data type error) would be the precise HL7 table 0357 code; BAD_REQUEST answers AE with 207.
+    throw new AppError('BAD_REQUEST', `MSH-10 message control ID is ${messageControlId.length} characters long, more than ${MAX_CONTROL_ID_LENGTH}`, {
+      location: 'MSH^1^10',
+    });
+  }
   return {
     sendingApplication: msg.component(msh, 3),
     sendingFacility: msg.component(msh, 4),
@@ -63,7 +76,7 @@ export function readHeader(msg: Er7Message): MessageHeader {
     receivingFacility: msg.component(msh, 6),
     messageType: msg.component(msh, 9, 1).toUpperCase(),
     triggerEvent: msg.component(msh, 9, 2).toUpperCase(),
-    messageControlId: msg.component(msh, 10),
+    messageControlId,
     processingId: msg.component(msh, 11),
     version: msg.component(msh, 12),
   };
@@ -93,6 +106,9 @@ export function parseOru(msg: Er7Message): RadiologyReport[] {
   if (groups.length === 0) throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'no OBR segment', { location: 'OBR' });
 
   const reports: RadiologyReport[] = [];
+  // By accession and first patient identifier: a lookup per OBR, not a scan of the reports so far
+  // (thousands of OBRs with distinct accessions made that quadratic).
+  const byKey = new Map<string, RadiologyReport>();
   for (const { pid, orc, obr, obx, zds } of groups) {
     const placer = msg.component(obr, 2);
     const filler = msg.component(obr, 3);
@@ -108,13 +124,14 @@ export function parseOru(msg: Er7Message): RadiologyReport[] {
     const { text, studyUid } = readObservations(msg, obx);
     const zdsUid = zds ? msg.component(zds, 1) : '';
     const studyInstanceUid = studyUid ?? (isDicomUid(zdsUid) ? zdsUid : null);
-    const same = reports.find((r) => r.accessionNumber === accessionNumber && r.patient.identifiers[0]!.value === identifiers[0]!.value);
+    const key = JSON.stringify([accessionNumber, identifiers[0]!.value]);
+    const same = byKey.get(key);
     if (same) {
       same.text = [same.text, text].filter((t) => t !== '').join('\n');
       same.studyInstanceUid ??= studyInstanceUid;
       continue;
     }
-    reports.push({
+    const report: RadiologyReport = {
       sender: { application: header.sendingApplication, facility: header.sendingFacility },
       messageControlId: header.messageControlId,
       version: header.version,
@@ -127,7 +144,9 @@ export function parseOru(msg: Er7Message): RadiologyReport[] {
       resultStatus: RESULT_STATUSES.has(status) ? (status as ResultStatus) : null,
       studyInstanceUid,
       text,
-    });
+    };
+    reports.push(report);
+    byKey.set(key, report);
   }
   return reports;
 }
@@ -197,7 +216,9 @@ function orderGroups(msg: Er7Message): OrderGroup[] {
 function isStudyUidObservation(msg: Er7Message, obx: Segment): boolean {
   const code = msg.component(obx, 3, 1);
   const label = `${msg.component(obx, 3, 2)} ${code}`.toLowerCase();
-  return code === '113014' || /study\s*(instance)?\s*uid/.test(label) || label.includes('dicom study');
+  // Not /study\s*(instance)?\s*uid/: its two \s* around an optional group backtrack quadratically on a long
+  // run of spaces after "study" (a 1 MB label held the event loop for minutes).
+  return code === '113014' || /study\s*(?:instance\s*)?uid/.test(label) || label.includes('dicom study');
 }
 
 function readObservations(msg: Er7Message, segments: Segment[]): { text: string; studyUid: string | null } {
@@ -207,7 +228,9 @@ function readObservations(msg: Er7Message, segments: Segment[]): { text: string;
     if (seg.name === 'NTE') continue; // comments on the order, not the report narrative
     const valueType = msg.component(seg, 2).toUpperCase();
     const values = msg.repetitions(seg, 5);
-    const first = msg.componentOf(values[0] ?? '', 1).trim();
+    // Read raw: a UID is digits and dots, which escapes never stand for, and the narrative below is
+    // decoded once (escape sequences count against the message's budget each time they are decoded).
+    const first = (values[0] ?? '').split(msg.delimiters.component, 1)[0]!.trim();
     if (isDicomUid(first) && (valueType === 'ST' || valueType === 'UID' || valueType === 'RP' || valueType === '')) {
       if (studyUid === null && isStudyUidObservation(msg, seg)) studyUid = first;
       continue; // UIDs (study, series, SR instance) are references, not narrative

@@ -47,3 +47,36 @@ describe('MllpFramer', () => {
     expect(f.buffered).toBe(0);
   });
 });
+
+describe('MllpFramer state for the server (issue 16 item 4)', () => {
+  const a = 'MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5\rPID|||1\r';
+
+  it('says when it is inside a frame, with or without bytes held', () => {
+    const f = new MllpFramer(1024);
+    expect(f.midFrame).toBe(false);
+    f.push(Buffer.of(0x0b));
+    expect([f.midFrame, f.buffered]).toEqual([true, 0]);
+    f.push(Buffer.from(a));
+    expect([f.midFrame, f.buffered]).toEqual([true, a.length]);
+    f.push(Buffer.of(0x1c, 0x0d));
+    expect([f.midFrame, f.buffered]).toEqual([false, 0]);
+  });
+
+  it('drops an unfinished frame on discard and reports its bytes', () => {
+    const f = new MllpFramer(1024);
+    f.push(encodeMllp(a).subarray(0, 30));
+    expect(f.discard()).toBe(29);
+    expect([f.midFrame, f.buffered]).toEqual([false, 0]);
+  });
+
+  it('keeps a frame sent one byte per chunk as one buffer: the frame is intact and bounded by the limit', () => {
+    const f = new MllpFramer(5000);
+    const big = a + 'OBX|1|TX|||' + 'y'.repeat(4000) + '\r';
+    const out: string[] = [];
+    for (const byte of encodeMllp(big)) {
+      out.push(...frames(f, Buffer.of(byte)));
+      expect(f.buffered).toBeLessThanOrEqual(5000);
+    }
+    expect(out).toEqual([big]);
+  });
+});
