@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import request from 'supertest';
 import { frame, makeOru, msa, sendRaw } from '../helpers/hl7';
 import { deletePrefix, startTestApp, testPrefix } from '../helpers/service';
+import { capturingLogger } from '../helpers/logs';
 
 type App = Awaited<ReturnType<typeof startTestApp>>;
 const TOKEN = 'lookup-token';
@@ -11,18 +10,14 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 /** Issue 19 item 4: one trace line per message, and "did message X arrive, what did we answer, what did it become". */
 describe('message traceability: trace lines, GET /hl7/messages/{MSH-10}, GET /reports/{accessionNumber}', () => {
   const prefix = testPrefix('lookups');
-  const lines: Array<Record<string, unknown>> = [];
+  let lines: Array<Record<string, unknown>> = [];
   let app: App;
   let base: string;
 
   beforeAll(async () => {
-    const stream = new Writable({
-      write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
-    app = await startTestApp({ QUEUE_PREFIX: prefix, API_TOKEN: TOKEN }, 'all', pino({ level: 'info' }, stream));
+    const captured = capturingLogger();
+    lines = captured.lines;
+    app = await startTestApp({ QUEUE_PREFIX: prefix, API_TOKEN: TOKEN }, 'all', captured.logger);
     base = `http://127.0.0.1:${app.httpPort}`;
   });
   afterAll(async () => {

@@ -4,28 +4,15 @@
  * frame, bounded parsing (AE 207), one message per frame (MLLP and HTTP), MSH-10 at most 199 characters.
  */
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MLLP_END, MLLP_END_CR, MLLP_START, MllpFramer } from '../../src/ingest/hl7/mllp';
-import { createLogger } from '../../src/log';
 import { QUEUES } from '../../src/queue/names';
 import { errSegment, frame, makeOru, msa, sendRaw } from '../helpers/hl7';
 import { REDIS_URL, deletePrefix, startTestApp, testPrefix } from '../helpers/service';
+import { capturingLogger } from '../helpers/logs';
 
 type App = Awaited<ReturnType<typeof startTestApp>>;
-
-/** The JSON log lines an app writes, parsed. */
-function logSink() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { lines, logger: createLogger('info', stream) };
-}
 
 /** One client connection: what it sent is up to the test; ACKs and the close are collected. */
 function connect(port: number) {
@@ -75,12 +62,12 @@ describe('MLLP hardening (issue 16) over real TCP and Redis', () => {
   const prefix = testPrefix('mllp-hard');
   const KB = 1024;
   let app: App;
-  let logs: ReturnType<typeof logSink>;
+  let logs: ReturnType<typeof capturingLogger>;
   let redis: Redis;
   let reports: Queue;
 
   beforeAll(async () => {
-    logs = logSink();
+    logs = capturingLogger();
     app = await startTestApp({ QUEUE_PREFIX: prefix, MLLP_MAX_FRAME_BYTES: 256 * KB, MLLP_MAX_BUFFERED_BYTES: 400 * KB }, 'api', logs.logger);
     redis = new Redis(REDIS_URL);
     reports = new Queue(QUEUES.reports, { connection: redis, prefix });
@@ -159,10 +146,10 @@ describe('MLLP hardening (issue 16) over real TCP and Redis', () => {
 describe('MLLP frame deadline (issue 16 item 4, MLLP_FRAME_TIMEOUT_MS)', () => {
   const prefix = testPrefix('mllp-deadline');
   let app: App;
-  let logs: ReturnType<typeof logSink>;
+  let logs: ReturnType<typeof capturingLogger>;
 
   beforeAll(async () => {
-    logs = logSink();
+    logs = capturingLogger();
     app = await startTestApp({ QUEUE_PREFIX: prefix, MLLP_FRAME_TIMEOUT_MS: 300 }, 'api', logs.logger);
   });
   afterAll(async () => {

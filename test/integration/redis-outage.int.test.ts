@@ -1,23 +1,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import request from 'supertest';
 import { TestRedisServer, deletePrefix, freePort, startTestApp, testPrefix } from '../helpers/service';
+import { capturingLogger } from '../helpers/logs';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'vcf-sentinel.js');
-
-/** A logger whose lines the test reads (JSON objects, in order). */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 describe('Redis outage while serving (role all: producer, workers, queues)', () => {
   it('logs one line when Redis goes, one when it is back, none per retry; /readyz says why meanwhile', async () => {
@@ -45,8 +32,8 @@ describe('Redis outage while serving (role all: producer, workers, queues)', () 
       expect((await request(base).get('/readyz')).status).toBe(200);
       const outage = lines.filter((l) => String(l.event).startsWith('redis.') || /error$/.test(String(l.event)));
       expect(outage.map((l) => l.event)).toEqual(['redis.down', 'redis.up']);
-      expect(outage[0]).toMatchObject({ level: 40, cause: 'ECONNREFUSED', target: server.url });
-      expect(outage[1]).toMatchObject({ level: 30, downForS: expect.any(Number) });
+      expect(outage[0]).toMatchObject({ level: 'warn', cause: 'ECONNREFUSED', target: server.url });
+      expect(outage[1]).toMatchObject({ level: 'info', downForS: expect.any(Number) });
     } finally {
       await app.stop();
       await deletePrefix(prefix, server.url).catch(() => undefined);

@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
 import { ReplyError } from 'ioredis';
 import type { Redis } from 'ioredis';
-import pino from 'pino';
 import { RedisDurability, durabilityProblem, readPersistence } from '../../../src/queue/redis-health';
+import { capturingLogger } from '../../helpers/logs';
 
 const TARGET = 'redis://127.0.0.1:6379';
 
@@ -20,17 +19,6 @@ function fakeRedis(o: { appendonly?: 'yes' | 'no' | 'refused'; aofEnabled?: 0 | 
       return Promise.resolve(`# Replication\r\nrole:master\r\nconnected_slaves:${o.slaves ?? 0}\r\n`);
     },
   } as unknown as Redis;
-}
-
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
 }
 
 describe('readPersistence: CONFIG GET appendonly, else INFO persistence; INFO replication', () => {
@@ -91,7 +79,7 @@ describe('RedisDurability (REDIS_DURABILITY)', () => {
     const d = new RedisDurability(fakeRedis({ appendonly: 'no' }), 'warn', TARGET);
     const warning = await d.atStart(logger);
     expect(warning).toMatch(/^REDIS_URL=.*appendonly no/);
-    expect(lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ event: 'durability.warning', msg: warning, appendonly: false, replicas: 0 })]);
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([expect.objectContaining({ event: 'durability.warning', msg: warning, appendonly: false, replicas: 0 })]);
     expect(await d.readiness()).toEqual({ warning });
     expect(d.intake()).toBe('ok');
   });

@@ -2,31 +2,19 @@
  * ReportIntake on the Redis at REDIS_URL (the Lua script and BullMQ are the unit under test): a repeated
  * (sender, MSH-10) is a duplicate only when its content is the same.
  */
-import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { Er7Message } from '../../../src/ingest/hl7/er7';
 import { type MessageHeader, type RadiologyReport, parseOru, readHeader } from '../../../src/ingest/hl7/oru';
 import { ReportIntake, contentHash, messageId, reusedMessageId } from '../../../src/queue/report-intake';
 import { type ReportJobData, REPORTS_QUEUE } from '../../../src/queue/reports';
 import { makeOru } from '../../helpers/hl7';
 import { REDIS_URL, deletePrefix, testPrefix } from '../../helpers/service';
+import { capturingLogger } from '../../helpers/logs';
 
 function parse(er7: string): { header: MessageHeader; reports: RadiologyReport[] } {
   const msg = Er7Message.parse(Buffer.from(er7, 'utf8'));
   return { header: readHeader(msg), reports: parseOru(msg) };
-}
-
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
 }
 
 describe('ReportIntake (real Redis)', () => {
@@ -58,7 +46,7 @@ describe('ReportIntake (real Redis)', () => {
     const ttl = await redis.ttl(`${prefix}:hl7:msg:${first.messageId}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600);
-    expect(lines.filter((l) => l.level === 40)).toEqual([]);
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
   it('the same (sender, MSH-10) with different content is a new message: stored and queued, warn-logged with both hashes, no PHI', async () => {
@@ -85,7 +73,7 @@ describe('ReportIntake (real Redis)', () => {
     expect(jobs.filter((j) => j.data.messageId === first.messageId)).toHaveLength(1);
     expect(jobs.filter((j) => j.data.messageId === second.messageId)).toHaveLength(1);
 
-    const warnings = lines.filter((l) => l.level === 40);
+    const warnings = lines.filter((l) => l.level === 'warn');
     expect(warnings).toEqual([
       expect.objectContaining({
         event: 'hl7.control_id_reused', controlId: 'REUSED-1', sendingApplication: 'RIS', sendingFacility: 'HOSP',
