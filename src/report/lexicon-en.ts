@@ -31,7 +31,8 @@ const triggers: TriggerEntry[] = [
   { pattern: `(?:anterior |posterior |central |middle |mild |partial )?(?:height loss|height reduction)`, kind: 'fracture', specific: false },
   // De-identified text masks words with X's ("mild XXXX loss of T4"): a masked word where "height" would
   // stand still reads as height loss when a level follows; dropping it would lose a level the radiologist named.
-  { pattern: `(?:anterior |posterior |central |middle |mild |partial )?x{3,} (?:loss|reduction) (?=(?:of|at|in) (?:the )?(?:c|t|th|l)[ -]?\\d)`, kind: 'fracture', specific: false },
+  // (Starts with "x" so that it is tried only where an "x" starts a word: see CompiledAlternation.)
+  { pattern: `x{3,} (?:loss|reduction) (?=(?:of|at|in) (?:the )?(?:c|t|th|l)[ -]?\\d)`, kind: 'fracture', specific: false },
   { pattern: `(?:loss|reduction|decrease|diminution) (?:in|of) (?:the )?(?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:reduced|decreased|diminished) (?:anterior |posterior |central )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
   { pattern: `(?:loss|reduction|decrease) of (?:approximately |about |roughly |nearly |almost |up to |more than |less than |over )?\\d{1,2}(?:[.,]\\d)? ?%(?: of)? (?:the |its )?(?:anterior |posterior |central |middle )?(?:vertebral )?(?:body )?height`, kind: 'fracture', specific: false },
