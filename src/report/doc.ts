@@ -50,11 +50,12 @@ export function buildDoc(text: string): Doc {
   // Phrases are matched with line breaks read as spaces: a wrapped line ("has lost 20% of its" / "anterior
   // height") must not cut a phrase. Sentences are still cut where the layout says (segment reads `folded`).
   const flat = folded.replace(/\n/g, ' ');
+  const triggers = matchAll(c.triggers, flat, starts);
   return {
     original: text,
     folded,
     words: new WordIndex(folded),
-    triggers: matchAll(c.triggers, flat, starts),
+    triggers,
     cues: matchAll(c.cues, flat, starts),
     sites: matchAll(c.sites, flat, starts),
     regions: matchAll(c.regions, flat, starts),
@@ -63,7 +64,7 @@ export function buildDoc(text: string): Doc {
     levels: findLevelSpans(flat, c.disc),
     percents: findPercents(flat),
     grades: findGrades(flat),
-    sentences: segment(text, folded, c.sections, matchAll(c.clause, folded, starts)),
+    sentences: segment(text, folded, c.sections, matchAll(c.clause, folded, starts), triggers),
   };
 }
 

@@ -108,9 +108,14 @@ function endsWithConnector(folded: string, start: number, i: number): boolean {
   return CONNECTOR_END.test(folded.slice(Math.max(start, i - 12), i));
 }
 
-/** A wrapped line may start with the level itself ("...fracture of\nL1 with 30% height loss"). */
+/**
+ * A wrapped line may start with the level itself ("...fracture of\nL1 with 30% height loss") or with the
+ * preposition that takes it ("TASSEMENT\nDE L2 ANCIEN"); a level followed by ':' or '.' is a heading.
+ */
+const LEVEL_START = /^(?:(?:of|at|in|de|du|au|a) (?:the |la |l')?)?(?:c|t|th|d|l|s)[ -]?\d{1,2}(?![0-9a-z])(?!\s*[:.])/;
+
 function startsWithLevel(folded: string, j: number): boolean {
-  return /^(?:c|t|th|d|l|s)[ -]?\d{1,2}(?![0-9a-z])/.test(folded.slice(j, j + 6)) && !/^\S+\s*[:.]/.test(folded.slice(j, j + 8));
+  return LEVEL_START.test(folded.slice(j, j + 16));
 }
 
 /**
@@ -120,17 +125,9 @@ function startsWithLevel(folded: string, j: number): boolean {
  */
 const WRAPPED_LINE_MIN_CHARS = 45;
 
-/** A fracture phrase cut by the line break ("...OLD COMPRESSION" / "FRACTURE OF L2"), whatever the line's length. */
-const PHRASE_ACROSS_BREAK = /(?:compression|wedge|burst|insufficiency|osteoporotic|vertebral|tassement|fracture|height|perte)\s*\n\s*(?:compression|fracture|deformit|collapse|height|loss|tassement|de hauteur|vertebral|(?:of|at|in|de|du|au|a) (?:the |la |l')?(?:c|t|th|d|l|s)[ -]?\d)/y;
-
-function isWrappedLine(folded: string, newline: number, prevCode: number): boolean {
+function isLongWrappedLine(folded: string, newline: number, prevCode: number): boolean {
   if (prevCode === 46 || prevCode === 33 || prevCode === 63 || prevCode === 58 || prevCode === 59) return false;
-  const lineStart = folded.lastIndexOf('\n', newline - 1) + 1;
-  if (newline - lineStart >= WRAPPED_LINE_MIN_CHARS) return true;
-  const lastWord = folded.slice(Math.max(lineStart, newline - 16), newline).search(/[a-z]+\s*$/);
-  if (lastWord < 0) return false;
-  PHRASE_ACROSS_BREAK.lastIndex = Math.max(lineStart, newline - 16) + lastWord;
-  return PHRASE_ACROSS_BREAK.test(folded);
+  return newline - (folded.lastIndexOf('\n', newline - 1) + 1) >= WRAPPED_LINE_MIN_CHARS;
 }
 
 function isListMarkerAt(text: string, i: number): boolean {
@@ -144,9 +141,10 @@ function isListMarkerAt(text: string, i: number): boolean {
 
 /**
  * Splits the report into sentences (with their section) and each sentence into clauses.
- * `original` decides line continuations (a wrapped line starts in lower case); `folded` is searched.
+ * `original` decides line continuations (a wrapped line starts in lower case); `folded` is searched;
+ * `phrases` are the fracture phrases found, in text order (a line break inside one is no boundary).
  */
-export function segment(original: string, folded: string, finder: SectionFinder, breaks: Range[]): Sentence[] {
+export function segment(original: string, folded: string, finder: SectionFinder, breaks: Range[], phrases: readonly Range[] = []): Sentence[] {
   const headers = finder.headers(folded);
   const sentences: Sentence[] = [];
   const n = folded.length;
@@ -155,6 +153,13 @@ export function segment(original: string, folded: string, finder: SectionFinder,
   let h = 0;
   let start = 0;
   let b = 0;
+  // A lexicon phrase (matched with line breaks read as spaces) that spans a break holds its two lines
+  // together: "...OLD COMPRESSION" / "FRACTURE OF L2". Breaks are visited in order: one moving index.
+  let p = 0;
+  const phraseSpans = (newline: number) => {
+    while (p < phrases.length && (phrases[p] as Range).end <= newline) p++;
+    return p < phrases.length && (phrases[p] as Range).start < newline;
+  };
 
   const push = (s: number, e: number) => {
     while (s < e && isSpace(folded.charCodeAt(s))) s++;
@@ -224,7 +229,8 @@ export function segment(original: string, folded: string, finder: SectionFinder,
           prevCode === 40 ||
           endsWithConnector(folded, start, i) ||
           startsWithLevel(folded, j) ||
-          isWrappedLine(folded, i, prevCode));
+          isLongWrappedLine(folded, i, prevCode) ||
+          phraseSpans(i));
       if (!continuation) {
         push(start, i);
         start = i + 1;
