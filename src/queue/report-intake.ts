@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import type { MessageHeader, RadiologyReport } from '../ingest/hl7/oru';
 import type { Logger } from '../log';
-import type { IntakeDurability } from './redis-health';
+import type { IntakeDurability } from './redis-durability';
 import { type ReportJobData, REPORTS_QUEUE, reportJobId, reportJobOptions } from './reports';
 import { queueStep } from './redis';
 

@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import type { Redis } from 'ioredis';
-import { RedisDurability, durabilityProblem, readPersistence } from '../../../src/queue/redis-health';
+import { RedisDurability, durabilityProblem, readPersistence } from '../../../src/queue/redis-durability';
 import { capturingLogger } from '../../helpers/logs';
 
 const TARGET = 'redis://127.0.0.1:6379';
