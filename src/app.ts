@@ -106,8 +106,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       // Ready before the workers start, so that /readyz is green as soon as start-up returns.
       await waitReady(workerRedis, config.REDIS_CONNECT_TIMEOUT_S * 1000);
       stops.push(async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())));
-      const store = new ReportStore(workerRedis, prefix, config.REPORT_TTL_S);
-      const links = new LinkStore(workerRedis, prefix, config.STUDY_STATE_TTL_S, config.REPORT_TTL_S);
+      const { reports: store, links } = storesFor(config, workerRedis);
       const worker = new Worker<ReportJobData>(
         QUEUES.reports,
         (job) => processReportJob(job, { redis: workerRedis, prefix, store, links, correlateQueue, logger }),
@@ -167,9 +166,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
             lookupRouter({
               apiToken: config.API_TOKEN,
               messageLog,
-              reports: new ReportStore(producer, prefix),
-              links: new LinkStore(producer, prefix, config.STUDY_STATE_TTL_S),
-              studies: new StudyStore(producer, prefix, config.STUDY_STATE_TTL_S),
+              ...storesFor(config, producer),
             }),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
             ...(!(fhir instanceof EmbeddedFhirWriter)
@@ -252,11 +249,11 @@ function dicomwebClients(make: (source: string) => DicomwebClient): (source: str
  * synchronous volume assembly holds the event loop and lock renewal waits for it.
  */
 function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, model: ModelHandle, logger: Logger): Worker<StudyJobData> {
-  const store = new StudyStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
+  const { studies: store, links } = storesFor(config, redis);
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
   );
-  const deps = { store, links: new LinkStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S), correlateQueue, clientFor, model, logger };
+  const deps = { store, links, correlateQueue, clientFor, model, logger };
   const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -283,15 +280,26 @@ function createFhirWriter(config: Config, redis: Redis, logger: Logger): FhirWri
   return new ExternalFhirWriter({ baseUrl: config.FHIR_BASE_URL, auth, timeoutMs: config.FHIR_TIMEOUT_MS, logger });
 }
 
-/** The correlator over one Redis connection: the correlate worker's, or the api's for CDS feedback. */
-function newCorrelator(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger): Correlator {
+/**
+ * The stores over one Redis connection, each with its retention setting: one place, so that no caller
+ * builds one with another TTL (reports and their links REPORT_TTL_S, the rest STUDY_STATE_TTL_S).
+ */
+function storesFor(config: Config, redis: Redis) {
   const prefix = config.QUEUE_PREFIX;
   const ttl = config.STUDY_STATE_TTL_S;
+  return {
+    reports: new ReportStore(redis, prefix, config.REPORT_TTL_S),
+    links: new LinkStore(redis, prefix, ttl, config.REPORT_TTL_S),
+    studies: new StudyStore(redis, prefix, ttl),
+    outputs: new OutputStore(redis, prefix, ttl),
+    cds: new CdsStore(redis, prefix, ttl),
+  };
+}
+
+/** The correlator over one Redis connection: the correlate worker's, or the api's for CDS feedback. */
+function newCorrelator(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger): Correlator {
   return new Correlator(
-    {
-      redis, prefix, studies: new StudyStore(redis, prefix, ttl), reports: new ReportStore(redis, prefix), links: new LinkStore(redis, prefix, ttl),
-      outputs: new OutputStore(redis, prefix, ttl), fhir, logger, cds: new CdsStore(redis, prefix, ttl),
-    },
+    { redis, prefix: config.QUEUE_PREFIX, ...storesFor(config, redis), fhir, logger },
     { patientIdSystems: config.PATIENT_ID_SYSTEMS, taskOwner: taskOwnerReference(config.REFERRAL_TASK_OWNER), dateWindowMs: config.CORRELATE_DATE_WINDOW_H * 3_600_000, reportWaitMs: config.CORRELATE_REPORT_WAIT_H * 3_600_000 },
   );
 }
@@ -301,7 +309,7 @@ function newCorrelator(config: Config, redis: Redis, fhir: FhirWriter, logger: L
  * through the same correlator code, under the study's lock.
  */
 function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger) {
-  const store = new CdsStore(redis, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
+  const store = storesFor(config, redis).cds;
   const correlator = newCorrelator(config, redis, fhir, logger);
   const verifier =
     config.CDS_AUTH === 'off'
@@ -344,7 +352,7 @@ function cdsWarnings(config: Config, logger: Logger): string[] {
 /** The correlate worker: report × study → decisions → FHIR outputs; each evaluation is idempotent. */
 function startCorrelateWorker(config: Config, redis: Redis, queue: Queue<CorrelateJobData>, fhir: FhirWriter, logger: Logger): Worker<CorrelateJobData> {
   const prefix = config.QUEUE_PREFIX;
-  const studies = new StudyStore(redis, prefix, config.STUDY_STATE_TTL_S);
+  const { studies } = storesFor(config, redis);
   const reportWaitMs = config.CORRELATE_REPORT_WAIT_H * 3_600_000;
   const correlator = newCorrelator(config, redis, fhir, logger);
   return new Worker<CorrelateJobData>(QUEUES.correlate, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger }), {
@@ -360,8 +368,7 @@ function newStudyIntake(config: Config, producer: Redis, queue: Queue<StudyJobDa
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient({ ...config, DICOMWEB_TIMEOUT_MS: timeoutMs, DICOMWEB_RETRIES: 0 }, source),
   );
-  const store = new StudyStore(producer, config.QUEUE_PREFIX, config.STUDY_STATE_TTL_S);
-  return new StudyIntake(producer, queue, store, {
+  return new StudyIntake(producer, queue, storesFor(config, producer).studies, {
     prefix: config.QUEUE_PREFIX,
     attempts: config.STUDY_JOB_ATTEMPTS,
     backoffMs: config.STUDY_JOB_BACKOFF_MS,

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import type { Hl7MessageLog } from '../store/hl7-messages';
 import type { LinkStore } from '../store/links';
-import type { ReportStore } from '../store/reports';
+import { type ReportStore, reportAccessionKey } from '../store/reports';
 import { type StudyStore, publicStudyState } from '../store/studies';
 import { requireApiToken } from './auth';
 
@@ -53,7 +53,8 @@ export function lookupRouter(deps: LookupDeps): Router {
   router.get('/reports/:accessionNumber', auth, async (req, res) => {
     const accessionNumber = param(req.params.accessionNumber, 'accessionNumber');
     const facility = queryParam(req.query.facility, 'facility');
-    const keys = (await deps.reports.accessionKeysForNumber(accessionNumber)).filter((k) => facility === undefined || k === `${facility}|${accessionNumber}`);
+    const wanted = facility === undefined ? null : reportAccessionKey({ sender: { application: '', facility }, accessionNumber });
+    const keys = (await deps.reports.accessionKeysForNumber(accessionNumber)).filter((k) => wanted === null || k === wanted);
     const reports = [];
     for (const key of keys) {
       const stored = await deps.reports.get(key);
