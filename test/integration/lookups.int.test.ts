@@ -107,6 +107,14 @@ describe('message traceability: trace lines, GET /hl7/messages/{MSH-10}, GET /re
     expect((await request(base).get('/hl7/messages/SHARED-1?sender=NOBODY').set(auth)).status).toBe(404);
   });
 
+  it('finds a long MSH-10 (up to the 199 characters the intake accepts) by its whole value', async () => {
+    const long = `LONG-${'9'.repeat(150)}`;
+    expect(msa((await sendRaw(app.mllpPort!, [frame(makeOru({ controlId: long, accession: 'ACC-LONG' }))], 1)).acks[0]!).code).toBe('AA');
+    const found = await lookup(`/hl7/messages/${long}`);
+    expect(found.status).toBe(200);
+    expect(found.body.receptions[0]).toMatchObject({ controlId: long, ack: 'AA' });
+  });
+
   it('is behind API_TOKEN, and answers 404 JSON for what it does not know', async () => {
     for (const path of ['/hl7/messages/TRACE-1', '/reports/ACC-TRACE']) {
       const res = await request(base).get(path);

@@ -4,7 +4,7 @@ import type { Logger } from '../../log';
 import type { Metrics } from '../../observability/metrics';
 import { type AckCode, type AckTarget, ackTargetFromRaw, buildAck } from './ack';
 import { Er7Message } from './er7';
-import { type MessageHeader, type RadiologyReport, parseOru, readHeader } from './oru';
+import { MAX_CONTROL_ID_LENGTH, type MessageHeader, type RadiologyReport, parseOru, readHeader } from './oru';
 import { type Hl7MessageRecord, type Hl7MessageLog } from '../../store/hl7-messages';
 import { reportAccessionKey } from '../../store/reports';
 
@@ -107,7 +107,8 @@ function receptionRecord(target: AckTarget, source: Hl7Source, outcome: Hl7Outco
     peer: source.peer,
     sender: { application: clip(target.sendingApplication), facility: clip(target.sendingFacility) },
     messageType: target.messageType ? clip(`${target.messageType}^${target.triggerEvent ?? ''}`) : null,
-    controlId: clip(target.messageControlId),
+    // Whole up to the length the intake accepts, so GET /hl7/messages/{MSH-10} finds every accepted id.
+    controlId: (target.messageControlId ?? '').slice(0, MAX_CONTROL_ID_LENGTH),
     version: target.version ? clip(target.version) : null,
     ack: outcome.code,
     error: outcome.error ? { code: outcome.error.code, message: outcome.error.message, location: outcome.error.location ?? null } : null,
