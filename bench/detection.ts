@@ -292,6 +292,8 @@ async function main(): Promise<void> {
   let fpUnmatched = 0;
   // Studies per labelling method: 'both-agree' is the only one without `levelUncertain`.
   const labelling: Record<string, number> = {};
+  // What `levelUncertain` tells a reader: matched vertebrae by flag and by whether the label is right.
+  const flagged = { unflagged: 0, unflaggedRight: 0, flagged: 0, flaggedWrong: 0 };
   // The sacral test's weaker side (min of left and right fractions) per body, by assigned level: how far
   // S1 stands from the bodies above it.
   const alae = { S1: [] as number[], L1L5: [] as number[], T1T12: [] as number[] };
@@ -324,8 +326,16 @@ async function main(): Promise<void> {
       if (p.pred) {
         detected++;
         levelPairs++;
-        if (p.pred.level === p.truth.level) levelOk++;
+        const right = p.pred.level === p.truth.level;
+        if (right) levelOk++;
         else failures.push({ seed: s, kind: 'level', truth: p.truth.level, predicted: p.pred.level, method: det.debug.labelling });
+        if (p.pred.flags.includes('levelUncertain')) {
+          flagged.flagged++;
+          if (!right) flagged.flaggedWrong++;
+        } else {
+          flagged.unflagged++;
+          if (right) flagged.unflaggedRight++;
+        }
       }
       if (!GRADED.has(p.truth.level)) continue;
       if (p.pred && GRADED.has(p.pred.level)) {
@@ -400,6 +410,12 @@ async function main(): Promise<void> {
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
       labellingMethods: labelling,
+      levelUncertainInformation: {
+        unflaggedRight: `${flagged.unflaggedRight}/${flagged.unflagged}`,
+        unflaggedRightRate: flagged.unflagged ? r3(flagged.unflaggedRight / flagged.unflagged) : null,
+        flaggedWrong: `${flagged.flaggedWrong}/${flagged.flagged}`,
+        flaggedWrongRate: flagged.flagged ? r3(flagged.flaggedWrong / flagged.flagged) : null,
+      },
       sacralAlaeFraction: {
         S1: { bodies: alae.S1.length, min: alae.S1.length ? Math.min(...alae.S1) : null },
         L1L5: { bodies: alae.L1L5.length, max: alae.L1L5.length ? Math.max(...alae.L1L5) : null },

@@ -368,6 +368,13 @@ async function runCase(c: RealCase, imaging: string, model: ModelHandle, keyDir:
     labels: visiblePairs.map((p) => `${p.truth}→${p.assigned ?? '–'}`),
     labelAccuracy: foundPairs.length ? r3(foundPairs.filter((p) => p.correct).length / foundPairs.length) : null,
     labelsCorrect: foundPairs.filter((p) => p.correct).length,
+    // What levelUncertain told a reader here: found bodies by flag and by whether the label is right.
+    levelFlags: (() => {
+      const isFlagged = (l: SpineLevel | null): boolean => found.some((v) => v.level === l && v.flags.includes('levelUncertain'));
+      const fl = foundPairs.filter((p) => isFlagged(p.assigned));
+      const un = foundPairs.filter((p) => !isFlagged(p.assigned));
+      return { flagged: fl.length, flaggedWrong: fl.filter((p) => !p.correct).length, unflagged: un.length, unflaggedRight: un.filter((p) => p.correct).length };
+    })(),
     // Reported vertebrae whose mask lies on no reference body (e.g. an arch taken for a body).
     reportedNotOnAReferenceBody: plane.unpairedOurs.filter((o) => o.level && reportedLevels.has(o.level)).map((o) => o.level),
     reference: {
@@ -388,18 +395,28 @@ async function runCase(c: RealCase, imaging: string, model: ModelHandle, keyDir:
 
 export type RealDevCase = Awaited<ReturnType<typeof runCase>>;
 
-/** The real development set: per-case results and totals; `{ skipped }` without ../shared/fixtures. */
+/** The real cases the model trained on (its card's `training.realCases`): shown, never counted as measured. */
+export function trainedOnCases(model: ModelHandle): string[] {
+  const real = model.card.training.realCases;
+  return Array.isArray(real) ? real.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/**
+ * The real development set: per-case results and totals over the cases the model did not train on
+ * (hold-out by source); `{ skipped }` without ../shared/fixtures.
+ */
 export async function realDevelopmentSet(model: ModelHandle, opts: { imaging: string; keyDir?: string }) {
   if (!existsSync(opts.imaging)) return { skipped: `fixtures not found at ${opts.imaging} (../shared/fixtures is absent)` };
-  const cases: RealDevCase[] = [];
+  const trained = new Set(trainedOnCases(model));
+  const cases: Array<RealDevCase & { trainedOn: boolean }> = [];
   for (const c of REAL_DEV_CASES) {
     try {
-      cases.push(await runCase(c, opts.imaging, model, opts.keyDir));
+      cases.push({ ...(await runCase(c, opts.imaging, model, opts.keyDir)), trainedOn: trained.has(c.name) });
     } catch (err) {
-      cases.push({ name: c.name, input: c.input, skipped: `not analysed: ${(err as Error).message}` });
+      cases.push({ name: c.name, input: c.input, skipped: `not analysed: ${(err as Error).message}`, trainedOn: trained.has(c.name) });
     }
   }
-  const done = cases.filter((c): c is Exclude<RealDevCase, { skipped: string }> => !('skipped' in c));
+  const done = cases.filter((c): c is Exclude<RealDevCase, { skipped: string }> & { trainedOn: boolean } => !('skipped' in c) && !c.trainedOn);
   const known = done.filter((c) => c.truthLabelsKnown);
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
   const matched = sum(known.map((c) => c.bodiesFound));
@@ -409,6 +426,7 @@ export async function realDevelopmentSet(model: ModelHandle, opts: { imaging: st
   const diffs = withRef.flatMap((c) => c.reference?.heightsOursMinusReferenceMm.meanAbs !== null && c.reference ? [[c.reference.heightsOursMinusReferenceMm.meanAbs as number, c.reference.heightsOursMinusReferenceMm.n] as const] : []);
   const totals = {
     cases: cases.length,
+    trainedOnNotCounted: [...trained],
     analysed: done.length,
     bodiesVisible: sum(done.map((c) => c.bodiesVisible)),
     bodiesReported: sum(done.map((c) => c.bodiesReported)),
@@ -421,6 +439,10 @@ export async function realDevelopmentSet(model: ModelHandle, opts: { imaging: st
     insufficientEvidenceCaps: sum(done.map((c) => c.insufficientEvidenceCaps.length)),
     levelUncertain: { flagged: sum(done.map((c) => c.levelUncertain)), of: sum(done.map((c) => c.bodiesReported)) },
     labelAccuracyWhereKnown: matched ? r3(correct / matched) : null,
+    levelUncertainInformationWhereKnown: (() => {
+      const f = known.map((c) => ('levelFlags' in c ? c.levelFlags : { flagged: 0, flaggedWrong: 0, unflagged: 0, unflaggedRight: 0 }));
+      return { unflaggedRight: `${sum(f.map((x) => x.unflaggedRight))}/${sum(f.map((x) => x.unflagged))}`, flaggedWrong: `${sum(f.map((x) => x.flaggedWrong))}/${sum(f.map((x) => x.flagged))}` };
+    })(),
     labelsCorrectWhereKnown: `${correct}/${matched}`,
     labelsInReaderRangeWhereUnknown: (() => {
       const u = done.filter((c) => !c.truthLabelsKnown);
@@ -443,7 +465,7 @@ export function realDevMarkdown(r: RealDev): string {
     if ('skipped' in c) return [c.name, '', String(c.skipped), '', '', '', '', '', '', '', '', ''];
     const ref = c.reference;
     return [
-      c.name,
+      c.trainedOn ? `${c.name} (trained on: not counted)` : c.name,
       c.reader,
       c.reported.join(' ') || 'none',
       `${c.bodiesFound} / ${c.bodiesVisible}${c.bodiesFoundVerified ? '' : ' (unverified)'}`,
@@ -464,7 +486,7 @@ export function realDevMarkdown(r: RealDev): string {
     line(head.map(() => '---')),
     ...rows.map(line),
     '',
-    `Totals: bodies found ${t.bodiesFound} / visible ${t.bodiesVisible} (on reference masks ${t.bodiesFoundOnReferenceMasks.found} / ${t.bodiesFoundOnReferenceMasks.visible}); ` +
+    `Totals${t.trainedOnNotCounted.length ? ` (held-out cases; not counted: ${t.trainedOnNotCounted.join(', ')}, which trained the model)` : ''}: bodies found ${t.bodiesFound} / visible ${t.bodiesVisible} (on reference masks ${t.bodiesFoundOnReferenceMasks.found} / ${t.bodiesFoundOnReferenceMasks.visible}); ` +
       `label accuracy where known ${t.labelAccuracyWhereKnown ?? '–'} (${t.labelsCorrectWhereKnown}); labels in the reader's range where unknown ${t.labelsInReaderRangeWhereUnknown}; ` +
       `levelUncertain ${t.levelUncertain.flagged}/${t.levelUncertain.of}; false grade ≥ 2 ${t.falseG2}, grade 1 ${t.falseG1}; insufficientEvidence caps ${t.insufficientEvidenceCaps}; ` +
       `mean Dice ${t.meanDiceOnReferenceMasks ?? '–'}; heights ours − on reference masks ${t.heightsOursMinusReferenceMeanAbsMm ?? '–'} mm.`,

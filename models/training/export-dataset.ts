@@ -32,7 +32,7 @@ for (let s = seed0; s < seed0 + count; s++) {
   if (done.has(s)) continue;
   const t0 = performance.now();
   const samples = samplesFromPhantom(s, per);
-  index.push(...writeSamples(out, s, samples));
+  index.push(...writeSamples(out, `p${s}`, samples));
   writeFileSync(indexPath, JSON.stringify(index));
   process.stdout.write(`seed ${s}: ${samples.length} samples in ${Math.round(performance.now() - t0)} ms\n`);
 }

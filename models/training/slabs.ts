@@ -6,13 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainingSample } from '../../src/inference/dataset';
 
-/** Writes one phantom's slabs into `dir` and returns their index entries. */
-export function writeSamples(dir: string, seed: number, samples: TrainingSample[]): Array<Record<string, unknown>> {
+/** Writes one volume's slabs into `dir` (ids `<prefix>-<i>`) and returns their index entries. */
+export function writeSamples(dir: string, prefix: string, samples: TrainingSample[]): Array<Record<string, unknown>> {
   return samples.map((smp, i) => {
-    const id = `p${seed}-${i}`;
+    const id = `${prefix}-${i}`;
     writeFileSync(join(dir, `${id}.img`), Buffer.from(smp.slab.data.buffer, smp.slab.data.byteOffset, smp.slab.data.byteLength));
     writeFileSync(join(dir, `${id}.lab`), smp.target);
-    // meta carries the phantom seed and the centre-line jitter.
+    // meta carries the seed and the centre-line jitter.
     return { id, channels: smp.slab.channels, rows: smp.slab.rows, cols: smp.slab.cols, spacing: smp.slab.spacing, ...smp.meta };
   });
 }

@@ -25,7 +25,7 @@ async function main(): Promise<number> {
   try {
     const data = join(dir, 'data');
     mkdirSync(data, { recursive: true });
-    const index = [1, 2].flatMap((seed) => writeSamples(data, seed, samplesFromPhantom(seed, 1)));
+    const index = [1, 2].flatMap((seed) => writeSamples(data, `p${seed}`, samplesFromPhantom(seed, 1)));
     writeFileSync(join(data, 'index-smoke.json'), JSON.stringify(index));
     const out = join(dir, 'model');
     const t0 = performance.now();

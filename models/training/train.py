@@ -114,23 +114,88 @@ def crop(sample, h, w, rng):
     return x, y
 
 
+OUTSIDE_HU = -1024.0
+
+
+def box_rows(hu, k):
+    """Mean over k consecutive rows (z): the slice profile of a k-mm reconstruction."""
+    c = np.cumsum(np.pad(hu, ((0, 0), (k // 2 + 1, k - k // 2 - 1), (0, 0)), mode="edge"), axis=1)
+    return (c[:, k:] - c[:, :-k]) / k
+
+
+def thick_slices(hu, rng):
+    """What the service's trilinear resampling makes of a scan with thick slices: the rows are averaged
+    over the slice thickness, kept every `s` mm and linearly interpolated in between (real CT: 0.5-8 mm)."""
+    s = rng.choice([2, 3, 4, 5, 6, 8])
+    rows = hu.shape[1]
+    phase = rng.randrange(s)
+    slices = box_rows(hu, s)[:, phase::s]
+    t = np.maximum(np.arange(rows) - phase, 0) / s
+    i0 = np.minimum(np.floor(t).astype(int), slices.shape[1] - 1)
+    i1 = np.minimum(i0 + 1, slices.shape[1] - 1)
+    f = (t - np.floor(t)).astype(np.float32)[None, :, None]
+    return slices[:, i0] * (1 - f) + slices[:, i1] * f
+
+
+def blur_cols(hu, k):
+    c = np.cumsum(np.pad(hu, ((0, 0), (0, 0), (k // 2 + 1, k - k // 2 - 1)), mode="edge"), axis=2)
+    return (c[:, :, k:] - c[:, :, :-k]) / k
+
+
 def augment(x, y, rng):
-    """Intensity (scanner calibration, osteoporosis), noise, blur along z (thick slices), zoom (body size)."""
+    """Removes the phantom's tells: calibration and osteopenic bone, correlated noise, row streaks, thick
+    slices and soft in-plane kernels, bone-masked backgrounds, fields of view that cut through the spine,
+    zoom (body size). Labels follow only where pixels leave the scan (they become background)."""
     hu = x * HU_SCALE + HU_CENTER
+    inside = hu > OUTSIDE_HU + 1
     hu = hu * rng.uniform(0.8, 1.2) + rng.uniform(-50, 50)
-    hu = hu + np.random.normal(0, rng.uniform(0, 25), hu.shape).astype(np.float32)
+    if rng.random() < 0.3:
+        # Osteopenic bone: the cancellous body loses density, the cortex much less.
+        body = (y > 0)[None] & (hu < 400)
+        hu = np.where(body, hu * rng.uniform(0.4, 0.85), hu)
+    if rng.random() < 0.3:
+        hu = thick_slices(hu, rng)
+    if rng.random() < 0.3:
+        hu = blur_cols(hu, rng.choice([2, 3]))
+    # Noise with a CT-like (correlated) spectrum, not white: white noise blurred over 1-3 pixels.
+    sigma = rng.uniform(0, 35)
+    n = np.random.normal(0, 1, hu.shape).astype(np.float32)
+    k = rng.choice([1, 2, 3])
+    if k > 1:
+        n = blur_cols(box_rows(n, k), k) * k
+    hu = hu + sigma * n
+    if rng.random() < 0.2:
+        # Slice-to-slice streaks (beam hardening, photon starvation show up as rows in a sagittal view).
+        hu = hu + np.random.normal(0, rng.uniform(5, 40), (1, hu.shape[1], 1)).astype(np.float32)
+    if rng.random() < 0.15:
+        # Bone-masked or segmented exports: everything below a bone threshold set to one value.
+        hu = np.where(hu < rng.uniform(100, 250), rng.choice([OUTSIDE_HU, -1000.0, 0.0, rng.uniform(-200, 100)]), hu)
+    hu = np.where(inside, hu, OUTSIDE_HU)
+    y = y.copy()
+    if rng.random() < 0.12:
+        # A field of view that cuts through the spine laterally: a side channel lies outside the scan.
+        hu[rng.choice([[0], [2]])] = OUTSIDE_HU
+    if rng.random() < 0.12:
+        # ... or in front or behind: those columns are outside, and so is their label.
+        c = rng.randrange(hu.shape[2] // 4, 3 * hu.shape[2] // 4)
+        sl = np.s_[c:] if rng.random() < 0.5 else np.s_[:c]
+        hu[:, :, sl] = OUTSIDE_HU
+        y[:, sl] = 0
+    if rng.random() < 0.15:
+        # ... or above or below, through a body.
+        r = rng.randrange(hu.shape[1] // 5, 4 * hu.shape[1] // 5)
+        sl = np.s_[r:] if rng.random() < 0.5 else np.s_[:r]
+        hu[:, sl, :] = OUTSIDE_HU
+        y[sl, :] = 0
     x = ((np.clip(hu, HU_MIN, HU_MAX) - HU_CENTER) / HU_SCALE).astype(np.float32)
     xt = torch.from_numpy(x)[None]
     yt = torch.from_numpy(y)[None, None].float()
-    if rng.random() < 0.3:
-        k = rng.choice([3, 5])
-        xt = F.avg_pool2d(F.pad(xt, (0, 0, k // 2, k // 2), mode="replicate"), (k, 1), stride=1)
     if rng.random() < 0.5:
         s = rng.uniform(0.85, 1.15)
         h, w = xt.shape[-2:]
         xs = F.interpolate(xt, scale_factor=s, mode="bilinear", align_corners=False)
         ys = F.interpolate(yt, scale_factor=s, mode="nearest")
-        out = torch.full_like(xt, float(normalise(np.float32(-1024))))
+        out = torch.full_like(xt, float(normalise(np.float32(OUTSIDE_HU))))
         oy = torch.zeros_like(yt)
         hh, ww = min(h, xs.shape[-2]), min(w, xs.shape[-1])
         out[..., :hh, :ww] = xs[..., :hh, :ww]
@@ -159,6 +224,7 @@ def main():
     ap.add_argument("--val-seeds", type=int, default=6, help="phantom seeds held out for validation")
     ap.add_argument("--version", default="0.1.0")
     ap.add_argument("--parity", type=int, default=4, help="validation slabs whose outputs are kept for the ONNX parity check")
+    ap.add_argument("--real-fraction", type=float, default=0.2, help="share of each batch drawn from real CT slabs (when there are any)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on whatever data is there (CI)")
     a = ap.parse_args()
     if a.smoke:
@@ -172,11 +238,16 @@ def main():
     samples = load(a.data)
     if not samples:
         raise SystemExit(f"no samples in {a.data}: run models/training/export-dataset.ts first")
-    seeds = sorted({s[0]["seed"] for s in samples})
+    # Real CT slabs (export-real.ts) always train; validation is on held-out phantoms, the real scans that
+    # did not train are measured by bench:detection --real.
+    real = [s for s in samples if s[0].get("source") == "real"]
+    phantoms = [s for s in samples if s[0].get("source") != "real"]
+    seeds = sorted({s[0]["seed"] for s in phantoms})
     val_seeds = set(seeds[-a.val_seeds:]) if len(seeds) > a.val_seeds else set(seeds[-1:])
-    train = [s for s in samples if s[0]["seed"] not in val_seeds] or samples
-    val = [s for s in samples if s[0]["seed"] in val_seeds and s[0]["dxMm"] == 0]
-    print(f"samples: {len(train)} train ({len(seeds) - len(val_seeds)} phantoms), {len(val)} validation", flush=True)
+    train = [s for s in phantoms if s[0]["seed"] not in val_seeds] or phantoms
+    val = [s for s in phantoms if s[0]["seed"] in val_seeds and s[0]["dxMm"] == 0]
+    real_cases = sorted({s[0]["case"] for s in real})
+    print(f"samples: {len(train)} train ({len(seeds) - len(val_seeds)} phantoms), {len(real)} real ({', '.join(real_cases) or 'none'}), {len(val)} validation", flush=True)
 
     net = UNet()
     nparams = sum(p.numel() for p in net.parameters())
@@ -194,7 +265,8 @@ def main():
             g["lr"] = lr
         xs, ys = [], []
         for _ in range(a.batch):
-            x, y = crop(train[rng.randrange(len(train))], h, w, rng)
+            pool = real if real and rng.random() < a.real_fraction else train
+            x, y = crop(pool[rng.randrange(len(pool))], h, w, rng)
             x, y = augment(x, y, rng)
             xs.append(x)
             ys.append(y)
@@ -263,7 +335,8 @@ def main():
         "version": a.version + ("-smoke" if a.smoke else ""),
         "sha256": sha,
         "file": "model.onnx",
-        "intendedUse": "not for clinical use: research reference model trained on synthetic phantoms only",
+        "intendedUse": "not for clinical use: research reference model trained on synthetic phantoms"
+                       + (f" and {len(real_cases)} public real CT ({', '.join(real_cases)})" if real_cases else " only"),
         "task": "vertebral-body-segmentation",
         "input": {
             "name": "image",
@@ -283,7 +356,11 @@ def main():
         "output": {"name": "probabilities", "layout": "NCHW", "activation": "softmax", "classes": CLASSES},
         "training": {
             "data": "vcf-sentinel phantom generator (src/imaging/phantom, formatVersion 1), curved sagittal slabs; "
-                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-1.6 mm, no contrast",
+                    "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-1.6 mm, no contrast"
+                    + (f"; real CT with published body masks (models/training/export-real.ts): {', '.join(real_cases)}, {a.real_fraction:.0%} of each batch" if real_cases else "")
+                    + "; augmentation (train.py augment): calibration, osteopenic bone, correlated noise, row streaks, 2-8 mm slices, "
+                    "soft kernels, bone-masked backgrounds, fields of view cutting the spine, zoom",
+            "realCases": real_cases,
             "phantomSeeds": [min(seeds), max(seeds)],
             "phantoms": len(seeds) - len(val_seeds),
             "validationSeeds": sorted(val_seeds),

@@ -2,7 +2,7 @@
  * `npm run train`: the reference model from nothing, on this machine, in one command.
  *   1. exports the training slabs from the project's phantom generator (seeds 1000–1099, 4 slabs each,
  *      `--jobs` processes in parallel; the data folder is emptied first so a changed recipe never mixes
- *      with stale slabs),
+ *      with stale slabs) and from the real CT that has a published body segmentation (export-real.ts),
  *   2. trains and exports the U-Net with models/training/train.py (PyTorch from Debian, seeded, a fixed
  *      number of steps),
  *   3. checks that onnxruntime-node reproduces the trainer's outputs on held-out slabs and records the
@@ -62,6 +62,8 @@ async function main(): Promise<number> {
       return run(TSX, [join(__dirname, 'export-dataset.ts'), '--out', data, '--seed0', String(from), '--count', String(count), '--per', values.per as string, '--tag', `j${j}`]);
     }),
   );
+  // Real CT with published body masks (skipped, saying so, without ../shared/fixtures).
+  await run(TSX, [join(__dirname, 'export-real.ts'), '--out', data]);
   const tExport = performance.now() - t0;
   await run(PY, [join(__dirname, 'train.py'), '--data', data, '--out', values.out as string, '--steps', values.steps as string, '--minutes', values.minutes as string]);
   const modelPath = join(values.out as string, 'model.onnx');

@@ -93,9 +93,40 @@ export function yRangeForSpine(yMin: number, yMax: number): [number, number] {
 export function samplesFromPhantom(seed: number, count: number): TrainingSample[] {
   const { volume, labels, truth } = phantomVolume(trainingPhantomOptions(seed));
   if (!labels) throw new Error('phantom without labels');
+  return samplesAlongCentres(volume, labels, truth.vertebrae.map((v) => v.centerMm), seed, count);
+}
+
+/**
+ * Training samples from a real CT and its vertebral-body label map in the phantom's codes (1–17 T1–L5,
+ * 18 S1): the centre line follows the labelled bodies' centroids, jittered as for a phantom.
+ */
+export function samplesFromLabelledVolume(volume: Volume, labels: GridData, seed: number, count: number): TrainingSample[] {
+  const sums = new Map<number, [number, number, number, number]>();
+  const [nx, ny, nz] = labels.dims;
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        const code = labels.data[i + j * nx + k * nx * ny] as number;
+        if (code < 1 || code > 18) continue;
+        const s = sums.get(code) ?? [0, 0, 0, 0];
+        for (let a = 0; a < 3; a++) {
+          s[a] = (s[a] as number) + labels.origin[a]! + i * labels.spacing[0] * labels.direction[0][a]! + j * labels.spacing[1] * labels.direction[1][a]! + k * labels.spacing[2] * labels.direction[2][a]!;
+        }
+        s[3]++;
+        sums.set(code, s);
+      }
+    }
+  }
+  // Bodies cut to a sliver by the scan's edge would bend the centre line: only those of some size count.
+  const centres = [...sums.values()].filter((s) => s[3] >= 50).map((s) => [s[0] / s[3], s[1] / s[3], s[2] / s[3]] as Vec3);
+  if (centres.length === 0) throw new Error('no labelled vertebral body');
+  return samplesAlongCentres(volume, labels, centres, seed, count);
+}
+
+function samplesAlongCentres(volume: Volume, labels: GridData, centres: Vec3[], seed: number, count: number): TrainingSample[] {
   const r = new Prng(seed).fork('training-jitter');
-  const xs = interpolateByZ(truth.vertebrae.map((v) => ({ z: v.centerMm[2], v: v.centerMm[0] })));
-  const ys = truth.vertebrae.map((v) => v.centerMm[1]);
+  const xs = interpolateByZ(centres.map((c) => ({ z: c[2], v: c[0] })));
+  const ys = centres.map((c) => c[1]);
   const out: TrainingSample[] = [];
   for (let i = 0; i < count; i++) {
     const dx = i === 0 ? 0 : r.range(-5, 5);
