@@ -7,6 +7,8 @@
  *   npm run bench:detection -- --studies 10 --no-speed
  *   npm run bench:detection -- --update-card      # also writes the metrics into the model card
  *   npm run bench:detection -- --contrast portal-venous --no-real --no-speed   # the same studies with contrast
+ *   npm run bench:detection -- --rib-pairs mixed --no-real --no-speed   # transitional anatomy: 11, 12 or 13
+ *                                                 # rib pairs by seed (or --rib-pairs 11|13 for all)
  *   npm run bench:detection -- --real --table     # also the six real development scans (bench/real-ct.ts),
  *                                                 # per case in `realDev`, and a markdown table on stderr
  *
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     real: { type: 'boolean', default: false },
     table: { type: 'boolean', default: false },
     contrast: { type: 'string', default: 'none' },
+    'rib-pairs': { type: 'string', default: '12' },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
     'key-images': { type: 'string' },
@@ -271,6 +274,9 @@ async function main(): Promise<void> {
   const modelPath = values.model ?? loadConfig().MODEL_PATH;
   const model = await startModel(modelPath, { threads: 2 });
   const n = Number(values.studies);
+  const ribArg = values['rib-pairs'] as string;
+  if (!['11', '12', '13', 'mixed'].includes(ribArg)) throw new Error('--rib-pairs must be 11, 12, 13 or mixed');
+  const ribPairsFor = (seed: number): 11 | 12 | 13 => (ribArg === 'mixed' ? ([11, 12, 13] as const)[seed % 3] : (Number(ribArg) as 11 | 12 | 13)) as 11 | 12 | 13;
   const contrast = values.contrast;
   if (!isContrastPhase(contrast)) throw new Error(`--contrast must be one of ${CONTRAST_PHASES.join(', ')}`);
   const seed0 = Number(values.seed0);
@@ -305,7 +311,7 @@ async function main(): Promise<void> {
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
-    const opts = { ...benchPhantomOptions(s), contrast };
+    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s) };
     const { truth, files } = phantomBuffers(opts);
     const t0 = performance.now();
     const { volume } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
@@ -406,6 +412,7 @@ async function main(): Promise<void> {
       seeds: [seed0, seed0 + n - 1],
       recipe: 'benchPhantomOptions (bench/detection.ts): randomPhantomOptions(seed) at 320 matrix, 0.95–1.25 mm pixels, sclerotic 45%, scoliosis 12–30 mm 30%, noise 8–30 HU',
       contrast,
+      ribPairs: ribArg,
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
@@ -456,8 +463,9 @@ async function main(): Promise<void> {
     // Only the parts this run measured replace what the card had.
     const metrics: Record<string, unknown> = { ...card.metrics };
     if (n > 0) {
-      const withContrast = contrast === 'none' ? '' : ` --contrast ${contrast}`;
-      metrics[contrast === 'none' ? 'heldOutBench' : `heldOutBenchContrast-${contrast}`] = { command: `npm run bench:detection -- --studies ${n}${withContrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+      const withContrast = (contrast === 'none' ? '' : ` --contrast ${contrast}`) + (ribArg === '12' ? '' : ` --rib-pairs ${ribArg}`);
+      const key = contrast !== 'none' ? `heldOutBenchContrast-${contrast}` : ribArg !== '12' ? `heldOutBenchRibPairs-${ribArg}` : 'heldOutBench';
+      metrics[key] = { command: `npm run bench:detection -- --studies ${n}${withContrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
     }
     if (!('skipped' in summary.realCt)) metrics.realCt = summary.realCt;
     if (!('skipped' in summary.realDev)) {

@@ -7,6 +7,7 @@
  * Image axes: row r grows inferiorly, column c grows posteriorly; 1 pixel = slab.spacing mm.
  */
 import type { SagittalSlab } from './reformat';
+import { MAX_BODY_HEIGHT_MM } from './evidence';
 
 const { hypot, max, min, round, floor } = Math;
 
@@ -255,8 +256,18 @@ function restat(c: Pick<BodyComponent, 'id' | 'rowRange' | 'colRange'>, labels: 
 }
 
 /**
- * Splits components that are much taller than the others at their narrowest row when that row is a
- * clear waist (< 45% of the component's median row width): two bodies joined across a thin disc.
+ * The most rows (mm along z) one body spans: a body tilted 30° (a lordotic L5) spans its height × cos 30° +
+ * its depth (~35 mm) × sin 30°; at the tallest height one body has, ~49 mm.
+ */
+const MAX_ROWS_OF_ONE_BODY_MM = MAX_BODY_HEIGHT_MM * Math.cos(Math.PI / 6) + 35 * Math.sin(Math.PI / 6);
+
+/**
+ * Splits components that hold more than one body at their narrowest row, round after round until nothing
+ * changes: a component much taller than the others (1.6×) with a clear waist (< 45% of its median row
+ * width: two bodies joined across a thin disc), or one that cannot be a single body — taller than one body
+ * can span (MAX_ROWS_OF_ONE_BODY_MM) or 1.8× the others — with a waist under 75%: on thick slices (5–8 mm)
+ * the discs blur and the network draws a column of bodies with notched walls. The sacrum is one bone: an
+ * S1-like component stays whole (its lowest S1-like body anchors the labels).
  */
 export function splitMerged(
   comps: BodyComponent[],
@@ -265,27 +276,37 @@ export function splitMerged(
   s1: Float32Array | null,
   cols: number,
   validRows: [number, number],
+  spacing = 1,
 ): BodyComponent[] {
+  let current = comps;
+  for (let round = 0; round < 8; round++) {
+    const next = splitRound(current, labels, fg, s1, cols, validRows, spacing);
+    if (next.length === current.length) break;
+    current = next;
+  }
+  return [...current].sort((a, b) => a.centroid[0] - b.centroid[0]);
+}
+
+function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array, s1: Float32Array | null, cols: number, validRows: [number, number], spacing: number): BodyComponent[] {
   const heights = comps.map((c) => c.rowRange[1] - c.rowRange[0] + 1).sort((a, b) => a - b);
   const typical = heights[heights.length >> 1] ?? 0;
+  const judged = comps.length >= 3;
   let nextId = comps.reduce((m, c) => max(m, c.id), 0) + 1;
   const out: BodyComponent[] = [];
   for (const c of comps) {
     const h = c.rowRange[1] - c.rowRange[0] + 1;
-    if (comps.length < 3 || h < 1.6 * typical) {
-      out.push(c);
-      continue;
-    }
+    const notOne = c.s1Fraction <= 0.5 && (h * spacing > MAX_ROWS_OF_ONE_BODY_MM || (judged && h >= 1.8 * typical));
+    const waistBelow = notOne ? 0.75 : judged && h >= 1.6 * typical ? 0.45 : 0;
     const widths: number[] = [];
-    for (let r = c.rowRange[0]; r <= c.rowRange[1]; r++) {
+    for (let r = c.rowRange[0]; r <= c.rowRange[1] && waistBelow > 0; r++) {
       let w = 0;
       for (let col = c.colRange[0]; col <= c.colRange[1]; col++) if (labels[r * cols + col] === c.id) w++;
       widths.push(w);
     }
-    const med = [...widths].sort((a, b) => a - b)[widths.length >> 1] as number;
+    const med = [...widths].sort((a, b) => a - b)[widths.length >> 1] ?? 0;
     let best = -1;
-    for (let k = floor(0.2 * h); k < Math.ceil(0.8 * h); k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
-    if (best < 0 || (widths[best] as number) >= 0.45 * med) {
+    for (let k = floor(0.2 * h); k < Math.ceil(0.8 * h) && waistBelow > 0; k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
+    if (best < 0 || (widths[best] as number) >= waistBelow * med) {
       out.push(c);
       continue;
     }
@@ -297,7 +318,7 @@ export function splitMerged(
     if (upper) out.push(upper);
     if (lower) out.push(lower);
   }
-  return out.sort((a, b) => a.centroid[0] - b.centroid[0]);
+  return out;
 }
 
 /**

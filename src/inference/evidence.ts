@@ -14,7 +14,15 @@
  *   has (not a few millimetres of mask read as the neighbours' height);
  * - a reference height consistent with the neighbours: the wedge and biconcave ratios divide by the
  *   posterior height, so a posterior wall well above the neighbours' (a pedicle merged into the mask)
- *   manufactures a wedge; and at least one usable neighbour to compare with.
+ *   manufactures a wedge; and at least one usable neighbour to compare with;
+ * - a crush that lowers the whole body: Genant's crush is a reduction of the posterior (and usually every)
+ *   height against the neighbours; a posterior reading low under anterior and middle heights that stand at
+ *   the neighbours' height is a mask cut at its posterior corner (a disc or the next body's share), not a
+ *   fracture;
+ * - a reference height the size of the level's: adult posterior heights vary by ~8% (one SD) about the
+ *   reference for the level (grading.ts), and a fracture leaves that wall (wedge, biconcave) or the
+ *   neighbours' (crush) standing, so a reference more than 25% off is a mask or a label gone wrong —
+ *   e.g. a lumbar body counted as mid-thoracic on a scan with no anchor, or one with holes from a bone mask.
  */
 import type { Grade } from '../domain/vocabulary';
 import type { Vec3, Volume } from '../imaging/volume';
@@ -38,6 +46,10 @@ export const BENCHED_SAMPLING_MM = 3;
 export const MAX_POSTERIOR_EXCESS = 1.2;
 /** No vertebral body, whole or fractured, has its middle this much taller than both its walls. */
 export const MAX_MIDDLE_OVER_WALLS = 1.5;
+/** A crush's anterior and middle heights stand below this fraction of the neighbours' posterior height. */
+export const CRUSH_MAX_OTHER_HEIGHTS = 0.9;
+/** A reference height may differ from the level's reference posterior height by at most this fraction. */
+export const MAX_LEVEL_SIZE_DEVIATION = 0.25;
 
 export interface EvidenceInput {
   heights: Heights;
@@ -50,6 +62,8 @@ export interface EvidenceInput {
   expectedPosterior: number | null;
   /** Millimetres between samples along the patient's superior–inferior axis. */
   axialSamplingMm: number;
+  /** The level and its reference posterior height (grading.ts `REFERENCE_POSTERIOR_MM`). */
+  level: { name: string; referencePosteriorMm: number };
 }
 
 /** The grade the evidence supports (at most the measured one), and why it is lower. */
@@ -69,9 +83,16 @@ export function supportedGrade(g: GenantResult, e: EvidenceInput): { grade: Grad
   else if (g.morphology !== 'crush' && h.posterior > MAX_POSTERIOR_EXCESS * e.expectedPosterior) {
     reasons.push(`its posterior height (${r1(h.posterior)} mm) is more than ${Math.round((MAX_POSTERIOR_EXCESS - 1) * 100)}% above what its neighbours predict (${r1(e.expectedPosterior)} mm)`);
   }
+  if (g.morphology === 'crush' && e.expectedPosterior !== null && Math.max(h.anterior, h.middle) > CRUSH_MAX_OTHER_HEIGHTS * e.expectedPosterior) {
+    reasons.push(
+      `a crush lowers the whole body, but its anterior (${r1(h.anterior)} mm) and middle (${r1(h.middle)} mm) heights stand at its neighbours' (${r1(e.expectedPosterior)} mm): only the posterior reading is low`,
+    );
+  }
   const reference = g.morphology === 'crush' ? e.expectedPosterior : h.posterior;
   if (reference !== null && reference < MIN_REFERENCE_HEIGHT_MM) {
     reasons.push(`the height it is compared with (${r1(reference)} mm) is too small for a whole vertebral body`);
+  } else if (reference !== null && Math.abs(reference / e.level.referencePosteriorMm - 1) > MAX_LEVEL_SIZE_DEVIATION) {
+    reasons.push(`the height it is compared with (${r1(reference)} mm) is not the size of ${e.level.name} (about ${r1(e.level.referencePosteriorMm)} mm): the mask or the level is wrong`);
   }
   if (e.axialSamplingMm > MAX_SAMPLING_MM) reasons.push(`${r1(e.axialSamplingMm)} mm sampling along the spine is too coarse for morphometry (at most ${MAX_SAMPLING_MM} mm)`);
   if (e.axialSamplingMm > BENCHED_SAMPLING_MM) {

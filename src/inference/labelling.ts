@@ -61,9 +61,15 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   if (n === 0) return { levels: [], uncertain: true, method: 'size', notes: ['no vertebral bodies found'] };
   const pos = stepPositions(bodies.map((b) => b.z));
   if ((pos[n - 1] as number) !== n - 1) notes.push(`${(pos[n - 1] as number) - (n - 1)} vertebra(e) missing inside the column were bridged`);
-  // Rib anchor: the last rib-bearing body that has a body without ribs below it and ribs above (or is the top).
+  // Rib anchor: the last rib-bearing body that has a body without ribs below it, when the bodies below it
+  // are mostly without ribs. One rib missed beside a thoracic body (thick slices, a crop) is no
+  // thoracolumbar transition; bone beside a sacral segment or an iliac crest beside L5 does not undo one.
   let ribIndex: number | null = null;
-  for (let i = n - 2; i >= 0 && ribIndex === null; i--) if ((bodies[i] as LabelInput).ribBearing === true && (bodies[i + 1] as LabelInput).ribBearing === false) ribIndex = i;
+  for (let i = n - 2; i >= 0 && ribIndex === null; i--) {
+    if ((bodies[i] as LabelInput).ribBearing !== true || (bodies[i + 1] as LabelInput).ribBearing !== false) continue;
+    const below = bodies.slice(i + 1);
+    if (below.filter((b) => b.ribBearing === true).length < below.filter((b) => b.ribBearing === false).length) ribIndex = i;
+  }
   const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
   // Sacrum anchor. The model calls a body S1 when most of it is S1-like; it may call L5 or S2 S1-like too,
   // so its S1 is the lowest such body. The alae (sacrum.ts) then decide between it and its neighbours: S1
@@ -110,14 +116,20 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
     uncertain = true;
     notes.push('sacrum not seen: labelled from the last rib-bearing vertebra only');
   } else {
-    // Neither anchor: the offset whose reference heights best match the measured posterior heights.
+    // Neither anchor: the offset whose reference heights best match the measured posterior heights, among
+    // those that keep every rib-bearing body thoracic (a chest scan's column bears ribs from top to bottom:
+    // sizes alone, on thick slices, once counted it as L1–L5).
     method = 'size';
     uncertain = true;
     notes.push('neither sacrum nor last rib-bearing vertebra seen: levels estimated from body sizes');
     let best = 0;
     let bestErr = Infinity;
     const span = pos[n - 1] as number;
+    const ribsFit = (off: number): boolean => bodies.every((b, i) => b.ribBearing !== true || off + (pos[i] as number) <= T12);
+    const anyFits = Array.from({ length: Math.max(0, S1 - span + 1) }, (_, off) => off).some(ribsFit);
+    if (bodies.some((b) => b.ribBearing === true)) notes.push(anyFits ? 'rib-bearing bodies kept thoracic' : 'rib-bearing bodies span more than twelve levels: ribs ignored');
     for (let off = 0; off + span <= S1; off++) {
+      if (anyFits && !ribsFit(off)) continue;
       let err = 0;
       let k = 0;
       bodies.forEach((b, i) => {

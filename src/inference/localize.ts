@@ -171,6 +171,26 @@ export interface LocalizeOptions {
   stepMm?: number;
 }
 
+/** x index of the peak of the planes' mean bone score within `halfWidth` cells of `xCentre` (null: no bone). */
+function columnPeak(planes: Float32Array[], nx: number, ny: number, xCentre: number, halfWidth: number): number | null {
+  if (planes.length === 0) return null;
+  const x0 = max(0, floor(xCentre - halfWidth));
+  const x1 = min(nx - 1, floor(xCentre + halfWidth));
+  let best = 0;
+  let bx: number | null = null;
+  for (let yi = 0; yi < ny; yi++) {
+    for (let xi = x0; xi <= x1; xi++) {
+      let s = 0;
+      for (const p of planes) s += p[yi * nx + xi] as number;
+      if (s > best) {
+        best = s;
+        bx = xi;
+      }
+    }
+  }
+  return bx;
+}
+
 /** Finds the spine's centre line in a CT volume of any orientation. */
 export function localizeSpine(v: Volume, opts: LocalizeOptions = {}): SpineLine {
   const g = opts.gridMm ?? 2;
@@ -251,9 +271,13 @@ export function localizeSpine(v: Volume, opts: LocalizeOptions = {}): SpineLine 
     }
     return { x: mx, y: my, score: best };
   };
-  // Pass 1 around each plane's body centre; pass 2 around the median spine x (keeps iliac wings and
-  // shoulders out).
-  const first = cands.map((c) => pick(c, c.cx, 60));
+  // Pass 1 around the column, pass 2 around the median spine x of pass 1 (keeps iliac wings and shoulders
+  // out). The column is where bone persists along z: the peak of the bone score averaged over every plane,
+  // within 80 mm of the body's median centre. Ribs, scapulae and the pelvis move or end from plane to plane,
+  // the spine does not; and a field of view cropped through the spine puts it far from the body's centre
+  // (a lung crop whose edge cuts the vertebrae: its ribs won every plane's maximum around that centre).
+  const column = columnPeak(cands.map((c) => c.blur), nx, ny, median(cands.map((c) => c.cx)), 80 / g);
+  const first = cands.map((c) => pick(c, column ?? c.cx, 60));
   const strong = first.filter((p) => p.score > 0);
   const xMed = median(strong.map((p) => p.x));
   const second = cands.map((c) => ({ z: c.z, ...pick(c, xMed, 40) }));

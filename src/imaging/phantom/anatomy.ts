@@ -150,7 +150,11 @@ function spineXYAt(m: AnatomyModel, z: number): [number, number, VertebraModel] 
   ];
 }
 
-export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic: boolean, contrast: ContrastPhase = 'none'): AnatomyModel {
+/**
+ * `ribPairs`: 12, or a transitional variant — 11 (T12 without ribs) or 13 (a lumbar rib on L1); the last two
+ * pairs float. The vertebrae keep their anatomical levels: counting from the ribs alone is then one off.
+ */
+export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic: boolean, contrast: ContrastPhase = 'none', ribPairs: 11 | 12 | 13 = 12): AnatomyModel {
   const enh = ENHANCEMENT[contrast];
   const levelZ = vertebrae.map((v) => v.frameCenter[2]);
   const vz = (i: number): number => levelZ[i] as number;
@@ -175,10 +179,10 @@ export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic
     if (rng.next() < 0.35) gas.push({ c: [c[0], c[1] - r * 0.4, c[2]], r: [r * 0.5, r * 0.35, r * 0.6], hu: -950 });
   }
   const ribs: RibModel[] = [];
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < ribPairs; i++) {
     const v = vertebrae[i] as VertebraModel;
     for (const side of [-1, 1] as const) {
-      const floating = i >= 10;
+      const floating = i >= ribPairs - 2;
       ribs.push({
         side,
         z0: v.frameCenter[2] + (v.heights.posterior / 2) * 0.6,

@@ -55,6 +55,8 @@ export interface PhantomOptions {
   osteoporotic: boolean;
   /** Iodinated contrast phase (default none). */
   contrast: ContrastPhase;
+  /** Rib pairs: 12 (default), or a transitional variant, 11 (none on T12) or 13 (a lumbar rib on L1). */
+  ribPairs: 11 | 12 | 13;
   scoliosisMm: number;
   sclerotic: SpineLevel[];
   lytic: SpineLevel[];
@@ -89,6 +91,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   noiseSigma: 15,
   osteoporotic: false,
   contrast: 'none',
+  ribPairs: 12,
   scoliosisMm: 0,
   sclerotic: [],
   lytic: [],
@@ -158,7 +161,7 @@ export interface GroundTruth {
   };
   vertebrae: TruthVertebra[];
   fractures: TruthVertebra[];
-  confounders: { osteoporotic: boolean; contrast: ContrastPhase; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
 }
 
 export interface PhantomFile {
@@ -234,7 +237,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     },
     rng.fork('spine'),
   );
-  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast);
+  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast, o.ribPairs);
 
   // Slice geometry.
   const from = spine[spineLevelIndex(o.coverage.from)] as VertebraModel;
@@ -537,6 +540,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     confounders: {
       osteoporotic: o.osteoporotic,
       contrast: o.contrast,
+      ribPairs: o.ribPairs,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,
       partialCoverage: vertebrae.some((v) => !v.inFieldOfView && spineLevelIndex(v.level) <= spineLevelIndex('L5')),

@@ -38,7 +38,7 @@ export function findVertebralBodies(pre: SpineSlab, prediction: SlabPrediction):
   const s1 = prediction.s1 >= 0 ? probs.subarray(prediction.s1 * n, (prediction.s1 + 1) * n) : null;
   const found = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
   const { labels } = found;
-  const components = splitMerged(found.components, labels, fg, s1, slab.cols, valid);
+  const components = splitMerged(found.components, labels, fg, s1, slab.cols, valid, slab.spacing);
   const comps = onTheColumn(
     components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= MIN_HEIGHT_MM && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= MIN_DEPTH_MM),
     slab.spacing,

@@ -7,7 +7,7 @@ import { SPINE_LEVELS, type Grade, type Morphology, type SpineLevel, type Verteb
 import type { Volume } from '../../imaging/volume';
 import { intensityFlags } from '../bodies';
 import { axialSamplingMm, supportedGrade } from '../evidence';
-import { expectedPosteriorHeight, genantGrade } from '../grading';
+import { expectedPosteriorHeight, genantGrade, REFERENCE_POSTERIOR_MM } from '../grading';
 import type { VertebralBodies, VertebralBody } from './bodies';
 import type { LevelAssignment } from './levels';
 import type { SpineSlab } from './preprocess';
@@ -76,7 +76,15 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
     const expected = expectedPosteriorHeight(items, i);
     const measured = graded ? genantGrade(m.heightsMm, expected, m.posteriorDirectMm) : null;
     const supported = measured
-      ? supportedGrade(measured, { heights: m.heightsMm, crushPosterior: m.posteriorDirectMm, depthMm: m.depthMm, endplatesFound: m.endplatesFound, expectedPosterior: expected, axialSamplingMm: sampling })
+      ? supportedGrade(measured, {
+          heights: m.heightsMm,
+          crushPosterior: m.posteriorDirectMm,
+          depthMm: m.depthMm,
+          endplatesFound: m.endplatesFound,
+          expectedPosterior: expected,
+          axialSamplingMm: sampling,
+          level: { name: level, referencePosteriorMm: REFERENCE_POSTERIOR_MM[level] },
+        })
       : null;
     if (measured && supported && supported.grade < measured.grade) {
       flags.push('insufficientEvidence');

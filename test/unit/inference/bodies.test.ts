@@ -155,4 +155,29 @@ describe('vertebral bodies from the probability map', () => {
     expect(split).toHaveLength(4);
     [12, 37, 62, 85].forEach((row, i) => expect(Math.abs(split[i]!.centroid[0] - row)).toBeLessThan(1.5));
   });
+
+  it('splits a column of bodies drawn as one component (thick slices blur the discs) at every notch, and leaves a tilted single body whole', () => {
+    const rows = 120;
+    const cols = 40;
+    // Four 20 mm bodies joined by 3 mm necks 60% as wide: one 89 mm component, taller than any body can span.
+    const fg = mask(rows, cols, [
+      [5, 25, 10, 30],
+      [25, 28, 14, 26],
+      [28, 48, 10, 30],
+      [48, 51, 14, 26],
+      [51, 71, 10, 30],
+      [71, 74, 14, 26],
+      [74, 94, 10, 30],
+    ]);
+    const valid: [number, number] = [0, rows - 1];
+    const found = findBodies(fg, null, rows, cols, { spacing: 1, validRows: valid });
+    expect(found.components).toHaveLength(1);
+    const split = splitMerged(found.components, found.labels, fg, null, cols, valid, 1);
+    expect(split).toHaveLength(4);
+    [15, 38, 61, 84].forEach((row, i) => expect(Math.abs(split[i]!.centroid[0] - row)).toBeLessThan(2.5));
+    // One body 42 mm tall on the slab (a lordotic L5's extent) with a 60% waist: not split.
+    const one = mask(rows, cols, [[5, 25, 10, 30], [25, 27, 14, 26], [27, 47, 10, 30]]);
+    const f1 = findBodies(one, null, rows, cols, { spacing: 1, validRows: valid });
+    expect(splitMerged(f1.components, f1.labels, one, null, cols, valid, 1)).toHaveLength(1);
+  });
 });

@@ -9,6 +9,7 @@ const good: EvidenceInput = {
   endplatesFound: true,
   expectedPosterior: 23.5,
   axialSamplingMm: 1.25,
+  level: { name: 'T12', referencePosteriorMm: 23 },
 };
 const grade = (e: EvidenceInput) => supportedGrade(genantGrade(e.heights, e.expectedPosterior, e.crushPosterior), e);
 
@@ -41,28 +42,46 @@ describe('evidence for a grade of 2 or 3', () => {
 
   it('caps at 1 a "body" taller than one vertebral body (two bodies merged on a coarse scan)', () => {
     const merged = { ...good, heights: { anterior: 27, middle: 31, posterior: 43.5 }, expectedPosterior: 42 };
-    expect(grade(merged)).toMatchObject({ grade: 1, reasons: [expect.stringMatching(/43.5 × 28 mm body is not the size of one vertebral body/)] });
+    expect(grade(merged)).toMatchObject({ grade: 1, reasons: expect.arrayContaining([expect.stringMatching(/43.5 × 28 mm body is not the size of one vertebral body/)]) });
   });
 
   it('caps at 1 a wedge whose posterior wall stands well above what the neighbours predict (a merged pedicle)', () => {
-    const r = grade({ ...good, heights: { anterior: 22, middle: 27, posterior: 32.9 }, crushPosterior: 32.9, expectedPosterior: 25.8 });
+    const l3 = { name: 'L3', referencePosteriorMm: 26.5 };
+    const r = grade({ ...good, heights: { anterior: 22, middle: 27, posterior: 32.9 }, crushPosterior: 32.9, expectedPosterior: 25.8, level: l3 });
     expect(r).toMatchObject({ grade: 1, reasons: [expect.stringMatching(/posterior height \(32.9 mm\) is more than 20% above what its neighbours predict \(25.8 mm\)/)] });
     // Within 20% of the neighbours the wedge stands.
-    expect(grade({ ...good, heights: { anterior: 20, middle: 25, posterior: 30 }, crushPosterior: 30, expectedPosterior: 25.8 }).grade).toBe(2);
+    expect(grade({ ...good, heights: { anterior: 20, middle: 25, posterior: 30 }, crushPosterior: 30, expectedPosterior: 25.8, level: l3 }).grade).toBe(2);
+  });
+
+  it("caps at 1 when the height it is compared with is not the size of the level's (a lumbar body counted as mid-thoracic)", () => {
+    // A lumbar-sized wedge (posterior 26 mm) labelled T7 (reference 19 mm): 37% off.
+    const lumbarAsT7 = { ...good, heights: { anterior: 17, middle: 22, posterior: 26 }, crushPosterior: 26, expectedPosterior: 25.5, level: { name: 'T7', referencePosteriorMm: 19 } };
+    expect(grade(lumbarAsT7)).toEqual({ grade: 1, reasons: ['the height it is compared with (26 mm) is not the size of T7 (about 19 mm): the mask or the level is wrong'] });
+    // The same body as L1 (24.5 mm) keeps its grade; within 25% either way the level's size is met.
+    expect(grade({ ...lumbarAsT7, level: { name: 'L1', referencePosteriorMm: 24.5 } }).grade).toBe(2);
+    expect(grade({ ...good, level: { name: 'T9', referencePosteriorMm: 20.2 } }).grade).toBe(2);
+    // A crush is compared with its neighbours' height, which must be the level's size too.
+    const crush = { ...good, heights: { anterior: 9, middle: 8.5, posterior: 9.5 }, crushPosterior: 9.5, expectedPosterior: 14 };
+    expect(grade(crush).reasons).toEqual(['the height it is compared with (14 mm) is not the size of T12 (about 23 mm): the mask or the level is wrong']);
   });
 
   it('caps at 1 a mask whose middle stands far above both walls (not a vertebral body shape)', () => {
     const r = grade({ ...good, heights: { anterior: 7.7, middle: 29.2, posterior: 4.9 }, crushPosterior: 4.9, expectedPosterior: 24 });
-    expect(r).toMatchObject({ grade: 1, reasons: [expect.stringMatching(/middle height \(29.2 mm\) stands far above both walls/)] });
+    expect(r).toMatchObject({ grade: 1, reasons: expect.arrayContaining([expect.stringMatching(/middle height \(29.2 mm\) stands far above both walls/)]) });
   });
 
   it('caps at 1 a "crush" measured against neighbours a few millimetres tall (fragments, not bodies)', () => {
     const r = grade({ ...good, heights: { anterior: 4.5, middle: 5.2, posterior: 3.4 }, crushPosterior: 3.4, expectedPosterior: 5 });
-    expect(r).toMatchObject({ grade: 1, reasons: [expect.stringMatching(/height it is compared with \(5 mm\) is too small for a whole vertebral body/)] });
+    expect(r).toMatchObject({ grade: 1, reasons: expect.arrayContaining([expect.stringMatching(/height it is compared with \(5 mm\) is too small for a whole vertebral body/)]) });
   });
 
   it('caps at 1 when no normal-looking neighbour exists to compare with', () => {
     expect(grade({ ...good, expectedPosterior: null }).reasons).toEqual(['no normal-looking neighbour to compare its heights with']);
+  });
+
+  it('caps at 1 a "crush" whose anterior and middle heights stand at the neighbours\' height (only the posterior reading is low)', () => {
+    const r = grade({ ...good, heights: { anterior: 29, middle: 26.6, posterior: 19.3 }, crushPosterior: 19.3, expectedPosterior: 28, level: { name: 'L4', referencePosteriorMm: 27.5 } });
+    expect(r).toEqual({ grade: 1, reasons: ["a crush lowers the whole body, but its anterior (29 mm) and middle (26.6 mm) heights stand at its neighbours' (28 mm): only the posterior reading is low"] });
   });
 
   it('keeps a severe crush (posterior low against its neighbours)', () => {

@@ -98,4 +98,18 @@ describe('vertebra labelling', () => {
     expect(r).toMatchObject({ uncertain: true, method: 'size' });
     expect(r.levels[0]).toBe('T4');
   });
+
+  it('one rib missed beside a thoracic body is no thoracolumbar transition: ribs further down keep the count off T12', () => {
+    // A chest scan (T3–T11) on thick slices: the rib test misses T6's ribs.
+    const bodies = column(2, 10, (i, b) => ({ ...b, ribBearing: i !== 5 }));
+    const r = assignLevels(bodies);
+    expect(r.method).toBe('size');
+    // Every rib-bearing body stays thoracic, whatever the sizes say.
+    const lumbarSized = bodies.map((b) => ({ ...b, posteriorMm: 27 }));
+    const sized = assignLevels(lumbarSized);
+    expect(sized.levels.every((l) => l !== null && l.startsWith('T'))).toBe(true);
+    expect(sized.notes).toContain('rib-bearing bodies kept thoracic');
+    // Without the ribs, lumbar-sized bodies are counted lumbar.
+    expect(assignLevels(lumbarSized.map((b) => ({ ...b, ribBearing: null }))).levels.at(-1)).toBe('S1');
+  });
 });
