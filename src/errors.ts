@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   HL7_UNSUPPORTED_MESSAGE_TYPE: { http: 422, ack: 'AR', hl7Code: '200', retryable: false, message: 'unsupported message type' },
   HL7_UNSUPPORTED_VERSION: { http: 422, ack: 'AR', hl7Code: '203', retryable: false, message: 'unsupported version' },
   HL7_UNSUPPORTED_CHARSET: { http: 422, ack: 'AE', hl7Code: '207', retryable: false, message: 'unsupported character set' },
+  HL7_INVALID_ENCODING: { http: 400, ack: 'AE', hl7Code: '102', retryable: false, message: 'bytes do not match the declared character set' },
   HL7_BATCH_UNSUPPORTED: { http: 422, ack: 'AR', hl7Code: '200', retryable: false, message: 'batch messages are not accepted' },
   QUEUE_UNAVAILABLE: { http: 503, ack: 'AR', hl7Code: '207', retryable: true, message: 'queue unavailable, retry later' },
   DICOMWEB_SOURCE_UNKNOWN: { http: 400, ack: 'AE', hl7Code: '207', retryable: false, message: 'unknown DICOMweb source' },

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { AppError } from '../../errors';
 
@@ -305,6 +306,10 @@ function decodeBytes(bytes: Buffer): { text: string; charset: string } {
   if (declared === '') {
     const text = bytes.toString('utf8');
     return text.includes('\uFFFD') ? { text: bytes.toString('latin1'), charset: 'latin1' } : { text, charset: 'utf8' };
+  }
+  // Declared UTF-8 that is not: decoding would put replacement characters into the report silently.
+  if (encoding === 'utf8' && !isUtf8(bytes)) {
+    throw new AppError('HL7_INVALID_ENCODING', 'MSH-18 declares UNICODE UTF-8 but the message bytes are not valid UTF-8', { location: 'MSH^1^18' });
   }
   return { text: iconv.decode(bytes, encoding), charset: encoding };
 }

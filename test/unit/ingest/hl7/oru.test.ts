@@ -34,6 +34,11 @@ describe('Er7Message', () => {
     expect(parseOru(Er7Message.parse(iconv.encode(latin(''), 'latin1')))[0]!.text).toBe(text);
   });
 
+  it('rejects bytes that are not UTF-8 under MSH-18 UNICODE UTF-8 (HL7 102, data type error) instead of replacing characters', () => {
+    const raw = iconv.encode('MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5||||||UNICODE UTF-8\rPID|||1\rOBR|1||A1\rOBX|1|TX|||cunéiforme\r', 'latin1');
+    expect(() => Er7Message.parse(raw)).toThrow(expect.objectContaining({ code: 'HL7_INVALID_ENCODING', location: 'MSH^1^18' }));
+  });
+
   it('rejects an unknown MSH-18 character set with its location', () => {
     const raw = Buffer.from('MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5||||||KLINGON\rPID|||1\r');
     expect(() => Er7Message.parse(raw)).toThrow(expect.objectContaining({ code: 'HL7_UNSUPPORTED_CHARSET', location: 'MSH^1^18' }));
