@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { uidTag } from './domain/digest';
 
 /**
  * Paths that may carry PHI. Log lines use stable event names and ids (traceId, jobId, hashes), never
@@ -13,6 +14,20 @@ const PHI_PATHS = [
 ];
 
 export type Logger = pino.Logger;
+
+/** A DICOM UID in free text: digits in four or more dot-separated components (1.2.840.10008...). */
+const UID_IN_TEXT = /\b\d+(?:\.\d+){3,}\b/g;
+/** Four components up to 255 are an IPv4 address (Redis at 10.0.0.1:6379), which a reader needs. */
+const isIpv4 = (s: string): boolean => s.split('.').length === 4 && s.split('.').every((c) => Number(c) <= 255);
+
+/**
+ * Text from libraries (BullMQ's "Missing lock for job <id>", Redis key names) may carry a Study Instance
+ * UID, which CONTRACT allows only at debug level: each becomes `uid#` + its hash tag (the `study` field of
+ * the study's own log lines), so the line can still be matched to them.
+ */
+export function withoutUids(text: string): string {
+  return text.replace(UID_IN_TEXT, (uid) => (isIpv4(uid) ? uid : `uid#${uidTag(uid)}`));
+}
 
 /**
  * Errors are logged by type, code and stack frames, without their message: messages of errors we did

@@ -6,7 +6,8 @@ import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, type Stu
 import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
 import type { LinkStore } from '../store/links';
-import { type IdentifierSource, type StudySeries, type StudyStore, uidTag } from '../store/studies';
+import { uidTag } from '../domain/digest';
+import { type IdentifierSource, type StudySeries, type StudyStore } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
 
 /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */

@@ -1,4 +1,3 @@
-import { sha256Hex } from '../domain/digest';
 import type { Redis } from 'ioredis';
 import type { ErrorCode } from '../errors';
 import type { FractureDecision } from '../correlate/decide';
@@ -34,11 +33,6 @@ export interface StudySeries {
 }
 
 /** How a study was joined with its report (CONTRACT order of preference). */
-/** A short, stable, non-identifying handle for a UID in info-level logs (UIDs themselves only at debug). */
-export function uidTag(uid: string): string {
-  return sha256Hex(uid, 12);
-}
-
 export type JoinedBy = 'accession-number' | 'study-instance-uid' | 'patient-and-date';
 
 /** One detected fracture, what the report says of it, and what was written for it. */

@@ -7,7 +7,8 @@ import { isSignedLink } from '../../http/signed-link';
 import type { Logger } from '../../log';
 import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
 import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
-import { type StudyState, publicStudyState, type StoredStudy, uidTag } from '../../store/studies';
+import { uidTag } from '../../domain/digest';
+import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
 
 /**
  * The same UID rule as the DICOMweb client and the HL7 side (PS3.5 9.1 syntax, leading zeros tolerated:
