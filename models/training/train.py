@@ -222,7 +222,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--val-seeds", type=int, default=6, help="phantom seeds held out for validation")
-    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--version", default="0.2.0")
     ap.add_argument("--parity", type=int, default=4, help="validation slabs whose outputs are kept for the ONNX parity check")
     ap.add_argument("--real-fraction", type=float, default=0.2, help="share of each batch drawn from real CT slabs (when there are any)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on whatever data is there (CI)")

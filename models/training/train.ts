@@ -9,7 +9,7 @@
  *      result in the model card (exit 1 when it does not).
  * Then `npm run bench:detection -- --update-card` measures it on the held-out bench.
  *
- *   npm run train [-- --phantoms 100 --per 4 --steps 1550 --minutes 26 --jobs 2 --out models/vcf-unet-ref]
+ *   npm run train [-- --phantoms 100 --per 4 --steps 2500 --minutes 26 --jobs 2 --out models/vcf-unet-ref]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     seed0: { type: 'string', default: '1000' },
     phantoms: { type: 'string', default: '100' },
     per: { type: 'string', default: '4' },
-    steps: { type: 'string', default: '1550' },
+    steps: { type: 'string', default: '2500' },
     minutes: { type: 'string', default: '26' },
     jobs: { type: 'string', default: '2' },
   },
