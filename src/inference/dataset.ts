@@ -43,6 +43,13 @@ function labelAt(g: GridData, p: Vec3): number {
   return g.data[i + j * g.dims[0] + k * g.dims[0] * g.dims[1]] as number;
 }
 
+/** LPS (mm) of a grid's voxel centre (i, j, k). */
+function gridPoint(g: GridData, i: number, j: number, k: number): Vec3 {
+  const [di, dj, dk] = g.direction;
+  const [si, sj, sk] = g.spacing;
+  return [0, 1, 2].map((a) => (g.origin[a] as number) + i * si * (di[a] as number) + j * sj * (dj[a] as number) + k * sk * (dk[a] as number)) as Vec3;
+}
+
 /** Targets on the slab's centre plane: 1 for T1–L5 bodies (labels 1–17), 2 for S1 (18), else 0. */
 export function slabTargets(slab: SagittalSlab, labels: GridData): Uint8Array {
   const out = new Uint8Array(slab.rows * slab.cols);
@@ -109,11 +116,8 @@ export function samplesFromLabelledVolume(volume: Volume, labels: GridData, seed
         const code = labels.data[i + j * nx + k * nx * ny] as number;
         if (code < 1 || code > 18) continue;
         const s = sums.get(code) ?? [0, 0, 0, 0];
-        for (let a = 0; a < 3; a++) {
-          s[a] = (s[a] as number) + labels.origin[a]! + i * labels.spacing[0] * labels.direction[0][a]! + j * labels.spacing[1] * labels.direction[1][a]! + k * labels.spacing[2] * labels.direction[2][a]!;
-        }
-        s[3]++;
-        sums.set(code, s);
+        const p = gridPoint(labels, i, j, k);
+        sums.set(code, [s[0] + p[0], s[1] + p[1], s[2] + p[2], s[3] + 1]);
       }
     }
   }
