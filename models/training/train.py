@@ -4,8 +4,10 @@ Trains the reference model vcf-unet-ref: a small 2D U-Net that segments vertebra
 sagittal slabs (3 channels: parasagittal planes at -4, 0, +4 mm, 1 mm pixels) into
 0 background / 1 vertebral body T1-L5 / 2 S1 body, and exports it to ONNX with its model card.
 
-Data: models/training/export-dataset.ts (phantoms from the project's own generator).
-Run (full):  npm run train   (exports the phantom slabs, runs this script, checks the ONNX export: models/training/train.ts)
+Data: models/training/export-dataset.ts (phantoms from the project's own generator) and
+models/training/export-real.ts (a real CT with published body masks, `source: "real"`: --real-fraction of
+each batch, never validation).
+Run (full):  npm run train   (exports the slabs, runs this script, checks the ONNX export: models/training/train.ts)
 Run (CI):    /usr/bin/python3 models/training/train.py --smoke --data DIR --out DIR
 Seeded; uses 2 CPU threads; stops at --minutes even if --steps is not reached.
 """
