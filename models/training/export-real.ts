@@ -18,8 +18,8 @@ import { decodeNifti, type GridData } from '../../src/imaging/nifti';
 import { readVolumeFile } from '../../src/imaging/volume-file';
 import { writeSamples } from './slabs';
 
-/** The real cases that train, with their label maps in the phantom's codes (1–17 T1–L5, 18 S1). */
-export const REAL_TRAINING_CASES = ['totalseg-example'] as const;
+/** The real case that trains, named as bench/real-ct.ts names it (the card's `training.realCases`). */
+const CASE = 'totalseg-example';
 
 /** TotalSegmentator's vertebra codes (26 = S1, 27 = L5 … 33 = T11) in the phantom's (18 = S1, 17 = L5 … 11 = T11). */
 const TOTALSEG_TO_PHANTOM: Record<number, number> = { 26: 18, 27: 17, 28: 16, 29: 15, 30: 14, 31: 13, 32: 12, 33: 11 };
@@ -51,9 +51,9 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
   const { volume } = await readVolumeFile(ct);
   const samples = samplesFromLabelledVolume(volume, totalsegBodies(imaging), 1, Number(values.per));
-  const index = writeSamples(out, 'r-totalseg-example', samples).map((e) => ({ ...e, source: 'real', case: 'totalseg-example' }));
+  const index = writeSamples(out, `r-${CASE}`, samples).map((e) => ({ ...e, source: 'real', case: CASE }));
   writeFileSync(join(out, 'index-real.json'), JSON.stringify(index));
-  process.stdout.write(`export-real: totalseg-example: ${samples.length} slabs\n`);
+  process.stdout.write(`export-real: ${CASE}: ${samples.length} slabs\n`);
 }
 
 main().catch((e: unknown) => {
