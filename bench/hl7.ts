@@ -6,18 +6,17 @@
  * Prints one JSON object on stdout. The service runs as its own process (serve --role api) so client
  * and server do not share an event loop.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Hl7Message } from '@medplum/core';
 import { Message } from 'node-hl7-client';
 import { Er7Message } from '../src/ingest/hl7/er7';
 import { parseOru, readHeader } from '../src/ingest/hl7/oru';
-import { MllpFramer, encodeMllp } from '../src/ingest/hl7/mllp';
+import { encodeMllp } from '../src/ingest/hl7/mllp';
 import { deletePrefix, freePort } from '../test/helpers/service';
 import { loadHl7Fixtures, sharedFixture } from '../test/helpers/fixtures';
 import { makeOru } from '../test/helpers/hl7';
+import { BenchConnection, ROOT, quantile, round, startProcess, stopProcess } from './harness';
 
 const { values } = parseArgs({
   options: {
@@ -33,50 +32,6 @@ const N = Number(values.messages);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const PEER_BUDGET_MS = Number(values['peer-budget-s']) * 1000;
-const ROOT = path.resolve(__dirname, '..');
-
-const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null);
-const round = (x: number | null, d = 2) => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
-
-/** One MLLP connection that sends a message and waits for the ACK whose MSA-2 matches. */
-class BenchConnection {
-  private framer = new MllpFramer(64 * 1024 * 1024);
-  private waiting: { id: string; resolve: () => void } | null = null;
-  acks = 0;
-  strayAcks = 0;
-  private constructor(private socket: net.Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (d) => {
-      for (const e of this.framer.push(d)) {
-        if (e.kind !== 'frame') continue;
-        this.acks++;
-        const text = e.payload.toString('latin1');
-        const msa = text.split('\r').find((s) => s.startsWith('MSA'))?.split('|')[2];
-        if (this.waiting && msa === this.waiting.id) {
-          const w = this.waiting;
-          this.waiting = null;
-          w.resolve();
-        } else this.strayAcks++;
-      }
-    });
-    socket.on('error', () => undefined);
-  }
-  static open(port: number): Promise<BenchConnection> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new BenchConnection(s)));
-      s.once('error', reject);
-    });
-  }
-  send(id: string, bytes: Buffer): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiting = { id, resolve };
-      this.socket.write(bytes);
-    });
-  }
-  close() {
-    this.socket.destroy();
-  }
-}
 
 let seq = 0;
 function nextMessage(): { id: string; bytes: Buffer } {
@@ -141,35 +96,6 @@ async function fixedRate(port: number, connections: number, rate: number, second
   conns.forEach((c) => c.close());
   latencies.sort((a, b) => a - b);
   return { connections, rate, seconds, messages: latencies.length, ackLatencyMs: { p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies[latencies.length - 1] ?? null) } };
-}
-
-async function startProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (ready.test(out)) resolve();
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => reject(new Error(`process exited ${code}: ${out.slice(-500)}`)));
-    setTimeout(() => reject(new Error(`not ready: ${out.slice(-500)}`)), 20_000);
-  });
-  proc.stdout!.removeAllListeners('data');
-  proc.stderr!.removeAllListeners('data');
-  proc.stdout!.resume();
-  proc.stderr!.resume();
-  return proc;
-}
-
-async function stopProcess(proc: ChildProcess) {
-  if (proc.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    proc.once('exit', () => resolve());
-    proc.kill('SIGTERM');
-    setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
-  });
 }
 
 function parseBench() {

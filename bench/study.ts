@@ -9,7 +9,6 @@
  *   npx tsx bench/study.ts --slices 100 --runs 1 --no-parse   # quick
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,25 +21,9 @@ import type { StudyState } from '../src/store/studies';
 import { startOrthanc, stowRs, type OrthancInstance } from '../test/helpers/orthanc';
 import { REDIS_URL, deletePrefix, freePort, testPrefix } from '../test/helpers/service';
 import { benchStudyParse } from './study-parse';
+import { procStatus, waitHttp } from './harness';
 
 const MB = 1024 * 1024;
-
-function procStatus(pid: number): { hwmMB: number; rssMB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { hwmMB: Math.round(kb('VmHWM') / 1024), rssMB: Math.round(kb('VmRSS') / 1024) };
-}
-
-async function waitHttp(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the service exited with code ${child.exitCode}`);
-    const ok = await fetch(url).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer in time`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface RunResult {
   notificationToVolumeMs: number;
