@@ -7,6 +7,7 @@
  *   const orthanc = await startOrthanc({ users: { alice: 'secret' } });
  *   await orthanc.upload(buffer);                // POST /instances
  *   orthanc.dicomWebUrl                          // http://127.0.0.1:<port>/dicom-web
+ *   await orthanc.halt(); await orthanc.resume(); // down (SIGKILL) and back, same ports and storage
  *   await orthanc.stop();                        // SIGTERM, SIGKILL after 10 s, temp dir removed
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -94,6 +95,13 @@ export interface OrthancInstance {
   uploadFiles(paths: string[]): Promise<string[]>;
   /** SIGTERM, SIGKILL after 10 s; then removes the temporary directory. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * A PACS outage: SIGKILL (requests in flight are cut, as a crash or a pulled cable would), keeping the
+   * ports, configuration and storage; not restarted by `restartOnCrash`. `resume()` ends it.
+   */
+  halt(): Promise<void>;
+  /** Starts a halted Orthanc again on the same ports and storage; resolves once /system answers. */
+  resume(): Promise<void>;
   readonly running: boolean;
   /** How many times Orthanc died by itself after a successful start. */
   readonly crashes: number;
@@ -182,6 +190,7 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
   const logTail = () => lines.slice(-30).join('\n');
 
   let stopped = false;
+  let halted = false;
   let ready = false;
   let crashes = 0;
   const entry = { child: undefined as unknown as ChildProcess, dir };
@@ -192,7 +201,7 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
     follow(child.stderr);
     child.once('exit', (code, signal) => {
       lines.push(`[Orthanc process exited: code ${code}, signal ${signal}]`);
-      if (stopped || !ready) return;
+      if (stopped || halted || !ready) return;
       crashes += 1;
       // Restart on the same ports and storage: clients see a crash as connection errors, then recovery.
       if (options.restartOnCrash && crashes <= MAX_RESTARTS) entry.child = spawnChild();
@@ -226,27 +235,46 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
     fs.rmSync(dir, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  for (;;) {
-    if (!alive()) {
-      const { exitCode, signalCode } = entry.child;
-      await stop();
-      throw new Error(`Orthanc exited during start (code ${exitCode}, signal ${signalCode}):\n${logTail()}`);
+  const answering = async () => {
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    for (;;) {
+      if (!alive()) {
+        const { exitCode, signalCode } = entry.child;
+        await stop();
+        throw new Error(`Orthanc exited during start (code ${exitCode}, signal ${signalCode}):\n${logTail()}`);
+      }
+      try {
+        const res = await fetch(`${url}/system`, { headers, signal: AbortSignal.timeout(1000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`Orthanc did not answer /system within the start timeout:\n${logTail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    try {
-      const res = await fetch(`${url}/system`, { headers, signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`Orthanc did not answer /system within the start timeout:\n${logTail()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  await answering();
   ready = true;
+
+  const halt = async () => {
+    if (stopped || halted) return;
+    halted = true;
+    const child = entry.child;
+    if (alive()) {
+      child.kill('SIGKILL');
+      await waitForExit(child, 5_000);
+    }
+  };
+  const resume = async () => {
+    if (stopped || !halted) return;
+    entry.child = spawnChild();
+    await answering();
+    halted = false;
+  };
 
   const upload = async (file: Buffer) => {
     // A supervised server may be restarting: wait for it rather than fail the upload.
@@ -284,6 +312,8 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancInstance>
       return ids;
     },
     stop,
+    halt,
+    resume,
     get running() {
       return !stopped && alive();
     },

@@ -1,8 +1,10 @@
 /**
  * A throw-away redis-server (Debian package redis-server) for the demo and the tests: 127.0.0.1 on a
- * port of its own, a temporary working directory, no persistence, removed at stop. It can be stopped
- * and started again on the same port (tests of a Redis outage). Development tooling: the service
- * itself never starts one.
+ * port of its own, a temporary working directory, no persistence unless asked (`appendonly`), removed at
+ * stop. It can be stopped and started again on the same port (tests of a Redis outage), and with
+ * `stop({ keepData: true })` it comes back on the same directory, as a crashed Redis restarted by its
+ * supervisor would (fault tests of what an AOF keeps). Development tooling: the service itself never
+ * starts one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,12 +19,20 @@ export function redisServerAvailable(): boolean {
   return fs.existsSync(REDIS_SERVER_BIN);
 }
 
+export interface LocalRedisOptions {
+  /** `--appendonly yes` (fsync every second, Redis's default): what a production Redis should run with. Default false. */
+  appendonly?: boolean;
+}
+
 export class LocalRedisServer {
   private proc: ChildProcess | null = null;
   private dir: string | null = null;
 
   /** A server on `port` (see `freePort`), not started yet. */
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly options: LocalRedisOptions = {},
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -30,7 +40,7 @@ export class LocalRedisServer {
 
   async start(timeoutMs = 5000): Promise<void> {
     this.dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'vcf-redis-'));
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no'];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', this.options.appendonly ? 'yes' : 'no'];
     const proc = spawn(REDIS_SERVER_BIN, args, { stdio: 'ignore' });
     this.proc = proc;
     const exited = new Promise<never>((_, reject) => proc.once('error', reject).once('exit', (code) => reject(new Error(`redis-server exited (${code}) on port ${this.port}`))));
@@ -44,8 +54,11 @@ export class LocalRedisServer {
     throw new Error(`redis-server did not answer on port ${this.port} within ${timeoutMs} ms`);
   }
 
-  /** SIGKILL (an outage as abrupt as a crash) and the directory removed; `start()` may follow. */
-  async stop(): Promise<void> {
+  /**
+   * SIGKILL (an outage as abrupt as a crash); `start()` may follow. The directory is removed, unless
+   * `keepData`: then the next `start()` loads what the server had persisted there (its AOF).
+   */
+  async stop({ keepData = false }: { keepData?: boolean } = {}): Promise<void> {
     const proc = this.proc;
     this.proc = null;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
@@ -54,6 +67,7 @@ export class LocalRedisServer {
         proc.kill('SIGKILL');
       });
     }
+    if (keepData) return;
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
     this.dir = null;
   }

@@ -22,6 +22,16 @@ export type NotifyOutcome =
   | { kind: 'duplicate'; jobId: string; status: StudyStatus }
   | { kind: 'unchanged'; jobId: string; status: StudyStatus };
 
+/**
+ * What `POST /studies/{uid}/replay` is told. `accepted`: the study was queued again (202). `pending`: its
+ * job is still queued, running or waiting for a retry, nothing added (409). `unknown`: no notification
+ * was ever received for it, so there is no source to fetch it from (404).
+ */
+export type ReplayOutcome =
+  | { kind: 'accepted'; jobId: string; status: 'queued' }
+  | { kind: 'pending'; jobId: string; status: StudyStatus }
+  | { kind: 'unknown'; jobId: string };
+
 export interface StudyIntakeOptions {
   prefix: string;
   attempts: number;
@@ -57,14 +67,35 @@ export class StudyIntake {
 
   async accept(n: StudyNotification, traceId: string): Promise<NotifyOutcome> {
     const jobId = studyJobId(n.studyInstanceUid);
-    const lockKey = `${this.options.prefix}:study-notify-lock:${n.studyInstanceUid}`;
-    const token = await this.redisStep(acquireLock(this.redis, lockKey, 30_000));
-    if (token === null) return { kind: 'duplicate', jobId, status: (await this.redisStep(this.store.get(n.studyInstanceUid)))?.status ?? 'queued' };
-    try {
-      return await this.decide(n, jobId, traceId);
-    } finally {
-      await releaseLock(this.redis, lockKey, token);
-    }
+    const outcome = await this.locked(n.studyInstanceUid, () => this.decide(n, jobId, traceId));
+    return outcome ?? { kind: 'duplicate', jobId, status: (await this.redisStep(this.store.get(n.studyInstanceUid)))?.status ?? 'queued' };
+  }
+
+  /**
+   * Queues a known study again whatever its fingerprint says: the operator's answer to a study that
+   * failed while its source was down (its attempts spent), or one to analyse again with a new model.
+   * Same queueing as a notification, from the source and identifiers its first notification gave; a
+   * pending job is left alone (its retries are still to come).
+   */
+  async replay(studyInstanceUid: string, traceId: string): Promise<ReplayOutcome> {
+    const jobId = studyJobId(studyInstanceUid);
+    const outcome = await this.locked(studyInstanceUid, async (): Promise<ReplayOutcome> => {
+      const stored = await this.redisStep(this.store.get(studyInstanceUid));
+      if (!stored) return { kind: 'unknown', jobId };
+      const job = await this.redisStep(this.queue.getJob(jobId));
+      const jobState = job ? await this.redisStep(job.getState()) : null;
+      if (jobState !== null && PENDING.has(jobState)) return { kind: 'pending', jobId, status: stored.status };
+      // Only what a notification said is carried over: what the worker read from the source it reads again.
+      const n: StudyNotification = {
+        studyInstanceUid,
+        source: stored.source,
+        accessionNumber: stored.identifiers.accessionNumber === 'notification' ? (stored.accessionNumber ?? undefined) : undefined,
+        patientId: stored.identifiers.patientId === 'notification' ? (stored.patientId ?? undefined) : undefined,
+      };
+      return (await this.enqueue(n, jobId, traceId, Boolean(job))) ? { kind: 'accepted', jobId, status: 'queued' } : { kind: 'pending', jobId, status: stored.status };
+    });
+    // A notification of this study is being decided right now: as good as pending.
+    return outcome ?? { kind: 'pending', jobId, status: (await this.redisStep(this.store.get(studyInstanceUid)))?.status ?? 'queued' };
   }
 
   /** The stored state, for `GET /studies/{uid}`; Redis trouble is QUEUE_UNAVAILABLE like above. */
@@ -93,10 +124,32 @@ export class StudyIntake {
         return { kind: 'unchanged', jobId, status: stored.status };
       }
     }
-    // A finished job keeps its id until removed; BullMQ would ignore an add with the same id.
-    if (job && (await this.redisStep(this.queue.remove(jobId))) === 0) {
-      return { kind: 'duplicate', jobId, status: stored?.status ?? 'queued' };
+    if (!(await this.enqueue(n, jobId, traceId, Boolean(job)))) return { kind: 'duplicate', jobId, status: stored?.status ?? 'queued' };
+    return { kind: 'accepted', jobId, status: 'queued' };
+  }
+
+  /**
+   * Runs `work` under a short Redis lock per study, which serialises notifications and replays of one
+   * study; null when another holds it.
+   */
+  private async locked<T>(studyInstanceUid: string, work: () => Promise<T>): Promise<T | null> {
+    const lockKey = `${this.options.prefix}:study-notify-lock:${studyInstanceUid}`;
+    const token = await this.redisStep(acquireLock(this.redis, lockKey, 30_000));
+    if (token === null) return null;
+    try {
+      return await work();
+    } finally {
+      await releaseLock(this.redis, lockKey, token);
     }
+  }
+
+  /**
+   * Resets the study's state to queued and adds its job; false when the finished job of `jobExists`
+   * could not be removed (a worker took it meanwhile), so nothing was added.
+   */
+  private async enqueue(n: StudyNotification, jobId: string, traceId: string, jobExists: boolean): Promise<boolean> {
+    // A finished job keeps its id until removed; BullMQ would ignore an add with the same id.
+    if (jobExists && (await this.redisStep(this.queue.remove(jobId))) === 0) return false;
     // The state first: a worker picking the job up at once must find it, and then overwrite it.
     await this.redisStep(
       this.store.markQueued(n.studyInstanceUid, {
@@ -111,7 +164,7 @@ export class StudyIntake {
     // References only: the notification's accession number and patient id live in the study's state.
     const data: StudyJobData = { studyInstanceUid: n.studyInstanceUid, source: n.source, traceId };
     await this.redisStep(this.queue.add(STUDIES_QUEUE, data, { ...studyJobOptions(this.options.attempts, this.options.backoffMs), jobId }));
-    return { kind: 'accepted', jobId, status: 'queued' };
+    return true;
   }
 
   /** A repeat may carry the accession number or patient id the first notification lacked: keep them. */

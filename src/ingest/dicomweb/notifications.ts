@@ -5,7 +5,7 @@ import { AppError } from '../../errors';
 import { requireApiToken } from '../../http/auth';
 import { isSignedLink } from '../../http/signed-link';
 import type { Logger } from '../../log';
-import type { NotifyOutcome, StudyNotification } from '../../queue/study-intake';
+import type { NotifyOutcome, ReplayOutcome, StudyNotification } from '../../queue/study-intake';
 import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
 import { uidTag } from '../../domain/digest';
 import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
@@ -36,6 +36,8 @@ export interface StudyRoutesDeps {
   accept(notification: StudyNotification, traceId: string): Promise<NotifyOutcome>;
   getStudy(studyInstanceUid: string): Promise<StoredStudy | null>;
   getKeyImage(studyInstanceUid: string): Promise<Buffer | null>;
+  /** `POST /studies/{uid}/replay` (StudyIntake.replay); the route exists only when given. */
+  replay?(studyInstanceUid: string, traceId: string): Promise<ReplayOutcome>;
   logger: Logger;
 }
 
@@ -63,8 +65,9 @@ function isJsonBody(req: Request): boolean {
 }
 
 /**
- * `POST /notifications/studies` and `GET /studies/{studyInstanceUid}` (CONTRACT). Both need the bearer
- * token when API_TOKEN is set: the state carries findings.
+ * `POST /notifications/studies` and `GET /studies/{studyInstanceUid}` (CONTRACT), and
+ * `POST /studies/{studyInstanceUid}/replay`. All need the bearer token when API_TOKEN is set: the state
+ * carries findings, and a replay costs an analysis.
  */
 export function studyRouter(deps: StudyRoutesDeps): Router {
   const router = Router();
@@ -113,6 +116,35 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
     if (!png) throw new AppError('NOT_FOUND', 'no key image for this study (not analysed, or analysed without a model)');
     res.type('image/png').set('cache-control', 'private, no-store').send(png);
   });
+
+  // The operator's retry: a study that failed (e.g. its source was down for all its attempts) is queued
+  // again without waiting for the PACS to notify it, and without the notification's fingerprint check.
+  const replay = deps.replay;
+  if (replay) {
+    router.post('/studies/:studyInstanceUid/replay', auth, async (req, res) => {
+      const parsed = uid.safeParse(req.params.studyInstanceUid);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      const traceId = randomUUID();
+      const outcome = await replay(parsed.data, traceId);
+      deps.logger.info({ event: 'study.replayed', traceId, outcome: outcome.kind, study: uidTag(parsed.data) }, 'study replay');
+      switch (outcome.kind) {
+        case 'accepted':
+          res.location(`/studies/${parsed.data}`);
+          res.status(202).json({ jobId: outcome.jobId, status: outcome.status });
+          break;
+        case 'pending':
+          // Not an AppError: errors.ts has no 409 code yet. The same { error } shape as every refusal.
+          res.status(409).json({
+            error: { code: 'STUDY_JOB_PENDING', message: `the study's job is still queued, running or waiting for a retry (status ${outcome.status}): nothing to replay yet` },
+          });
+          break;
+        case 'unknown':
+          throw new AppError('NOT_FOUND', 'no notification was received for this study');
+        default:
+          outcome satisfies never;
+      }
+    });
+  }
 
   router.get('/studies/:studyInstanceUid', auth, async (req, res) => {
     const parsed = uid.safeParse(req.params.studyInstanceUid);
