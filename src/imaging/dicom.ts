@@ -19,6 +19,19 @@ const { max, min, round } = Math;
 // dcmjs complains on stderr about private VRs ("xs", "ox") in implicit-VR files; those are harmless here.
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
 
+/**
+ * dcmjs copies a binary value with getBuffer(offset, offset + declared length), and when that length runs
+ * past the end of the data it first allocates a buffer of the declared size (4 GB for a length of
+ * 0xFFFFFFF0) and then fills what exists. No value can be longer than the bytes left: refuse it before
+ * anything is allocated (the read fails, which parseHeaders and pixelBytes report as VOLUME_INVALID).
+ */
+const stream = dcmjs.data.ReadBufferStream.prototype;
+const copyValue = stream.getBuffer;
+stream.getBuffer = function getBuffer(this: typeof stream, start?: number, end?: number) {
+  if (end !== undefined && end > this.endOffset) throw new Error(`a value of ${end - (start ?? 0)} bytes runs past the end of the data`);
+  return copyValue.call(this, start, end);
+};
+
 export const TRANSFER_SYNTAXES: Record<string, { name: string; supported: boolean; bigEndian?: boolean; rle?: boolean; jpegLossless?: boolean }> = {
   [TS.IMPLICIT_VR_LITTLE_ENDIAN]: { name: 'Implicit VR Little Endian', supported: true },
   [TS.EXPLICIT_VR_LITTLE_ENDIAN]: { name: 'Explicit VR Little Endian', supported: true },
@@ -78,6 +91,8 @@ export interface SliceHeader {
   /** Frame index inside the instance (0 for single-frame). */
   frameIndex: number;
   numberOfFrames: number;
+  /** Size of the Part-10 file the frame was read from (absent when the header came from DICOMweb metadata). */
+  fileBytes?: number;
 }
 
 /**
@@ -162,6 +177,12 @@ export function headersFromDicomJson(ds: DicomJson, transferSyntaxUid?: string):
   });
 }
 
+/** The first line of what dcmjs threw: usually an Error, but pako (Deflated syntax) throws bare strings. */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? '';
+}
+
 function toArrayBuffer(buf: Uint8Array): ArrayBuffer {
   // dcmjs wants an ArrayBuffer that starts at the file's first byte; Node Buffers often sit inside a pool.
   if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) return buf.buffer;
@@ -189,13 +210,14 @@ export function parseHeaders(buf: Uint8Array): ParsedHeaders {
   try {
     dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { untilTag: TAG.PixelData, noCopy: false, ignoreErrors: true });
   } catch (err) {
-    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
+    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${firstLine(err)}`);
   }
   const ts = getString(dict.meta as DicomJson, TAG.TransferSyntaxUID) ?? TS.IMPLICIT_VR_LITTLE_ENDIAN;
   const dataset = dict.dict as DicomJson;
   // dcmjs leaves a placeholder for the tag it stopped at.
   delete dataset[TAG.PixelData];
-  return { transferSyntaxUid: ts, frames: headersFromDicomJson(dataset, ts), dataset, mediaStorageSopClassUid: getString(dict.meta as DicomJson, '00020002') };
+  const frames = headersFromDicomJson(dataset, ts).map((f) => ({ ...f, fileBytes: buf.byteLength }));
+  return { transferSyntaxUid: ts, frames, dataset, mediaStorageSopClassUid: getString(dict.meta as DicomJson, '00020002') };
 }
 
 /** Rejects what assembleVolume cannot decode, with a reason a PACS administrator can act on. */
@@ -208,6 +230,13 @@ export function checkDecodable(h: SliceHeader): void {
   if (h.samplesPerPixel !== 1) throw new AppError('VOLUME_INVALID', `SamplesPerPixel ${h.samplesPerPixel}: CT must be single-sample greyscale`);
   if (h.bitsAllocated !== 16) throw new AppError('VOLUME_INVALID', `BitsAllocated ${h.bitsAllocated} unsupported (16 expected for CT)`);
   if (h.rows <= 0 || h.columns <= 0) throw new AppError('VOLUME_INVALID', 'Rows/Columns missing');
+  // The pixels are in the file: native ones as they are, compressed ones at most 64 times smaller (an RLE
+  // run of 128 bytes takes 2). A matrix the file cannot hold is a corrupt header, and the volume would be
+  // allocated from it (65535×65535 slices) before any pixel is read.
+  const needed = h.rows * h.columns * 2 * h.numberOfFrames;
+  if (h.fileBytes !== undefined && needed > h.fileBytes * (ts.rle || ts.jpegLossless ? 64 : 1)) {
+    throw new AppError('VOLUME_INVALID', `${h.rows}x${h.columns}x${h.numberOfFrames} frames need ${needed} bytes of pixel data; the file has ${h.fileBytes} bytes`);
+  }
 }
 
 // One-entry cache: the frames of a multi-frame instance are read one after another, and parsing the
@@ -255,7 +284,7 @@ function pixelBytes(buf: Uint8Array, frame: SliceHeader): Uint8Array {
   try {
     dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { noCopy: true, ignoreErrors: true });
   } catch (err) {
-    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${(err as Error).message.split('\n')[0]}`);
+    throw new AppError('VOLUME_INVALID', `unreadable DICOM: ${firstLine(err)}`);
   }
   const el = dict.dict[TAG.PixelData];
   if (ts?.rle) {

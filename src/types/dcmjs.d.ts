@@ -35,6 +35,12 @@ declare module 'dcmjs' {
       static isEncapsulated(transferSyntaxUid: string): boolean;
     }
 
+    /** The stream dcmjs reads a file through; `getBuffer` copies the bytes [start, end) of a value. */
+    class ReadBufferStream {
+      endOffset: number;
+      getBuffer(start?: number, end?: number): ArrayBuffer | Uint8Array;
+    }
+
     class DicomMetaDictionary {
       static naturalizeDataset(dataset: DicomJsonDataset): Record<string, unknown>;
       static denaturalizeDataset(dataset: Record<string, unknown>): DicomJsonDataset;
