@@ -9,7 +9,7 @@ import { type Hl7IntakeDeps, handleHl7Message } from './ingest/hl7/intake';
 import { MllpServer } from './ingest/hl7/mllp-server';
 import { type DicomwebClient, createDicomwebClient, studyFingerprint } from './ingest/dicomweb';
 import { studyRouter } from './ingest/dicomweb/notifications';
-import { type ModelHandle, startModel, stopModel } from './inference';
+import { AnalysisThreads } from './inference';
 import { type Logger, createLogger, withoutUids } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
 import { Correlator } from './correlate/correlator';
@@ -29,7 +29,7 @@ import { effectiveConfig, redactUrl } from './config/load';
 import { ReportIntake } from './queue/report-intake';
 import { REPORT_WORKER_LOCK, type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
-import { type StudyJobData, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
+import { STUDY_WORKER_LOCK, type StudyJobData, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
 import { CdsStore } from './store/cds';
 import { Hl7MessageLog } from './store/hl7-messages';
 import { lookupRouter } from './http/lookups';
@@ -97,9 +97,11 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     stops.push(() => fhir.close());
     if (role !== 'api') {
       // The model first: a worker that cannot load it must not start (one clear line naming MODEL_PATH).
-      const model = await startModel(config.MODEL_PATH);
-      stops.push(() => stopModel(model));
-      logger.info({ event: 'model.loaded', name: model.card.name, version: model.card.version, sha256: model.card.sha256 }, 'model loaded');
+      // Each analysis thread loads its own session; one thread per concurrent study job.
+      const analysis = await AnalysisThreads.start(config.STUDY_WORKER_CONCURRENCY, { modelPath: config.MODEL_PATH, ortThreads: 2 });
+      stops.push(() => analysis.close());
+      const { card } = analysis;
+      logger.info({ event: 'model.loaded', name: card.name, version: card.version, sha256: card.sha256, threads: config.STUDY_WORKER_CONCURRENCY }, 'model loaded');
       readiness.model = async () => null;
       const workerRedis = createRedis(config.REDIS_URL, 'worker');
       readiness.workerRedis = () => redisReadiness(workerRedis, health);
@@ -116,7 +118,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       );
       observeWorker(worker, metrics, logger, health);
       stops.push(() => worker.close());
-      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, model, logger);
+      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, analysis, logger);
       observeWorker(studyWorker, metrics, logger, health, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
       const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
@@ -246,20 +248,21 @@ function dicomwebClients(make: (source: string) => DicomwebClient): (source: str
 }
 
 /**
- * The study worker: its own concurrency (analysis is CPU- and memory-heavy) and a long lock, since the
- * synchronous volume assembly holds the event loop and lock renewal waits for it.
+ * The study worker: its own concurrency (analysis is CPU- and memory-heavy, one analysis thread per job).
+ * Analysis runs off the event loop, so the lock is renewed while it runs and can be short: a killed
+ * worker's study is taken over within a lock's length.
  */
-function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, model: ModelHandle, logger: Logger): Worker<StudyJobData> {
+function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, analysis: AnalysisThreads, logger: Logger): Worker<StudyJobData> {
   const { studies: store, links } = storesFor(config, redis);
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
   );
-  const deps = { store, links, correlateQueue, clientFor, model, logger };
+  const deps = { store, links, correlateQueue, clientFor, analyse: analysis.analyse, logger };
   const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.STUDY_WORKER_CONCURRENCY,
-    lockDuration: 120_000,
+    ...STUDY_WORKER_LOCK,
   });
   worker.on('failed', (job, err) => {
     if (job) {

@@ -1,7 +1,7 @@
 import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import { AppError, toAppError } from '../errors';
-import { analyzeSeriesBuffers, selectSeriesUid, type StudyAnalysis, type Volume } from '../imaging';
-import { completeAnalysis, type ModelHandle } from '../inference';
+import { selectSeriesUid, type StudyAnalysis } from '../imaging';
+import type { AnalysedSeries, StudyAnalyser } from '../inference';
 import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, type StudyIdentity, fetchStudySeriesForAnalysis, studyFingerprint, studyIdentityFromQido } from '../ingest/dicomweb';
 import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
@@ -35,6 +35,13 @@ export function studyJobOptions(attempts: number, backoffMs: number): JobsOption
   };
 }
 
+/**
+ * Analysis runs on a worker thread (`AnalysisThreads`), so the event loop renews the lock while a study is
+ * analysed and the lock can be short: a killed worker's study is taken over by another within ~30 s. A
+ * study that stalls its worker twice (it kills the process each time, e.g. out of memory) fails.
+ */
+export const STUDY_WORKER_LOCK = { lockDuration: 30_000, stalledInterval: 30_000, maxStalledCount: 1 } as const;
+
 export interface StudyWorkerDeps {
   store: StudyStore;
   links: LinkStore;
@@ -44,10 +51,8 @@ export interface StudyWorkerDeps {
   logger: Logger;
   /** Default: imaging's `selectSeriesUid`. */
   selectSeries?: SelectSeries;
-  /** Default: imaging's `analyzeSeriesBuffers` (synchronous, CPU-bound: the event loop waits). */
-  analyze?: (buffers: Buffer[]) => { analysis: StudyAnalysis; volume?: Volume };
-  /** The loaded model: vertebrae are detected, labelled and graded on the volume. Null: volume facts only. */
-  model?: ModelHandle | null;
+  /** Volume assembly and detection: the service runs them on worker threads (`AnalysisThreads`). */
+  analyse: StudyAnalyser;
 }
 
 export interface StudyJobResult {
@@ -121,11 +126,8 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
     status: 'analysing',
     series: { chosen: { seriesInstanceUid: fetched.chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
   });
-  const { analysis, series, volume } = analyseBuffers(fetched, deps);
-  if (deps.model && volume) {
-    const { keyImage } = await completeAnalysis({ analysis, volume }, deps.model, { keyImage: true });
-    if (keyImage) await deps.store.setKeyImage(uid, keyImage);
-  }
+  const { analysis, series, keyImage } = await analyseBuffers(fetched, deps);
+  if (keyImage) await deps.store.setKeyImage(uid, keyImage);
   const analysedMs = performance.now() - started;
 
   const identity = await rememberIdentity(uid, { 'qido-rs': await studyIdentityFromQido(client, uid), 'instance-metadata': fetched.identity }, deps);
@@ -176,16 +178,15 @@ async function rememberIdentity(
 }
 
 /**
- * Assembles and analyses the retrieved series, then lets go of the Part-10 buffers (the largest
- * allocation of the job) before anything else awaits; the volume lives until detection is done.
+ * Assembles and analyses the retrieved series. The Part-10 buffers (the largest allocation of the job)
+ * are handed over and no longer referenced here, so they can go as soon as the analyser has them.
  */
-function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { analysis: StudyAnalysis; series: StudySeries; volume: Volume | undefined } {
+async function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): Promise<AnalysedSeries & { series: StudySeries }> {
   const buffers = fetched.buffers;
   fetched.buffers = [];
-  let analysis: StudyAnalysis;
-  let volume: Volume | undefined;
+  let analysed: AnalysedSeries;
   try {
-    ({ analysis, volume } = (deps.analyze ?? analyzeSeriesBuffers)(buffers));
+    analysed = await deps.analyse(buffers);
   } catch (err) {
     // Say so when the server sent pixels it did not transcode: the fix is on the PACS (e.g. a codec plugin).
     if (!(err instanceof AppError) || !fetched.compressed) throw err;
@@ -196,10 +197,11 @@ function analyseBuffers(fetched: StudyForAnalysis, deps: StudyWorkerDeps): { ana
   }
   // The fetcher's selection compared every series of the study; the analysis saw only the chosen one and
   // adds what it learnt while assembling it.
+  const { analysis } = analysed;
   const reasons = [...new Set([...fetched.reasons, ...analysis.series.reasons])];
   const rejected = [...fetched.rejected];
   for (const r of analysis.series.rejected) if (!rejected.some((x) => x.seriesInstanceUid === r.seriesInstanceUid)) rejected.push(r);
-  return { analysis, series: { chosen: analysis.series.chosen, reasons, rejected }, volume };
+  return { ...analysed, series: { chosen: analysis.series.chosen, reasons, rejected } };
 }
 
 function unusableReason(fetched: StudyForAnalysis): string {

@@ -52,14 +52,14 @@ function setup(client: Partial<DicomwebClient>) {
     clientFor: () => client as DicomwebClient,
     logger: pino({ level: 'silent' }),
     selectSeries: (candidates) => ({ chosen: candidates[0]?.seriesInstanceUid ?? null, reasons: ['first'], rejected: [] }),
-    analyze: (buffers) => {
+    analyse: async (buffers) => {
       analyzed.push([...buffers]);
       const analysis = {
         seriesInstanceUid: CT,
         series: { chosen: { seriesInstanceUid: CT }, reasons: ['assembled'], rejected: [] },
         volume: { dims: [2, 2, 2] },
       } as unknown as StudyAnalysis;
-      return { analysis };
+      return { analysis, keyImage: null };
     },
   };
   return { deps, store, added, analyzed, linked };
@@ -183,7 +183,7 @@ describe('study worker', () => {
 
   it('a volume that cannot be assembled is unrecoverable; an unexpected error is internal and retried, without its text', async () => {
     const bad = setup(healthyClient);
-    bad.deps.analyze = () => {
+    bad.deps.analyse = async () => {
       throw new AppError('VOLUME_INVALID', 'slices are not evenly spaced');
     };
     expect(await rejection(processStudyJob(job(0), bad.deps))).toBeInstanceOf(UnrecoverableError);
@@ -194,14 +194,14 @@ describe('study worker', () => {
       retrieveSeries: async () =>
         ({ instances: [{ buffer: Buffer.from('a'), transferSyntaxUid: '1.2.840.10008.1.2.4.90', sopInstanceUid: '1.1' }], bytes: 1, transcodingRefused: true }) as RetrievedInstances,
     });
-    compressed.deps.analyze = () => {
+    compressed.deps.analyse = async () => {
       throw new AppError('STUDY_UNUSABLE', 'no usable CT series');
     };
     await rejection(processStudyJob(job(0), compressed.deps));
     expect(compressed.store.errors[0]?.message).toBe('no usable CT series (the source sent compressed pixel data it did not transcode: transfer syntax 1.2.840.10008.1.2.4.90)');
 
     const bug = setup(healthyClient);
-    bug.deps.analyze = () => {
+    bug.deps.analyse = async () => {
       throw new TypeError('cannot read properties of undefined (PATIENT NAME)');
     };
     const err = await rejection(processStudyJob(job(0), bug.deps));
