@@ -51,6 +51,7 @@ export function createFhirRouter(options: FhirHttpOptions): Router {
     try {
       const resourceType = req.path.split('/')[1] ?? '';
       if (!types.has(resourceType)) throw new AppError('NOT_FOUND', resourceType ? `resource type not served: ${resourceType}` : 'name a resource type to search');
+      checkPaging(new URL(req.url, 'http://localhost').searchParams);
       const fhirRequest: FhirRequest = { method: 'GET', url: req.url, pathname: '', body: undefined, params: {}, query: {}, headers: req.headers };
       const [outcome, resource] = await fhirRouter.handleRequest(fhirRequest, options.repository);
       const status = getStatus(outcome);
@@ -66,6 +67,22 @@ export function createFhirRouter(options: FhirHttpOptions): Router {
   const router = express.Router();
   router.use(FHIR_MOUNT, api);
   return router;
+}
+
+/**
+ * `_count` and `_offset` as plain decimal integers, each at most once. @medplum/core reads them with
+ * parseInt ("1e3" → 1, "5abc" → 5, "1.5" → 1) while the paging links read them as numbers: a page of 1
+ * whose links assumed 1000 would hide the remaining matches from a client that follows them.
+ */
+function checkPaging(query: URLSearchParams): void {
+  for (const name of ['_count', '_offset']) {
+    const values = query.getAll(name);
+    if (values.length > 1) throw new AppError('BAD_REQUEST', `${name} may be given once`);
+    const [value] = values;
+    if (value !== undefined && !(/^\d+$/.test(value) && Number.isSafeInteger(Number(value)))) {
+      throw new AppError('BAD_REQUEST', `${name} must be a non-negative integer`);
+    }
+  }
 }
 
 function sendFhir(res: Response, status: number, body: Resource): void {
