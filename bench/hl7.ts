@@ -2,9 +2,15 @@
  * bench:hl7 — HL7 intake measured end to end (ACK = job durably in Redis), beside bare peers that ACK
  * without doing anything, and parse throughput beside @medplum/core and node-hl7-client.
  *
- * usage: npm run bench:hl7 [-- --messages 4000 --rate 500 --seconds 5 --only all|parse|service]
+ * usage: npm run bench:hl7 [-- --messages 4000 --rate 500 --seconds 5 --only all|parse|service|analysing]
  * Prints one JSON object on stdout. The service runs as its own process (serve --role api) so client
  * and server do not share an event loop.
+ *
+ * `analysing` (also part of `all`): the same fixed-rate HL7 load on `serve --role all` (HTTP, MLLP and
+ * workers in one process, the demo's and a small site's deployment), first idle, then while a
+ * 512×512×`--analysis-slices` phantom study is retrieved from a local Orthanc and analysed again and again.
+ * ACK latency should not depend on imaging load (issue 16, item 13). `--cli` runs another checkout's
+ * compiled CLI (to measure a commit before a change with this bench).
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +22,14 @@ import { encodeMllp } from '../src/ingest/hl7/mllp';
 import { deletePrefix, freePort } from '../test/helpers/service';
 import { loadHl7Fixtures, sharedFixture } from '../test/helpers/fixtures';
 import { makeOru } from '../test/helpers/hl7';
-import { BenchConnection, ROOT, quantile, round, startProcess, stopProcess } from './harness';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { phantomBuffers } from '../src/imaging/phantom/generate';
+import { QUEUES } from '../src/queue/names';
+import { studyJobId } from '../src/queue/studies';
+import { startOrthanc, stowRs, type OrthancInstance } from '../test/helpers/orthanc';
+import { REDIS_URL } from '../test/helpers/service';
+import { BenchConnection, CLI, ROOT, quantile, round, startProcess, stopProcess } from './harness';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +38,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     'peer-budget-s': { type: 'string', default: '20' },
     only: { type: 'string', default: 'all' },
-
+    'analysis-slices': { type: 'string', default: '400' },
+    'analysis-seconds': { type: 'string', default: '30' },
+    cli: { type: 'string', default: CLI },
   },
 });
 const N = Number(values.messages);
@@ -145,15 +160,90 @@ async function loadRuns(port: number, budgetMs = Infinity) {
   };
 }
 
+/**
+ * Fixed-rate HL7 on `serve --role all`, idle and then while one big study is analysed over and over (its
+ * state and job are forgotten after each analysis so that the same notification analyses it again).
+ */
+async function whileAnalysing() {
+  const slices = Number(values['analysis-slices']);
+  const seconds = Number(values['analysis-seconds']);
+  const phantom = phantomBuffers({ seed: 1, size: 512, pixelSpacing: 0.75, slices, sliceSpacing: 1.25, fractures: [{ level: 'L1', grade: 2, morphology: 'wedge' }] });
+  const files = phantom.files.filter((f) => f.name.endsWith('.dcm')).map((f) => f.data);
+  const megabytes = Math.round(files.reduce((n, b) => n + b.length, 0) / 1e6);
+  const uid = phantom.truth.studyInstanceUid;
+  const prefix = `bench-hl7-analysing-${process.pid}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const studies = new Queue(QUEUES.studies, { connection: redis, prefix });
+  let orthanc: OrthancInstance | undefined;
+  let svc: Awaited<ReturnType<typeof startProcess>> | undefined;
+  try {
+    orthanc = await startOrthanc({ gdcm: false });
+    await stowRs(orthanc, files, 25);
+    files.length = 0;
+    const [mllpPort, httpPort] = [await freePort(), await freePort()];
+    svc = await startProcess([values.cli as string, 'serve', '--role', 'all'], {
+      QUEUE_PREFIX: prefix, MLLP_PORT: String(mllpPort), HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', MLLP_HOST: '127.0.0.1', LOG_LEVEL: 'info',
+      DICOMWEB_SOURCES: JSON.stringify({ default: { url: orthanc.dicomWebUrl } }),
+    }, /"event":"app.started"/, { readyTimeoutMs: 60_000 });
+    const base = `http://127.0.0.1:${httpPort}`;
+    await waitFor(async () => (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) || null, 60_000);
+    await closedLoop(mllpPort, 8, 400); // warm-up
+    const idle = await fixedRate(mllpPort, 8, RATE, SECONDS);
+
+    // Analyses back to back for as long as the HL7 load runs.
+    let running = true;
+    const analysesMs: number[] = [];
+    const analyses = (async () => {
+      while (running) {
+        await redis.del(`${prefix}:study:${uid}`, `${prefix}:study-errors:${uid}`);
+        await studies.remove(studyJobId(uid));
+        const t0 = performance.now();
+        const res = await fetch(`${base}/notifications/studies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUid: uid }) });
+        if (res.status !== 202) throw new Error(`notification answered ${res.status}: ${await res.text()}`);
+        await waitFor(async () => {
+          const state = (await (await fetch(`${base}/studies/${uid}`)).json()) as { status: string; errors?: unknown[] };
+          if (state.status === 'failed') throw new Error(`the study failed: ${JSON.stringify(state.errors)}`);
+          return state.status === 'awaiting-report' || state.status === 'done' ? true : null;
+        }, 300_000);
+        analysesMs.push(Math.round(performance.now() - t0));
+      }
+    })();
+    // Let the first retrieval start, so that the whole window has a study in flight.
+    await new Promise((r) => setTimeout(r, 500));
+    const loaded = await fixedRate(mllpPort, 8, RATE, seconds);
+    running = false;
+    await analyses;
+    return { role: 'all', study: { rows: 512, columns: 512, slices, megabytes }, idle, whileAnalysing: { ...loaded, analysesCompleted: analysesMs.length, notificationToAnalysedMs: analysesMs } };
+  } finally {
+    if (svc) await stopProcess(svc);
+    await orthanc?.stop();
+    await studies.close();
+    await redis.quit();
+    await deletePrefix(prefix);
+  }
+}
+
+async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function main() {
   const result: Record<string, unknown> = { node: process.version, cpus: require('node:os').cpus().length, messagesPerRun: N };
   if (values.only === 'all' || values.only === 'parse') result.parse = parseBench();
   if (values.only === 'parse') return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (values.only === 'all' || values.only === 'analysing') result.serviceWhileAnalysing = await whileAnalysing();
+  if (values.only === 'analysing') return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 
   // vcf-sentinel: ACK only after the job is in Redis.
   const prefix = `bench-hl7-${process.pid}`;
   let port = await freePort();
-  const svc = await startProcess([path.join(ROOT, 'bin', 'vcf-sentinel.js'), 'serve', '--role', 'api'], {
+  const svc = await startProcess([values.cli as string, 'serve', '--role', 'api'], {
     QUEUE_PREFIX: prefix, MLLP_PORT: String(port), HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', MLLP_HOST: '127.0.0.1', LOG_LEVEL: 'info',
   }, /"event":"app.started"/);
   try {

@@ -163,6 +163,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               accept: (notification, traceId) => studyIntake.accept(notification, traceId),
               getStudy: (uid) => studyIntake.getStudy(uid),
               getKeyImage: (uid) => studyIntake.getKeyImage(uid),
+              replay: (uid, traceId) => studyIntake.replay(uid, traceId),
               logger,
             }),
             newCdsRouter(config, producer, fhir, logger),
