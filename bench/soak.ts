@@ -383,6 +383,8 @@ async function main(): Promise<void> {
     // ---------------------------------------------------------------------------------- sampling
     const timeline: Sample[] = [];
     let warm: Sample | null = null;
+    /** The first sample once `--warmup` of the messages are acknowledged, whatever the studies: shows what the study condition changes. */
+    let warmMessagesOnly: Sample | null = null;
     let sampling = true;
     const perWorkerStudies = async () => Promise.all(workers.map(async (w) => metric(await scrape(w).catch(() => ''), 'vcf_jobs_processed_total', { queue: QUEUES.studies })));
     const sample = async (): Promise<Sample> => ({
@@ -397,6 +399,7 @@ async function main(): Promise<void> {
       while (sampling) {
         if (!warm && acked >= WARMUP * N) {
           const s = await sample();
+          warmMessagesOnly ??= s;
           const each = await perWorkerStudies();
           if (s.studiesAnalysed >= Math.ceil(WARMUP * S) && (S < WORKERS || each.every((n) => n >= 1))) warm = s;
         }
@@ -569,7 +572,9 @@ async function main(): Promise<void> {
       },
       logs: { ...logs.summary, dir: values['keep-logs'] ? logsDir : null },
       rss: {
+        warmupDefinition: `${WARMUP * 100}% of the messages acknowledged, ${WARMUP * 100}% of the studies analysed, and at least one analysed by each worker`,
         warmup: warm,
+        messagesOnlyWarmup: warmMessagesOnly,
         end,
         ratioEndToWarmup: warm ? Object.fromEntries(procs.map((p) => [p.name, round(end.rssMB[p.name]! / warm!.rssMB[p.name]!, 3)])) : null,
         peakMB: hwm,
