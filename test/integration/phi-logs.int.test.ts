@@ -13,7 +13,7 @@
  * them in PID (name, id, birth date, address PID-11, phone PID-13), OBR and the report text, over MLLP
  * and POST /hl7, accepted, refused (AR), in error (AE), malformed, and under a reused MSH-10. The study
  * is notified, analysed, correlated, its FHIR outputs are written, the CDS Hooks service is called (card
- * and feedback with a comment) and the lookups are read.
+ * and feedback with a comment) and the lookups are read. A second study, absent from the PACS, fails.
  */
 import { randomUUID } from 'node:crypto';
 import dcmjs from 'dcmjs';
@@ -107,6 +107,8 @@ function withCanaryPatient(file: Buffer): Buffer {
   let client: CdsClient | undefined;
   let app: Awaited<ReturnType<typeof startTestApp>> | undefined;
   const uids = { study: '', series: [] as string[], sop: [] as string[] };
+  /** A study the PACS does not have: its job fails, and the failure is logged at warn. */
+  const missingStudy = `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
 
   afterAll(async () => {
     await app?.stop();
@@ -138,6 +140,8 @@ function withCanaryPatient(file: Buffer): Buffer {
         PATIENT_ID_SYSTEMS: { ZHOSP: SYSTEM },
         CDS_TRUSTED_ISSUERS: { [client.issuer]: client.jwksUrl },
         LOG_LEVEL: 'debug',
+        STUDY_JOB_ATTEMPTS: 2,
+        STUDY_JOB_BACKOFF_MS: 100,
       },
       'all',
       captured.logger,
@@ -188,6 +192,8 @@ function withCanaryPatient(file: Buffer): Buffer {
     expect(notified.status).toBe(202);
     const study = await poll(() => http().get(`/studies/${uids.study}`).set(auth), (r) => ['done', 'failed'].includes(r.body.status), 'study');
     expect(study.body.status).toBe('done');
+    expect((await http().post('/notifications/studies').set(auth).send({ studyInstanceUid: missingStudy, accessionNumber: CANARY.accession, patientId: CANARY.mrn })).status).toBe(202);
+    await poll(() => http().get(`/studies/${missingStudy}`).set(auth), (r) => r.body.status === 'failed', 'the missing study');
     const unreported = (study.body.correlation.fractures as Array<{ level: string; outputs: unknown }>).filter((f) => f.outputs);
     expect(unreported.map((f) => f.level)).toContain('T12');
 
@@ -230,7 +236,7 @@ function withCanaryPatient(file: Buffer): Buffer {
 
   it('logged every step, at every level', () => {
     const events = new Set(captured.lines.map((l) => l.event));
-    for (const e of ['hl7.message', 'hl7.control_id_reused', 'report.stored', 'study.notified', 'study.retrieving', 'study.analysed', 'correlate.evaluated', 'cds.patient_view', 'cds.feedback']) {
+    for (const e of ['hl7.message', 'hl7.control_id_reused', 'report.stored', 'study.notified', 'study.retrieving', 'study.analysed', 'correlate.evaluated', 'job.failed', 'cds.patient_view', 'cds.feedback']) {
       expect([e, events.has(e)]).toEqual([e, true]);
     }
     const levels = new Set(captured.lines.map((l) => l.level));
@@ -249,7 +255,7 @@ function withCanaryPatient(file: Buffer): Buffer {
   });
 
   it('no line at info level or above carries a Study, Series or SOP Instance UID', () => {
-    const all = [uids.study, ...uids.series, ...uids.sop];
+    const all = [uids.study, ...uids.series, ...uids.sop, missingStudy];
     const leaks: string[] = [];
     for (const line of captured.lines) {
       if (line.level === 'debug' || line.level === 'trace') continue;
