@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../../src/config/load';
 import { configSchema } from '../../../src/config/schema';
+import { QUEUES } from '../../../src/queue/names';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CHART = path.join(ROOT, 'helm', 'vcf-sentinel');
@@ -61,6 +62,11 @@ interface PodSpec {
   volumes?: Array<Record<string, unknown> & { name: string }>;
   topologySpreadConstraints?: unknown[];
 }
+interface ScaledObjectSpec {
+  scaleTargetRef: Record<string, string>;
+  triggers: Array<{ type: string; metadata: Record<string, string>; authenticationRef?: { name: string } }>;
+}
+
 interface K8sObject {
   apiVersion: string;
   kind: string;
@@ -350,7 +356,28 @@ describeChart(`helm chart helm/vcf-sentinel (helm template with ${HELM})`, () =>
       expect(mllpRule?.from).toEqual([{ ipBlock: { cidr: '10.20.30.0/28' } }]);
     });
 
+    it('worker.keda: a ScaledObject on the worker Deployment, one redis trigger per BullMQ wait list, and no fixed replicas', () => {
+      const objects = render([], ['worker.keda.enabled=true', 'redis.url=rediss://queue.example:6380', 'config.QUEUE_PREFIX=site1', 'worker.keda.authenticationRef=redis-auth']);
+      const so = find(objects, 'ScaledObject', '-worker');
+      expect(so.apiVersion).toBe('keda.sh/v1alpha1');
+      const spec = so.spec as unknown as ScaledObjectSpec;
+      expect(spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: find(objects, 'Deployment', '-worker').metadata.name });
+      const triggers = spec.triggers;
+      // Every queue the workers consume, named as BullMQ keys them: <prefix>:<queue>:wait.
+      expect(triggers.map((t) => t.metadata.listName).sort()).toEqual(Object.values(QUEUES).map((q) => `site1:${q}:wait`).sort());
+      for (const t of triggers) {
+        expect(t).toMatchObject({ type: 'redis', metadata: { address: 'queue.example:6380', enableTLS: 'true' }, authenticationRef: { name: 'redis-auth' } });
+      }
+      expect(triggers.find((t) => t.metadata.listName === 'site1:studies:wait')?.metadata.listLength).toBe('2');
+      expect(find(objects, 'Deployment', '-worker').spec?.replicas).toBeUndefined();
+      expect(objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')).toEqual([]);
+      // The default port when redis.url has none.
+      const plain = render([], ['worker.keda.enabled=true', 'redis.url=redis://redis-master']);
+      expect((find(plain, 'ScaledObject', '-worker').spec as unknown as ScaledObjectSpec).triggers[0]?.metadata).toMatchObject({ address: 'redis-master:6379', enableTLS: 'false' });
+    });
+
     it.each([
+      [['worker.keda.enabled=true', 'worker.autoscaling.enabled=true'], /KEDA makes its own HPA for the worker Deployment; enable one of them/],
       // values.schema.json refuses these first; the templates refuse them too (defence in depth).
       [['config.API_TOKEN=x'], /additional properties 'API_TOKEN' not allowed|config.API_TOKEN is not allowed/],
       [['config.REDIS_URL=redis://x:6379'], /additional properties 'REDIS_URL' not allowed|config.REDIS_URL is not allowed/],
