@@ -10,7 +10,7 @@ import { MllpServer } from './ingest/hl7/mllp-server';
 import { type DicomwebClient, createDicomwebClient, studyFingerprint } from './ingest/dicomweb';
 import { studyRouter } from './ingest/dicomweb/notifications';
 import { AnalysisThreads } from './inference';
-import { type Logger, createLogger, withoutUids } from './log';
+import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
 import { Correlator } from './correlate/correlator';
 import { EmbeddedFhirWriter } from './emit/fhir/embedded';
@@ -86,7 +86,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
     const studiesQueue = new Queue<StudyJobData>(QUEUES.studies, { connection: producer, prefix });
     for (const q of [reportsQueue, correlateQueue, studiesQueue]) {
-      q.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'queue.error', queue: q.name, message: withoutUids(err.message) }, 'queue error'));
+      q.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'queue.error', queue: q.name, message: err.message }, 'queue error'));
       stops.push(() => q.close());
     }
 
@@ -101,7 +101,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       const analysis = await AnalysisThreads.start(config.STUDY_WORKER_CONCURRENCY, { modelPath: config.MODEL_PATH, ortThreads: 2 });
       stops.push(() => analysis.close());
       const { card } = analysis;
-      logger.info({ event: 'model.loaded', name: card.name, version: card.version, sha256: card.sha256, threads: config.STUDY_WORKER_CONCURRENCY }, 'model loaded');
+      logger.info({ event: 'model.loaded', model: card.name, version: card.version, sha256: card.sha256, threads: config.STUDY_WORKER_CONCURRENCY }, 'model loaded');
       readiness.model = async () => null;
       const workerRedis = createRedis(config.REDIS_URL, 'worker');
       readiness.workerRedis = () => redisReadiness(workerRedis, health);
@@ -268,7 +268,7 @@ function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<Co
   worker.on('failed', (job, err) => {
     if (job) {
       void reconcileFailedStudyJob(job, err, store).catch((e: unknown) =>
-        logger.warn({ event: 'study.reconcile_failed', reason: withoutUids((e as Error).message) }, 'could not record the failed study state'),
+        logger.warn({ event: 'study.reconcile_failed', reason: (e as Error).message }, 'could not record the failed study state'),
       );
     }
   });
@@ -408,7 +408,7 @@ interface JobLogging {
   fields(job: Job): Record<string, unknown>;
   reason(err: Error): string;
 }
-const DEFAULT_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: (err) => withoutUids(err.message) };
+const DEFAULT_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: (err) => err.message };
 /** Error details may carry UIDs or a remote server's quotes of patient data: only the code is logged. */
 const errorCode = (err: Error) => err.message.split(':')[0] ?? 'error';
 /** Study job ids carry UIDs (CONTRACT: UIDs only at debug): a hash instead. */
@@ -425,7 +425,7 @@ function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, health:
     const fields = job ? logging.fields(job) : {};
     logger.warn({ event: 'job.failed', queue: worker.name, attempts: job?.attemptsMade, reason: logging.reason(err), ...fields }, 'job failed');
   });
-  worker.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'worker.error', queue: worker.name, message: withoutUids(err.message) }, 'worker error'));
+  worker.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'worker.error', queue: worker.name, message: err.message }, 'worker error'));
 }
 
 async function refreshQueueDepth(metrics: Metrics, queues: Queue[]): Promise<void> {
