@@ -35,7 +35,6 @@
  *        npm run bench:soak -- --preset small     # 2,000 messages, 10 studies, warm-up 0.5 (CI and development)
  * Prints one JSON object on stdout; exit 1 when an invariant fails (`pass` false).
  */
-import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -44,7 +43,6 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { phantomBuffers } from '../src/imaging/phantom/generate';
 import { Prng } from '../src/imaging/phantom/prng';
 import { encodeMllp } from '../src/ingest/hl7/mllp';
 import { QUEUES } from '../src/queue/names';
@@ -52,7 +50,8 @@ import type { StudyState } from '../src/store/studies';
 import { makeOru } from '../test/helpers/hl7';
 import { type OrthancInstance, freePort, startOrthanc, stowRs } from '../src/dev/orthanc';
 import { LocalRedisServer } from '../src/dev/redis-server';
-import { type BenchAck, BenchConnection, CLI, procStatus, quantile, round, startProcess, stopProcess } from './harness';
+import { type BenchAck, BenchConnection, procStatus, quantile, round, stopProcess } from './harness';
+import { type FleetStudy, metric, reidentifiedStudies, scrape, startFleet } from './fleet';
 
 /**
  * `small`: for CI and development. Its warm-up is half the run: with 10 studies, a tenth is one study, and
@@ -102,64 +101,6 @@ const FACILITY = 'HOSP';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
-// ------------------------------------------------------------------------------------------- studies
-
-interface SoakStudy {
-  uid: string;
-  accessionNumber: string;
-  patientId: string;
-  files: Buffer[];
-}
-
-/** Where a template file holds an identifier to rewrite: byte offset and the original value. */
-interface Spot {
-  offset: number;
-  value: string;
-  kind: 'uid' | 'accession';
-}
-
-/**
- * One phantom, re-identified per study. Every UID the generator makes is `2.25.<decimal>` (30+ digits);
- * its last six digits become the study's number, so values keep their length and the DICOM encoding
- * (element lengths, padding, group lengths) stays valid without re-encoding.
- */
-function makeStudies(count: number) {
-  const t0 = performance.now();
-  const { truth, files } = phantomBuffers({
-    seed: SEED, uidSalt: 'soak000000000', size: SIZE, pixelSpacing: 384 / SIZE, sliceSpacing: SLICE_SPACING,
-    fractures: [{ level: 'T12', grade: 2, morphology: 'wedge' }, { level: 'L1', grade: 3, morphology: 'crush' }],
-  });
-  const template = files.filter((f) => f.name.endsWith('.dcm')).map((f) => f.data);
-  const generateMs = Math.round(performance.now() - t0);
-  const accession = truth.accessionNumber;
-  if (accession.length < 8) throw new Error(`unexpected phantom accession ${accession}`);
-  const spots = template.map((buf) => {
-    const text = buf.toString('latin1');
-    const found: Spot[] = [];
-    for (const m of text.matchAll(/2\.25\.\d{20,}/g)) found.push({ offset: m.index, value: m[0], kind: 'uid' });
-    for (let at = text.indexOf(accession); at >= 0; at = text.indexOf(accession, at + 1)) found.push({ offset: at, value: accession, kind: 'accession' });
-    return found;
-  });
-  if (!spots[0]!.some((s) => s.value === truth.studyInstanceUid)) throw new Error('the phantom study UID was not found in its files');
-  const tail = (k: number) => String(k + 1).padStart(6, '0');
-  const rewrite = (value: string, k: number) => value.slice(0, -6) + tail(k);
-  const t1 = performance.now();
-  const studies: SoakStudy[] = [];
-  for (let k = 0; k < count; k++) {
-    const out = template.map((buf, i) => {
-      const copy = Buffer.from(buf);
-      for (const s of spots[i]!) copy.write(rewrite(s.value, k), s.offset, s.value.length, 'latin1');
-      return copy;
-    });
-    studies.push({ uid: rewrite(truth.studyInstanceUid, k), accessionNumber: rewrite(accession, k), patientId: `SOAKPAT${tail(k)}`, files: out });
-  }
-  const uidsPerStudy = new Set(spots.flat().filter((s) => s.kind === 'uid').map((s) => s.value)).size;
-  return {
-    studies,
-    phantom: { size: SIZE, sliceSpacingMm: SLICE_SPACING, instances: template.length, bytes: template.reduce((n, b) => n + b.length, 0), uidsPerStudy, generateMs, reidentifyMs: Math.round(performance.now() - t1) },
-  };
-}
-
 // ------------------------------------------------------------------------------------------ messages
 
 const TEXTS = {
@@ -191,7 +132,7 @@ function makePlan(): Plan {
 const controlId = (i: number) => `SOAK${String(i).padStart(7, '0')}`;
 const reportAccession = (i: number) => `SOAKRPT${String(i).padStart(7, '0')}`;
 
-function message(i: number, plan: Plan, studies: SoakStudy[]): Buffer {
+function message(i: number, plan: Plan, studies: FleetStudy[]): Buffer {
   const k = plan.reportOf.get(i);
   if (k !== undefined) {
     const s = studies[k]!;
@@ -200,52 +141,6 @@ function message(i: number, plan: Plan, studies: SoakStudy[]): Buffer {
   const text = [TEXTS.l1, TEXTS.none, TEXTS.fr][i % 3]!;
   return encodeMllp(makeOru({ controlId: controlId(i), sendingFacility: FACILITY, accession: reportAccession(i), patientId: `SOAKR${i}`, text }));
 }
-
-// ------------------------------------------------------------------------------------------- service
-
-interface Proc {
-  name: string;
-  proc: ChildProcess;
-  httpPort: number;
-  log: string;
-}
-
-async function startService(redisUrl: string, orthanc: OrthancInstance, logsDir: string): Promise<{ api: Proc; mllpPort: number; workers: Proc[] }> {
-  const env = (httpPort: number, mllpPort: number): Record<string, string> => ({
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: PREFIX,
-    REDIS_DURABILITY: 'off', // the bench's own Redis, without persistence on purpose (see the header)
-    API_TOKEN: TOKEN,
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: String(httpPort),
-    MLLP_HOST: '127.0.0.1',
-    MLLP_PORT: String(mllpPort),
-    LOG_LEVEL: 'info',
-    DICOMWEB_SOURCES: JSON.stringify({ default: { url: orthanc.dicomWebUrl } }),
-  });
-  const start = async (name: string, role: string, httpPort: number, mllpPort: number): Promise<Proc> => {
-    const log = path.join(logsDir, `${name}.log`);
-    const proc = await startProcess([CLI, 'serve', '--role', role], env(httpPort, mllpPort), /"event":"app.started"/, { log: fs.createWriteStream(log), readyTimeoutMs: 60_000 });
-    return { name, proc, httpPort, log };
-  };
-  const mllpPort = await freePort();
-  const api = await start('api', 'api', await freePort(), mllpPort);
-  const workers: Proc[] = [];
-  for (let w = 1; w <= WORKERS; w++) workers.push(await start(`worker-${w}`, 'worker', await freePort(), 0));
-  return { api, mllpPort, workers };
-}
-
-/** Prometheus text → sum of a counter's samples whose labels include `match`. */
-function metric(text: string, name: string, match: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const labels = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
-    if (Object.entries(match).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-const scrape = (p: Proc) => fetch(`http://127.0.0.1:${p.httpPort}/metrics`, { headers: AUTH }).then((r) => r.text());
 
 // ---------------------------------------------------------------------------------------------- main
 
@@ -262,12 +157,12 @@ async function main(): Promise<void> {
   const since = () => round((performance.now() - started) / 1000, 1)!;
   const load0 = loadavg().map((x) => round(x, 2));
   const plan = makePlan();
-  const { studies, phantom } = makeStudies(S);
+  const { studies, phantom } = reidentifiedStudies(S, { seed: SEED, size: SIZE, sliceSpacing: SLICE_SPACING, patientIdPrefix: 'SOAKPAT' });
 
   const logsDir = fs.mkdtempSync(path.join(tmpdir(), 'vcf-soak-'));
   const redisServer = new LocalRedisServer(await freePort());
   let orthanc: OrthancInstance | undefined;
-  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  let service: Awaited<ReturnType<typeof startFleet>> | undefined;
   let redis: Redis | undefined;
   const queues: Record<keyof typeof QUEUES, Queue> = {} as never;
   try {
@@ -287,7 +182,7 @@ async function main(): Promise<void> {
     }));
     const stowMs = Math.round(performance.now() - tStow);
 
-    service = await startService(redisServer.url, orthanc, logsDir);
+    service = await startFleet({ redisUrl: redisServer.url, prefix: PREFIX, apiToken: TOKEN, orthanc, logsDir, workers: WORKERS });
     const { api, mllpPort, workers } = service;
     const procs = [api, ...workers];
     const rss = () => Object.fromEntries(procs.map((p) => [p.name, procStatus(p.proc.pid!).rssMB]));
@@ -386,7 +281,7 @@ async function main(): Promise<void> {
     /** The first sample once `--warmup` of the messages are acknowledged, whatever the studies: shows what the study condition changes. */
     let warmMessagesOnly: Sample | null = null;
     let sampling = true;
-    const perWorkerStudies = async () => Promise.all(workers.map(async (w) => metric(await scrape(w).catch(() => ''), 'vcf_jobs_processed_total', { queue: QUEUES.studies })));
+    const perWorkerStudies = async () => Promise.all(workers.map(async (w) => metric(await scrape(w, TOKEN).catch(() => ''), 'vcf_jobs_processed_total', { queue: QUEUES.studies })));
     const sample = async (): Promise<Sample> => ({
       t: since(),
       acked,
@@ -508,8 +403,8 @@ async function main(): Promise<void> {
       fracturesUnreported += c?.fractures.filter((f) => f.outputs).length ?? 0;
     }
 
-    const apiMetrics = await scrape(api);
-    const workerMetrics = await Promise.all(workers.map(scrape));
+    const apiMetrics = await scrape(api, TOKEN);
+    const workerMetrics = await Promise.all(workers.map((w) => scrape(w, TOKEN)));
     const jobs = (queue: string, outcome: string) => workerMetrics.reduce((n, t) => n + metric(t, 'vcf_jobs_processed_total', { queue, outcome }), 0);
 
     // Stop the service (graceful, as SIGTERM in production) before reading its logs whole.
