@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { http: 404, ack: 'AE', hl7Code: '204', retryable: false, message: 'not found' },
   /** CDS Hooks: the data the service needs (the Patient) was neither prefetched nor retrievable from fhirServer. */
   PRECONDITION_FAILED: { http: 412, ack: 'AE', hl7Code: '207', retryable: false, message: 'required data not available' },
+  /** The resource is in a state that does not allow the request yet (e.g. a replay while the study's job is pending). */
+  CONFLICT: { http: 409, ack: 'AE', hl7Code: '207', retryable: true, message: 'conflict with the current state' },
   PAYLOAD_TOO_LARGE: { http: 413, ack: 'AE', hl7Code: '207', retryable: false, message: 'message too large' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, ack: 'AE', hl7Code: '207', retryable: false, message: 'unsupported media type' },
   HL7_MALFORMED: { http: 400, ack: 'AE', hl7Code: '100', retryable: false, message: 'malformed HL7 message' },

@@ -106,7 +106,7 @@ describe('POST /studies/{uid}/replay (real Redis, BullMQ)', () => {
 
     const pending = await post(`/studies/${uid}/replay`);
     expect(pending.status).toBe(409);
-    expect(pending.body).toEqual({ error: { code: 'STUDY_JOB_PENDING', message: expect.stringMatching(/still queued.*status queued/) } });
+    expect(pending.body).toEqual({ error: { code: 'CONFLICT', message: expect.stringMatching(/still queued.*status queued/) } });
     expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
 
     await failPendingJob(uid);

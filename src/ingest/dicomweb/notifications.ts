@@ -133,11 +133,7 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
           res.status(202).json({ jobId: outcome.jobId, status: outcome.status });
           break;
         case 'pending':
-          // Not an AppError: errors.ts has no 409 code yet. The same { error } shape as every refusal.
-          res.status(409).json({
-            error: { code: 'STUDY_JOB_PENDING', message: `the study's job is still queued, running or waiting for a retry (status ${outcome.status}): nothing to replay yet` },
-          });
-          break;
+          throw new AppError('CONFLICT', `the study's job is still queued, running or waiting for a retry (status ${outcome.status}): nothing to replay yet`);
         case 'unknown':
           throw new AppError('NOT_FOUND', 'no notification was received for this study');
         default:
