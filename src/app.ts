@@ -29,10 +29,12 @@ import { effectiveConfig, redactUrl } from './config/load';
 import { ReportIntake } from './queue/report-intake';
 import { REPORT_WORKER_LOCK, type ReportJobData, processReportJob } from './queue/reports';
 import { StudyIntake } from './queue/study-intake';
-import { STUDY_WORKER_LOCK, type StudyJobData, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
+import { STUDY_WORKER_LOCK, type StudyJobData, type StudyWorkerDeps, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
+import { type ResultsJobData, processResultsJob, resultKinds } from './queue/results';
 import { CdsStore } from './store/cds';
 import { Hl7MessageLog } from './store/hl7-messages';
 import { lookupRouter } from './http/lookups';
+import { consoleRouter } from './http/console/router';
 import { LinkStore } from './store/links';
 import { OutputStore } from './store/outputs';
 import { ReportStore } from './store/reports';
@@ -85,7 +87,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     const reportsQueue = new Queue<ReportJobData>(QUEUES.reports, { connection: producer, prefix });
     const correlateQueue = new Queue<CorrelateJobData>(QUEUES.correlate, { connection: producer, prefix });
     const studiesQueue = new Queue<StudyJobData>(QUEUES.studies, { connection: producer, prefix });
-    for (const q of [reportsQueue, correlateQueue, studiesQueue]) {
+    const resultsQueue = new Queue<ResultsJobData>(QUEUES.results, { connection: producer, prefix });
+    for (const q of [reportsQueue, correlateQueue, studiesQueue, resultsQueue]) {
       q.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'queue.error', queue: q.name, message: err.message }, 'queue error'));
       stops.push(() => q.close());
     }
@@ -118,12 +121,20 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       );
       observeWorker(worker, metrics, logger, health);
       stops.push(() => worker.close());
-      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, analysis, logger);
+      // RESULTS_TO_PACS: each analysis asks the results queue to send it back to its PACS (off: no queue, no worker).
+      const kinds = resultKinds(config.RESULTS_TO_PACS);
+      const results = kinds.length > 0 ? { queue: resultsQueue, kinds } : undefined;
+      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, analysis, logger, results);
       observeWorker(studyWorker, metrics, logger, health, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
       const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
       observeWorker(correlateWorker, metrics, logger, health, CODE_ONLY_JOB_LOGGING);
       stops.push(() => correlateWorker.close());
+      if (results) {
+        const resultsWorker = startResultsWorker(config, workerRedis, results.kinds, logger);
+        observeWorker(resultsWorker, metrics, logger, health, STUDY_JOB_LOGGING);
+        stops.push(() => resultsWorker.close());
+      }
     }
 
     const messageLog = new Hl7MessageLog(producer, prefix, { maxControlIds: config.HL7_MESSAGE_LOG_MAX, maxAgeS: config.HL7_MESSAGE_LOG_MAX_AGE_S });
@@ -148,7 +159,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       metrics,
       readiness,
       warnings,
-      beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue, studiesQueue]),
+      beforeScrape: () => refreshQueueDepth(metrics, [reportsQueue, correlateQueue, studiesQueue, resultsQueue]),
       routers: isApi
         ? [
             hl7HttpRouter({
@@ -171,6 +182,16 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               apiToken: config.API_TOKEN,
               messageLog,
               ...storesFor(config, producer),
+            }),
+            // The integration console (HTML for people, behind API_TOKEN; absent without it).
+            consoleRouter({
+              apiToken: config.API_TOKEN,
+              publicBaseUrl: config.PUBLIC_BASE_URL,
+              messageLog,
+              ...storesFor(config, producer),
+              queues: { reports: reportsQueue, correlate: correlateQueue, studies: studiesQueue },
+              replay: (uid, traceId) => studyIntake.replay(uid, traceId),
+              logger,
             }),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.
             ...(!(fhir instanceof EmbeddedFhirWriter)
@@ -253,12 +274,19 @@ function dicomwebClients(make: (source: string) => DicomwebClient): (source: str
  * Analysis runs off the event loop, so the lock is renewed while it runs and can be short: a killed
  * worker's study is taken over within a lock's length.
  */
-function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<CorrelateJobData>, analysis: AnalysisThreads, logger: Logger): Worker<StudyJobData> {
+function startStudyWorker(
+  config: Config,
+  redis: Redis,
+  correlateQueue: Queue<CorrelateJobData>,
+  analysis: AnalysisThreads,
+  logger: Logger,
+  results: StudyWorkerDeps['results'],
+): Worker<StudyJobData> {
   const { studies: store, links } = storesFor(config, redis);
   const clientFor = dicomwebClients((source) =>
     createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
   );
-  const deps = { store, links, correlateQueue, clientFor, analyse: analysis.analyse, logger };
+  const deps = { store, links, correlateQueue, clientFor, analyse: analysis.analyse, logger, ...(results ? { results } : {}) };
   const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -273,6 +301,17 @@ function startStudyWorker(config: Config, redis: Redis, correlateQueue: Queue<Co
     }
   });
   return worker;
+}
+
+/** The results worker (RESULTS_TO_PACS): STOW-RS to the source each study came from; a few at once, they are small. */
+function startResultsWorker(config: Config, redis: Redis, kinds: StudyWorkerDeps['results'] extends infer R ? (R extends { kinds: infer K } ? K : never) : never, logger: Logger): Worker<ResultsJobData> {
+  const { studies: store } = storesFor(config, redis);
+  const clientFor = dicomwebClients((source) => createDicomwebClient(config, source, { logger }));
+  return new Worker<ResultsJobData>(QUEUES.results, (job) => processResultsJob(job, { store, clientFor, kinds, logger }), {
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+  });
 }
 
 /** The embedded store unless FHIR_BASE_URL names an external FHIR R4 server. */

@@ -75,6 +75,27 @@ export class Hl7MessageLog {
   }
 
   /**
+   * The most recently received control ids, newest first, each with its latest reception and how many
+   * receptions the log keeps for it (the integration console's message list). At most `limit` ids; ids
+   * whose list expired since the index last trimmed are skipped.
+   */
+  async recent(limit: number): Promise<Array<{ latest: Hl7MessageRecord; receptions: number }>> {
+    const keys = await this.redis.zrevrange(`${this.prefix}:hl7-log-index`, 0, Math.max(0, limit - 1));
+    if (keys.length === 0) return [];
+    const tx = this.redis.pipeline();
+    for (const k of keys) tx.lindex(k, 0).llen(k);
+    const replies = (await tx.exec()) ?? [];
+    const out: Array<{ latest: Hl7MessageRecord; receptions: number }> = [];
+    for (let i = 0; i + 1 < replies.length; i += 2) {
+      const [err, json] = replies[i] as [Error | null, string | null];
+      const [err2, count] = replies[i + 1] as [Error | null, number];
+      if (err || err2) throw err ?? err2;
+      if (json) out.push({ latest: JSON.parse(json) as Hl7MessageRecord, receptions: count });
+    }
+    return out;
+  }
+
+  /**
    * Receptions of this MSH-10, newest first; `sender` narrows them to one sender, given as MSH-3, or
    * MSH-3^MSH-4 (as in the message).
    */

@@ -4,6 +4,7 @@ import type { FractureDecision } from '../correlate/decide';
 import type { StudyAnalysis } from '../imaging';
 import type { OutputIds } from './outputs';
 import { checkExec } from '../queue/redis';
+import { uidTag } from '../domain/digest';
 
 /**
  * The processing state of each notified study (`GET /studies/{studyInstanceUid}`, CONTRACT). One Redis
@@ -74,6 +75,22 @@ export interface IdentifierSources {
   patientId: IdentifierSource | null;
 }
 
+/**
+ * The results sent back to the study's PACS (RESULTS_TO_PACS, src/queue/results.ts), absent when that is
+ * off. Apart from `status`: a PACS outage does not hold the analysis or its correlation.
+ */
+export interface ResultsToPacs {
+  /** `queued` → `sending` → `sent`; `retrying` while attempts remain, then `failed`; `skipped`: nothing to send. */
+  status: 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'skipped';
+  /** What is sent: `sc` the key image (Secondary Capture), `sr` the findings (Structured Report). */
+  kinds: Array<'sc' | 'sr'>;
+  at: string;
+  attempt: number;
+  seriesInstanceUids: string[];
+  sopInstanceUids: string[];
+  error: { code: ErrorCode; message: string } | null;
+}
+
 /** What `GET /studies/{uid}` answers. */
 export interface StudyState {
   studyInstanceUid: string;
@@ -97,6 +114,8 @@ export interface StudyState {
   correlation: StudyCorrelation | null;
   /** Where the last successful run spent its time: QIDO + metadata + WADO-RS retrieve, then parse + assembly. */
   timingsMs: { retrieve: number; analyse: number; total: number } | null;
+  /** Results back to PACS; absent when RESULTS_TO_PACS is off (and until the analysis asks for them). */
+  resultsToPacs?: ResultsToPacs;
 }
 
 /** Kept with the state but never answered: identifiers (PHI) and bookkeeping. */
@@ -122,11 +141,42 @@ type Field = Exclude<keyof StoredStudy, 'studyInstanceUid' | 'errors'>;
 
 const MAX_ERRORS = 20;
 
+/**
+ * Studies the recent-studies index keeps (about 100 bytes each): the integration console lists the latest
+ * and opens any of these by its tag; older ones are still answered by `GET /studies/{uid}`.
+ */
+export const STUDY_INDEX_MAX = 10_000;
+
+/**
+ * Touches a study in the recent-studies index, written in the same transaction as its state.
+ * KEYS[1] sorted set tag → last change (ms), KEYS[2] hash tag → Study Instance UID.
+ * ARGV[1] the study's tag (`uidTag`), ARGV[2] its UID, ARGV[3] now (ms), ARGV[4] TTL (s), ARGV[5] max entries.
+ * Entries older than the TTL (their state has expired) and the oldest beyond the cap leave both keys;
+ * both keys expire with the last state written. Returns 1.
+ */
+const INDEX_LUA = `
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[3]) - tonumber(ARGV[4]) * 1000))
+local extra = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[5])
+if extra > 0 then
+  for _, t in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + extra - 1)) do table.insert(gone, t) end
+end
+for _, t in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], t)
+  redis.call('HDEL', KEYS[2], t)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return 1`;
+
 export class StudyStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlS: number,
+    /** Studies kept in the recent-studies index (tests set a small cap). */
+    private readonly indexMax: number = STUDY_INDEX_MAX,
   ) {}
 
   private key(uid: string): string {
@@ -135,6 +185,29 @@ export class StudyStore {
 
   private errorsKey(uid: string): string {
     return `${this.prefix}:study-errors:${uid}`;
+  }
+
+  private indexKeys(): [string, string] {
+    return [`${this.prefix}:study-index`, `${this.prefix}:study-index-tags`];
+  }
+
+  /** Arguments of INDEX_LUA for this study, to run in the transaction that writes its state. */
+  private indexArgs(uid: string): [string, number, ...string[]] {
+    return [INDEX_LUA, 2, ...this.indexKeys(), uidTag(uid), uid, String(Date.now()), String(this.ttlS), String(this.indexMax)];
+  }
+
+  /** The studies whose state changed last, newest first: their tag (`uidTag`, safe in URLs) and UID. */
+  async recent(limit: number): Promise<Array<{ tag: string; studyInstanceUid: string }>> {
+    const [index, tags] = this.indexKeys();
+    const recent = await this.redis.zrevrange(index, 0, Math.max(0, limit - 1));
+    if (recent.length === 0) return [];
+    const uids = await this.redis.hmget(tags, ...recent);
+    return recent.flatMap((tag, i) => (uids[i] ? [{ tag, studyInstanceUid: uids[i] as string }] : []));
+  }
+
+  /** The UID of an indexed study by its tag (the console's URLs carry the tag, never the UID), or null. */
+  async uidByTag(tag: string): Promise<string | null> {
+    return this.redis.hget(this.indexKeys()[1], tag);
   }
 
   private keyImageKey(uid: string): string {
@@ -177,6 +250,7 @@ export class StudyStore {
       .del(this.key(uid), this.errorsKey(uid))
       .hset(this.key(uid), encode(all))
       .expire(this.key(uid), this.ttlS)
+      .eval(...this.indexArgs(uid))
       .exec()
       .then(checkExec);
   }
@@ -184,7 +258,14 @@ export class StudyStore {
   /** Writes the given fields (and updatedAt); other fields keep their values. */
   async update(uid: string, patch: Partial<Pick<StoredStudy, Field>>): Promise<void> {
     const fields = encode({ ...patch, updatedAt: new Date().toISOString() });
-    await this.redis.multi().hset(this.key(uid), fields).expire(this.key(uid), this.ttlS).expire(this.errorsKey(uid), this.ttlS).exec().then(checkExec);
+    await this.redis
+      .multi()
+      .hset(this.key(uid), fields)
+      .expire(this.key(uid), this.ttlS)
+      .expire(this.errorsKey(uid), this.ttlS)
+      .eval(...this.indexArgs(uid))
+      .exec()
+      .then(checkExec);
   }
 
   /** Appends an error (the list keeps the last MAX_ERRORS) together with a state change. */
@@ -197,6 +278,7 @@ export class StudyStore {
       .hset(this.key(uid), fields)
       .expire(this.key(uid), this.ttlS)
       .expire(this.errorsKey(uid), this.ttlS)
+      .eval(...this.indexArgs(uid))
       .exec()
       .then(checkExec);
   }
