@@ -31,6 +31,7 @@ import { REPORT_WORKER_LOCK, type ReportJobData, processReportJob } from './queu
 import { StudyIntake } from './queue/study-intake';
 import { STUDY_WORKER_LOCK, type StudyJobData, type StudyWorkerDeps, processStudyJob, reconcileFailedStudyJob } from './queue/studies';
 import { type ResultsJobData, processResultsJob, resultKinds } from './queue/results';
+import type { ResultKind } from './emit/dicom';
 import { CdsStore } from './store/cds';
 import { Hl7MessageLog } from './store/hl7-messages';
 import { lookupRouter } from './http/lookups';
@@ -304,7 +305,7 @@ function startStudyWorker(
 }
 
 /** The results worker (RESULTS_TO_PACS): STOW-RS to the source each study came from; a few at once, they are small. */
-function startResultsWorker(config: Config, redis: Redis, kinds: StudyWorkerDeps['results'] extends infer R ? (R extends { kinds: infer K } ? K : never) : never, logger: Logger): Worker<ResultsJobData> {
+function startResultsWorker(config: Config, redis: Redis, kinds: readonly ResultKind[], logger: Logger): Worker<ResultsJobData> {
   const { studies: store } = storesFor(config, redis);
   const clientFor = dicomwebClients((source) => createDicomwebClient(config, source, { logger }));
   return new Worker<ResultsJobData>(QUEUES.results, (job) => processResultsJob(job, { store, clientFor, kinds, logger }), {

@@ -102,6 +102,12 @@ export const configSchema = z.object({
   /** How long a study's processing state is kept after its last change, in seconds. */
   STUDY_STATE_TTL_S: positiveInt,
   /**
+   * Results back to the PACS the study came from (STOW-RS, in the study's own Study Instance UID):
+   * `sc` the key image as a Secondary Capture, `sr` the findings as a TID 1500 Structured Report, `sc+sr`
+   * both; `off` sends nothing.
+   */
+  RESULTS_TO_PACS: z.enum(['off', 'sc', 'sr', 'sc+sr']),
+  /**
    * How long a report is kept after the last message for its accession, in seconds: the report hash, its
    * history, the accession index, the study-report link and the reports-by-patient index. Must outlive
    * CORRELATE_REPORT_WAIT_H and the time corrected reports still arrive.

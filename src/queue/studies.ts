@@ -9,6 +9,8 @@ import type { LinkStore } from '../store/links';
 import { uidTag } from '../domain/digest';
 import { type IdentifierSource, type StudySeries, type StudyStore } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
+import type { ResultKind } from '../emit/dicom';
+import { type ResultsJobData, enqueueResults } from './results';
 
 /** A notified study to fetch over DICOMweb and analyse (one job per Study Instance UID). */
 export const STUDIES_QUEUE = 'studies';
@@ -53,6 +55,8 @@ export interface StudyWorkerDeps {
   selectSeries?: SelectSeries;
   /** Volume assembly and detection: the service runs them on worker threads (`AnalysisThreads`). */
   analyse: StudyAnalyser;
+  /** RESULTS_TO_PACS: where each finished analysis asks for its results to be sent, and what; absent when off. */
+  results?: { queue: Queue<ResultsJobData>; kinds: readonly ResultKind[] };
 }
 
 export interface StudyJobResult {
@@ -135,6 +139,11 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
   // The findings first, then the correlate job: the correlation reads them.
   await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation: null, timingsMs, settledFingerprint: fp.fingerprint });
   const correlateJobId = await enqueueCorrelate(deps.correlateQueue, { trigger: 'study', studyInstanceUid: uid, analysisId: run.analysisId, traceId: run.traceId });
+  // Results go back to the PACS in a job of their own: an outage there must not fail this analysis.
+  if (deps.results) {
+    const results = { studyInstanceUid: uid, source: data.source, analysisId: run.analysisId, analysedAt: new Date().toISOString(), traceId: run.traceId };
+    await enqueueResults(deps.results.queue, deps.store, results, deps.results.kinds);
+  }
   log.info(
     { event: 'study.analysed', attempt: run.attempt, ...facts, dims: analysis.volume.dims, timingsMs, accessionKnown: identity.accessionNumber !== null, patientKnown: identity.patientId !== null },
     'study analysed; correlating with its report',

@@ -8,10 +8,16 @@
  * that is not DICOMweb; `DicomwebHttpError.status`), STUDY_UNUSABLE (a size limit was exceeded), BAD_REQUEST
  * (a UID that is not a UID, refused before any request).
  *
+ * STOW-RS (`storeInstances`) posts Part-10 instances to the same source, with the same auth, timeout, retries and
+ * redirect refusal: the callers send instances with deterministic UIDs, so a POST repeated after a lost answer
+ * stores nothing twice. Instances the server refuses (FailedSOPSequence, in a 200/202/409 answer) are
+ * DICOMWEB_CLIENT_ERROR naming their Failure Reason codes.
+ *
  * WADO-RS retrieves ask for Explicit VR Little Endian so that compressed images arrive decoded; a server
  * that refuses (406) or keeps failing (500/501) is asked again for its stored transfer syntax, and the result
  * says so (`transcodingRefused`, and each instance's transfer syntax from its File Meta Information).
  */
+import { randomUUID } from 'node:crypto';
 import type { Config, DicomwebSource } from '../../config/schema';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
@@ -319,6 +325,34 @@ export class DicomwebClient {
     return { ...instance, transcodingRefused: result.transcodingRefused };
   }
 
+  // ---- STOW-RS (PS3.18 10.5) ----
+
+  /**
+   * STOW-RS `POST /studies/{study}`: the Part-10 `instances` in one multipart/related request. The server
+   * must store every one of them under this study: any instance it refuses makes the whole call fail
+   * (DICOMWEB_CLIENT_ERROR with the Failure Reason codes; a 409 answer is such a refusal of all of them).
+   * Returns the SOP Instance UIDs the server says it holds, with their Warning Reason codes if any.
+   */
+  async storeInstances(studyInstanceUid: string, instances: Buffer[], options: RequestOptions = {}): Promise<StoredInstances> {
+    const study = checkUid('studyInstanceUid', studyInstanceUid);
+    const url = this.url(`/studies/${study}`, {});
+    // A UUID boundary cannot plausibly occur inside the instances.
+    const boundary = `vcf-sentinel-${randomUUID()}`;
+    const parts: Buffer[] = [];
+    for (const instance of instances) {
+      parts.push(Buffer.from(`--${boundary}\r\nContent-Type: ${MEDIA_TYPE.DICOM}\r\n\r\n`, 'latin1'), instance, Buffer.from('\r\n', 'latin1'));
+    }
+    parts.push(Buffer.from(`--${boundary}--\r\n`, 'latin1'));
+    const body = Buffer.concat(parts);
+    const contentType = `${MEDIA_TYPE.MULTIPART_RELATED}; type="${MEDIA_TYPE.DICOM}"; boundary=${boundary}`;
+    return this.withRetries('storeInstances', options.signal, async (signal, touch) => {
+      const res = await this.send('storeInstances', url, MEDIA_TYPE.DICOM_JSON, signal, { contentType, body });
+      touch();
+      const text = (await readBounded(res, this.opts.maxJsonBytes, touch, 'storeInstances response')).toString('utf8');
+      return readStowResponse(res.status, text, instances.length);
+    });
+  }
+
   // ---- internals ----
 
   private url(path: string, query: QidoQuery): string {
@@ -434,17 +468,28 @@ export class DicomwebClient {
     });
   }
 
-  /** One HTTP GET; non-2xx answers become HttpStatusFailure (body discarded). */
-  private async send(operation: string, url: string, accept: string, signal: AbortSignal): Promise<Response> {
+  /**
+   * One HTTP GET (or a POST with `post`); non-2xx answers become HttpStatusFailure (body discarded), except a
+   * STOW-RS 409, whose body says which instances failed and why.
+   */
+  private async send(
+    operation: string,
+    url: string,
+    accept: string,
+    signal: AbortSignal,
+    post?: { contentType: string; body: Buffer },
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept };
+    if (post) headers['content-type'] = post.contentType;
     if (this.authorization) headers.authorization = this.authorization;
     this.opts.logger?.debug(
       { event: 'dicomweb.request', source: this.sourceName, operation, path: url.slice(this.baseUrl.length) },
       'request',
     );
     // Redirects are not followed: a source answers from its configured URL or not at all.
-    const res = await this.opts.fetch(url, { method: 'GET', headers, signal, redirect: 'manual' });
+    const res = await this.opts.fetch(url, { method: post ? 'POST' : 'GET', headers, signal, redirect: 'manual', ...(post ? { body: post.body } : {}) });
     if (res.status >= 200 && res.status < 300) return res;
+    if (post && res.status === 409) return res;
     await res.body?.cancel().catch(() => undefined);
     throw new HttpStatusFailure(res.status, parseRetryAfter(res.headers.get('retry-after')));
   }
@@ -533,6 +578,44 @@ export class DicomwebClient {
     if (err instanceof AppError) return { retryable: false, reason: err.message, error: err };
     return { retryable: true, reason: networkReason(err), error: err };
   }
+}
+
+/** What a STOW-RS server holds after `storeInstances`. */
+export interface StoredInstances {
+  /** HTTP 200 (all stored) or 202 (stored with warnings). */
+  status: number;
+  /** ReferencedSOPSequence: the SOP Instance UIDs stored, each with its Warning Reason (0008,1196) when given. */
+  stored: Array<{ sopInstanceUid: string; warningReason: number | null }>;
+}
+
+/** PS3.18 10.5.3 Store Instances Response Module (DICOM JSON); refusals become DICOMWEB_CLIENT_ERROR. */
+function readStowResponse(status: number, text: string, sent: number): StoredInstances {
+  let answer: DicomJson = {};
+  if (text.trim()) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      // Some servers wrap the one dataset in an array.
+      const dataset = Array.isArray(parsed) ? parsed[0] : parsed;
+      if (typeof dataset === 'object' && dataset !== null) answer = dataset as DicomJson;
+    } catch {
+      throw new AppError('DICOMWEB_CLIENT_ERROR', `DICOMweb storeInstances answered HTTP ${status} with invalid JSON`);
+    }
+  }
+  const items = (tag: string) => (answer[tag]?.Value ?? []).filter((i): i is DicomJson => typeof i === 'object' && i !== null);
+  const first = (item: DicomJson, tag: string) => item[tag]?.Value?.[0];
+  const failed = items('00081198');
+  if (failed.length > 0 || status === 409) {
+    const reasons = [...new Set(failed.map((f) => first(f, '00081197')).map((r) => (typeof r === 'number' ? `0x${r.toString(16).toUpperCase().padStart(4, '0')}` : 'unknown')))];
+    throw new AppError(
+      'DICOMWEB_CLIENT_ERROR',
+      `DICOMweb storeInstances: the server refused ${failed.length || sent} of ${sent} instances (HTTP ${status}, Failure Reason ${reasons.join(', ') || 'not given'})`,
+    );
+  }
+  const stored = items('00081199').map((item) => {
+    const warning = first(item, '00081196');
+    return { sopInstanceUid: String(first(item, '00081155') ?? ''), warningReason: typeof warning === 'number' ? warning : null };
+  });
+  return { status, stored };
 }
 
 /** The client for source `sourceName` of DICOMWEB_SOURCES; unknown name → AppError DICOMWEB_SOURCE_UNKNOWN. */
