@@ -7,10 +7,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { syntheticOru, reportLinesMentioning } from '../../src/dev/oru';
 import { type OrthancInstance, stowRs } from '../../src/dev/orthanc';
 import { type GroundTruth, type PhantomOptions, phantomBuffers } from '../../src/imaging/phantom/generate';
 import { MllpFramer, encodeMllp } from '../../src/ingest/hl7/mllp';
+import { QUEUES } from '../../src/queue/names';
 import type { StudyState } from '../../src/store/studies';
 import { msa } from '../helpers/hl7';
 
@@ -265,6 +268,61 @@ export async function postJson(base: string, pathname: string, body?: unknown): 
 /** GET /reports/{accession}: each stored report with its version and every message that carried it. */
 export interface ReportLookup {
   reports: Array<{ version: number; versions: Array<{ version: number; outcome: string; controlId: string }> }>;
+}
+
+/**
+ * After a burst whose every message ended AA: each accession has one report, version 1, carried by one
+ * message (GET /reports/{accession} on `api`, waited for); each message made one report job, completed;
+ * the worker stored each report once (`report.stored` with outcome new, one per job) and queued one
+ * correlate job per report. Returns how many report jobs ran again with nothing left to store.
+ */
+export async function expectEachStoredAndProcessedOnce(messages: BurstMessage[], api: ServiceProcess, worker: ServiceProcess, redis: Redis, prefix: string): Promise<{ sameRuns: number }> {
+  const lookups = new Map<string, ReportLookup>();
+  await eventually(
+    async () => {
+      for (const m of messages) {
+        if (!lookups.has(m.accession)) {
+          const found = await getJson<ReportLookup>(api.base, `/reports/${m.accession}`);
+          if (found) lookups.set(m.accession, found);
+        }
+      }
+      return lookups.size === messages.length ? true : null;
+    },
+    90_000,
+    500,
+  );
+  const missing = messages.filter((m) => !lookups.has(m.accession)).map((m) => `${m.controlId} (${m.results.join(' ')})`);
+  expect(missing).toEqual([]);
+  for (const m of messages) {
+    const { reports } = lookups.get(m.accession)!;
+    expect({ controlId: m.controlId, reports: reports.map((r) => ({ version: r.version, versions: r.versions.map((v) => [v.version, v.outcome, v.controlId]) })) }).toEqual({
+      controlId: m.controlId,
+      reports: [{ version: 1, versions: [[1, 'new', m.controlId]] }],
+    });
+  }
+
+  const reportsQueue = new Queue(QUEUES.reports, { connection: redis, prefix });
+  const correlateQueue = new Queue(QUEUES.correlate, { connection: redis, prefix });
+  try {
+    // Completed jobs are counted once their worker says so: wait for the last ones.
+    const counts = await eventually(async () => {
+      const c = await reportsQueue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
+      return (c.completed ?? 0) + (c.failed ?? 0) >= messages.length ? c : null;
+    }, 30_000, 250);
+    expect(counts).toEqual({ completed: messages.length, failed: 0, waiting: 0, active: 0, delayed: 0 });
+    const stored = worker.events('report.stored');
+    const byOutcome = (o: string) => stored.filter((l) => l.outcome === o);
+    expect(byOutcome('new')).toHaveLength(messages.length);
+    expect(new Set(byOutcome('new').map((l) => l.jobId)).size).toBe(messages.length);
+    expect(byOutcome('replaced')).toHaveLength(0);
+    const correlations = (await correlateQueue.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed'])).filter((j) => j.data.trigger === 'report');
+    expect(correlations).toHaveLength(messages.length);
+    expect(new Set(correlations.map((j) => (j.data as { accessionKey: string }).accessionKey)).size).toBe(messages.length);
+    return { sameRuns: byOutcome('same').length };
+  } finally {
+    await reportsQueue.close();
+    await correlateQueue.close();
+  }
 }
 
 /**

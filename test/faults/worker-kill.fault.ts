@@ -50,7 +50,8 @@ const skip = orthancSkipReason();
       DICOMWEB_SOURCES: JSON.stringify({ default: { url: orthanc.dicomWebUrl } }),
       PATIENT_ID_SYSTEMS: JSON.stringify({ HOSP: 'urn:oid:2.999.16.2' }),
     };
-    [api, workers[0]] = await Promise.all([ServiceProcess.start('api', env), ServiceProcess.start('worker', env)]);
+    workers[0] = await ServiceProcess.start('worker', env);
+    api = await ServiceProcess.start('api', env);
     const { truth, oru, controlId } = await phantomStudy(orthanc, `kill-${prefix}`);
     const uid = truth.studyInstanceUid;
 
