@@ -36,8 +36,10 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; fon
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; background: #fff; border: 1px solid var(--line); padding: .6rem .8rem; }
 dt { color: var(--muted); }
 dd { margin: 0; }
-.cols { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.2rem; align-items: start; }
-.keyimage { background: #000; border: 1px solid var(--line); max-width: 100%; display: block; }
+.cols { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1.2rem; align-items: start; }
+.keyimage { background: #000; border: 1px solid var(--line); max-width: 100%; max-height: 720px; display: block; }
+details { margin: .4rem 0; }
+summary { cursor: pointer; color: var(--accent); }
 .notice { padding: .5rem .8rem; border-radius: 4px; margin-bottom: 1rem; background: #e6effc; border: 1px solid #b7cdee; }
 .notice.bad { background: #f9dedc; border-color: #e9b4b0; }
 form.inline { display: inline; margin: 0; }
@@ -211,10 +213,20 @@ export function studyPage(tag: string, s: StudyState, outputs: FindingOutputs[],
 <h2>Series chosen and why</h2>
 ${
   s.series
-    ? html`<dl>${flat(s.series.chosen ?? {}).map(([k, v]) => html`<dt>${k}</dt><dd class="mono">${Array.isArray(v) ? v.join('\\') : String(v)}</dd>`)}</dl>
+    ? html`<p>${seriesLabel(s) || 'series'} <span class="mono muted">${s.series.chosen?.seriesInstanceUid ?? ''}</span></p>
 <ul>${s.series.reasons.map((r) => html`<li>${r}</li>`)}</ul>
+<details><summary>All attributes of the chosen series</summary><dl>${flat(s.series.chosen ?? {}).map(([k, v]) => html`<dt>${k}</dt><dd class="mono">${Array.isArray(v) ? v.join('\\') : String(v)}</dd>`)}</dl></details>
 ${s.series.rejected.length ? html`<table><thead><tr><th>rejected series</th><th>why</th></tr></thead><tbody>${s.series.rejected.map((r) => html`<tr><td>${r.seriesNumber !== undefined ? `#${r.seriesNumber} ` : ''}${r.description ?? ''} <span class="mono muted">${r.seriesInstanceUid}</span></td><td>${r.reason}</td></tr>`)}</tbody></table>` : ''}`
     : html`<p class="muted">No series chosen yet.</p>`
+}
+<h2>Report correlation</h2>
+${
+  corr
+    ? html`<dl><dt>outcome</dt><dd>${corr.outcome}</dd><dt>joined by</dt><dd>${corr.joinedBy ?? '—'}</dd>
+<dt>report</dt><dd>${corr.report ? `version ${corr.report.version}, status ${corr.report.resultStatus ?? '?'}, ${corr.report.language}` : '—'}</dd>
+<dt>waits until</dt><dd>${iso(corr.waitUntil) || '—'}</dd><dt>evaluated</dt><dd>${iso(corr.evaluatedAt) || '—'}</dd></dl>
+${corr.fractures.length ? html`<table><thead><tr><th>level</th><th>grade</th><th>reported</th><th>why</th></tr></thead><tbody>${corr.fractures.map((d) => html`<tr><td>${d.levelText}</td><td class="num">${d.grade}</td><td>${d.reported ? 'yes' : html`<span class="badge bad">not reported</span>`}${d.retracted ? ' (earlier outputs retracted)' : ''}</td><td>${d.explanation}</td></tr>`)}</tbody></table>` : ''}`
+    : html`<p class="muted">Not correlated yet.</p>`
 }
 </div><div>
 <h2>Key image</h2>
@@ -230,15 +242,6 @@ ${f.vertebrae.map(
 <td class="num">${v.heightsMm.anterior.toFixed(1)} / ${v.heightsMm.middle.toFixed(1)} / ${v.heightsMm.posterior.toFixed(1)}</td><td class="num">${v.confidence.toFixed(2)}</td><td>${v.flags.join(', ')}</td><td>${v.gradingNotes.join('; ')}</td></tr>`,
 )}</tbody></table>`
     : html`<p class="muted">No findings yet.</p>`
-}
-<h2>Report correlation</h2>
-${
-  corr
-    ? html`<dl><dt>outcome</dt><dd>${corr.outcome}</dd><dt>joined by</dt><dd>${corr.joinedBy ?? '—'}</dd>
-<dt>report</dt><dd>${corr.report ? `version ${corr.report.version}, status ${corr.report.resultStatus ?? '?'}, ${corr.report.language}` : '—'}</dd>
-<dt>waits until</dt><dd>${iso(corr.waitUntil) || '—'}</dd><dt>evaluated</dt><dd>${iso(corr.evaluatedAt) || '—'}</dd></dl>
-${corr.fractures.length ? html`<table><thead><tr><th>level</th><th>grade</th><th>reported</th><th>why</th></tr></thead><tbody>${corr.fractures.map((d) => html`<tr><td>${d.levelText}</td><td class="num">${d.grade}</td><td>${d.reported ? 'yes' : html`<span class="badge bad">not reported</span>`}${d.retracted ? ' (earlier outputs retracted)' : ''}</td><td>${d.explanation}</td></tr>`)}</tbody></table>` : ''}`
-    : html`<p class="muted">Not correlated yet.</p>`
 }
 <h2>Outputs written</h2>
 ${
