@@ -111,7 +111,8 @@ describe('DicomwebClient.storeInstances (STOW-RS)', () => {
   });
 
   it('other 4xx and redirects are refusals: not retried, not followed', async () => {
-    for (const [status, headers] of [[403, {}], [307, { location: 'http://elsewhere.invalid/dicom-web/studies' }]] as const) {
+    const cases: Array<[number, Record<string, string>]> = [[403, {}], [307, { location: 'http://elsewhere.invalid/dicom-web/studies' }]];
+    for (const [status, headers] of cases) {
       const s = await serve(() => ({ status, headers }));
       try {
         const err = await caught(s.client.storeInstances(STUDY, [a]));
