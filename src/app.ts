@@ -190,7 +190,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               publicBaseUrl: config.PUBLIC_BASE_URL,
               messageLog,
               ...storesFor(config, producer),
-              queues: { reports: reportsQueue, correlate: correlateQueue, studies: studiesQueue },
+              queues: { reports: reportsQueue, correlate: correlateQueue, studies: studiesQueue, results: resultsQueue },
               replay: (uid, traceId) => studyIntake.replay(uid, traceId),
               logger,
             }),

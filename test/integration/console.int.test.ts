@@ -159,11 +159,11 @@ describe('console authentication (real app, role api)', () => {
     expect(again.headers.location).toBe(`/console/studies/${uidTag(failedUid)}?replay=pending`);
   });
 
-  it('bull-board behind the console: reads and retries only; no studies queue (its job ids carry UIDs)', async () => {
+  it('bull-board behind the console (reports, correlate, results): reads and retries only; no studies queue (its job ids carry UIDs)', async () => {
     const cookie = await signIn(base);
     const queues = await request(base).get('/console/queues/api/queues').set('cookie', cookie);
     expect(queues.status).toBe(200);
-    expect((queues.body.queues as Array<{ name: string }>).map((q) => q.name).sort()).toEqual(['correlate', 'reports']);
+    expect((queues.body.queues as Array<{ name: string }>).map((q) => q.name).sort()).toEqual(['correlate', 'reports', 'results']);
     const board = await request(base).get('/console/queues/').set('cookie', cookie);
     expect(board.status).toBe(200);
     expect(board.text).toContain('<base href="/console/queues/"');

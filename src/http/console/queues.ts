@@ -1,6 +1,6 @@
 /**
  * The console's queue view: bull-board (a maintained BullMQ UI) mounted at /console/queues behind the
- * console's authentication. It shows the reports and correlate queues, whose job ids are hashes, and lets
+ * console's authentication. It shows the reports, correlate and results queues, whose job ids are hashes, and lets
  * an operator retry their failed jobs. The studies queue is not in it: a study job's id is
  * `study-<Study Instance UID>` (CONTRACT) and bull-board puts job ids in its URLs, and a study must be
  * replayed through StudyIntake (which resets its state) rather than retried raw; the console's own pages

@@ -56,7 +56,7 @@ export interface ConsoleDeps {
   links: LinkStore;
   studies: StudyStore;
   outputs: OutputStore;
-  queues: { reports: Queue; correlate: Queue; studies: Queue };
+  queues: { reports: Queue; correlate: Queue; studies: Queue; results: Queue };
   /** StudyIntake.replay: the same replay as `POST /studies/{uid}/replay`. */
   replay(studyInstanceUid: string, traceId: string): Promise<ReplayOutcome>;
   logger: Logger;
@@ -212,7 +212,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.type('html').send(jobsPage(await queueDepths(deps), await failedJobs(deps)));
   });
 
-  r.use('/queues', readOrRetryOnly, queueBoard([deps.queues.reports, deps.queues.correlate]));
+  r.use('/queues', readOrRetryOnly, queueBoard([deps.queues.reports, deps.queues.correlate, deps.queues.results]));
 
   r.use((_req, _res, next) => next(new AppError('NOT_FOUND', 'no such console page')));
   r.use(consoleErrors(deps.logger));
@@ -242,9 +242,9 @@ async function resolveTag(deps: ConsoleDeps, tag: unknown): Promise<string> {
 }
 
 async function queueDepths(deps: ConsoleDeps): Promise<QueueDepth[]> {
-  const { reports, correlate, studies } = deps.queues;
+  const { reports, correlate, studies, results } = deps.queues;
   return Promise.all(
-    [reports, correlate, studies].map(async (q) => ({
+    [reports, correlate, studies, results].map(async (q) => ({
       queue: q.name,
       counts: await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
     })),
@@ -253,7 +253,7 @@ async function queueDepths(deps: ConsoleDeps): Promise<QueueDepth[]> {
 
 async function failedJobs(deps: ConsoleDeps): Promise<FailedJobRow[]> {
   const rows: FailedJobRow[] = [];
-  for (const q of [deps.queues.studies, deps.queues.reports, deps.queues.correlate]) {
+  for (const q of [deps.queues.studies, deps.queues.reports, deps.queues.correlate, deps.queues.results]) {
     for (const job of await q.getFailed(0, FAILED_PER_QUEUE - 1)) {
       if (!job) continue;
       const uid = q === deps.queues.studies && typeof job.data?.studyInstanceUid === 'string' ? (job.data.studyInstanceUid as string) : null;

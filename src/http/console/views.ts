@@ -98,6 +98,7 @@ export function errorPage(status: number, message: string): string {
 const iso = (t: string | number | null | undefined) => (t === null || t === undefined ? '' : new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
 const ackBadge = (ack: string) => html`<span class="badge ${ack === 'AA' ? 'ok' : 'bad'}">${ack}</span>`;
 const STATUS_CLASS: Record<string, string> = { done: 'ok', 'awaiting-report': 'ok', failed: 'bad', queued: 'warn', retrieving: 'warn', analysing: 'warn' };
+const RESULTS_CLASS: Record<string, string> = { sent: 'ok', skipped: '', failed: 'bad' };
 const statusBadge = (status: string) => html`<span class="badge ${STATUS_CLASS[status] ?? ''}">${status}</span>`;
 const sender = (r: Hl7MessageRecord) => `${r.sender.application}^${r.sender.facility}`;
 export const messageHref = (r: Pick<Hl7MessageRecord, 'controlId' | 'sender'>) =>
@@ -252,6 +253,14 @@ ${outputs.map(
 <td class="mono">${Object.entries(o.ids.serviceRequests).map(([k, id]) => html`<div>${k}: ${id}</div>`)}</td><td class="mono">${Object.entries(o.ids.tasks).map(([k, id]) => html`<div>${k}: ${id}</div>`)}</td></tr>`,
 )}</tbody></table>`
     : html`<p class="muted">No FHIR output written for this study.</p>`
+}
+<h2>Results sent back to the PACS</h2>
+${
+  s.resultsToPacs
+    ? html`<dl><dt>status</dt><dd><span class="badge ${RESULTS_CLASS[s.resultsToPacs.status] ?? 'warn'}">${s.resultsToPacs.status}</span></dd><dt>what</dt><dd>${s.resultsToPacs.kinds.map((k) => (k === 'sc' ? 'key image (Secondary Capture)' : 'findings (Structured Report)')).join(', ')}</dd>
+<dt>at</dt><dd>${iso(s.resultsToPacs.at)} (attempt ${s.resultsToPacs.attempt})</dd><dt>series written</dt><dd class="mono">${s.resultsToPacs.seriesInstanceUids.join(', ') || '—'}</dd>
+${s.resultsToPacs.error ? html`<dt>error</dt><dd><code>${s.resultsToPacs.error.code}</code> ${s.resultsToPacs.error.message}</dd>` : ''}</dl>`
+    : html`<p class="muted">Nothing sent (RESULTS_TO_PACS off, or not analysed yet).</p>`
 }
 <h2>Errors</h2>
 ${
