@@ -120,7 +120,7 @@ describeOrthanc('study notifications against a real Orthanc', () => {
     const waiting = (await waitFor(base, uid, (s) => s.correlation?.outcome === 'awaiting-report')).state;
     expect(waiting.status).toBe('awaiting-report');
     expect(Date.parse(waiting.correlation!.waitUntil!)).toBeGreaterThan(Date.now() + 71 * 3_600_000);
-    expect(state.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(state.fingerprint).toMatch(/^v2:[0-9a-f]{64}$/);
     // The worker ran the model: vertebrae found, and a key image served beside the state.
     expect(state.findings?.model).toMatchObject({ name: expect.any(String), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((state.findings?.vertebrae as unknown[]).length).toBeGreaterThan(10);

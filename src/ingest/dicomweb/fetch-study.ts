@@ -234,7 +234,12 @@ export interface StudyFingerprint {
   instanceCount: number;
   /** Per series, sorted by UID. */
   series: { seriesInstanceUid: string; modality: string | null; instanceCount: number }[];
-  /** "v1:" + sha256 over the sorted (series UID, instance count) pairs: equal fingerprints, same study content. */
+  /**
+   * "v2:" + sha256 over the sorted (series UID, instance count) pairs of the series an analysis can read
+   * (modality CT, or none given): equal fingerprints, same input to the analysis. Other series (reports,
+   * key images, this service's own SC and SR sent back with RESULTS_TO_PACS) do not count, so storing
+   * them does not make the PACS's next notification a new analysis.
+   */
   fingerprint: string;
   /** The QIDO-RS series datasets as the server answered them, for `fetchStudySeriesForAnalysis`'s `seriesList`. */
   seriesList: DicomJson[];
@@ -267,12 +272,12 @@ export async function studyFingerprint(
   });
   series.sort((a, b) => (a.seriesInstanceUid < b.seriesInstanceUid ? -1 : a.seriesInstanceUid > b.seriesInstanceUid ? 1 : 0));
   const hash = createHash('sha256');
-  for (const s of series) hash.update(`${s.seriesInstanceUid}\t${s.instanceCount}\n`);
+  for (const s of series) if (s.modality === null || s.modality === 'CT') hash.update(`${s.seriesInstanceUid}\t${s.instanceCount}\n`);
   return {
     seriesCount: series.length,
     instanceCount: series.reduce((sum, s) => sum + s.instanceCount, 0),
     series,
-    fingerprint: `v1:${hash.digest('hex')}`,
+    fingerprint: `v2:${hash.digest('hex')}`,
     seriesList: list,
   };
 }

@@ -91,7 +91,7 @@ describe('study worker', () => {
     expect(store.state).toMatchObject({ attempts: 1, maxAttempts: 3, findings: { seriesInstanceUid: CT }, correlation: null });
     expect(store.state.series?.reasons).toEqual(['first', 'assembled']);
     expect(store.state.series?.rejected).toEqual([{ seriesInstanceUid: SC, reason: 'modality OT is not CT' }]);
-    expect(store.state.settledFingerprint).toMatch(/^v1:/);
+    expect(store.state.settledFingerprint).toMatch(/^v2:/);
     expect(store.state.settledFingerprint).toBe(store.state.fingerprint);
     expect(result).toMatchObject({ status: 'awaiting-report', seriesInstanceUid: CT });
     expect(added).toEqual([{ data: { trigger: 'study', studyInstanceUid: UID, analysisId: 'study-x:1700000000000:1', traceId: 't-1' }, jobId: result.correlateJobId }]);
@@ -171,7 +171,7 @@ describe('study worker', () => {
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect(err.message).toMatch(/^STUDY_UNUSABLE: no usable CT series: the study has no CT series; a series: modality OT is not CT$/);
     expect(store.state).toMatchObject({ status: 'failed', series: { chosen: null } });
-    expect(store.state.settledFingerprint).toMatch(/^v1:/);
+    expect(store.state.settledFingerprint).toMatch(/^v2:/);
   });
 
   it('a study not (yet) on the source is retried: STUDY_NOT_FOUND', async () => {

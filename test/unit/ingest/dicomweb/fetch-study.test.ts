@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDicomwebClient } from '../../../../src/ingest/dicomweb/client';
+import { type DicomwebClient, createDicomwebClient } from '../../../../src/ingest/dicomweb/client';
 import { TRANSFER_SYNTAX } from '../../../../src/ingest/dicomweb/constants';
 import {
   dicomNumber,
@@ -241,11 +241,22 @@ describe('studyFingerprint', () => {
     const fp = await studyFingerprint(pacs.client, STUDY);
     expect(fp).toMatchObject({ seriesCount: 3, instanceCount: 9 });
     expect(fp.series.map((s) => s.seriesInstanceUid)).toEqual([CT_A, CT_B, SR]);
-    expect(fp.fingerprint).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(fp.fingerprint).toMatch(/^v2:[0-9a-f]{64}$/);
     expect(fp.seriesList.map((s) => dicomString(s, '0020000E'))).toEqual([CT_A, CT_B, SR]);
     expect(pacs.requests).toHaveLength(1);
     expect((await studyFingerprint(pacs.client, STUDY)).fingerprint).toBe(fp.fingerprint);
     expect((await studyFingerprint(pacs.client, '9.9.9')).fingerprint).not.toBe(fp.fingerprint);
+  });
+
+  it('counts only what an analysis reads: another SR or OT series (our own results sent back) leaves it, another CT series changes it', async () => {
+    const fp = await studyFingerprint(pacs.client, STUDY);
+    // The same source, with one series fewer in its QIDO-RS answer.
+    const without = (drop: string): DicomwebClient =>
+      Object.assign(Object.create(pacs.client) as DicomwebClient, {
+        searchSeries: async (...args: Parameters<DicomwebClient['searchSeries']>) => (await pacs.client.searchSeries(...args)).filter((s) => dicomString(s, '0020000E') !== drop),
+      });
+    expect((await studyFingerprint(without(SR), STUDY)).fingerprint).toBe(fp.fingerprint);
+    expect((await studyFingerprint(without(CT_B), STUDY)).fingerprint).not.toBe(fp.fingerprint);
   });
 });
 
