@@ -8,6 +8,7 @@
  * 2000, JPEG-LS, lossy JPEG and HTJ2K are rejected with VOLUME_INVALID naming the syntax: there is no
  * pure-JS decoder in the dependencies, and the DICOMweb path asks the server for Explicit VR Little Endian.
  */
+import { inflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
 import { TRANSFER_SYNTAX as TS } from '../ingest/dicomweb/constants';
@@ -203,9 +204,54 @@ export interface ParsedHeaders {
   mediaStorageSopClassUid: string | undefined;
 }
 
+/**
+ * A Deflated dataset may inflate to at most this many times its compressed size (and 1 GiB): CT compresses
+ * 2–10 times, a slice of padding far more, and a deflate stream can claim about 1000 times (64 KB → 64 MB),
+ * which dcmjs would inflate whole, with no limit, before anything else is checked.
+ */
+const MAX_INFLATE_RATIO = 256;
+const MAX_INFLATED_BYTES = 1 << 30;
+
+/**
+ * The File Meta Information group (0002, always Explicit VR Little Endian): the transfer syntax it
+ * declares and where the dataset starts.
+ */
+function fileMeta(buf: Uint8Array): { transferSyntaxUid: string; datasetOffset: number } {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let transferSyntaxUid = '';
+  let at = 132;
+  while (at + 8 <= buf.byteLength && view.getUint16(at, true) === 0x0002) {
+    const vr = String.fromCharCode(buf[at + 4] as number, buf[at + 5] as number);
+    const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN', 'UC', 'UR'].includes(vr);
+    const length = long ? (at + 12 <= buf.byteLength ? view.getUint32(at + 8, true) : Infinity) : view.getUint16(at + 6, true);
+    const value = at + (long ? 12 : 8);
+    if (view.getUint16(at + 2, true) === 0x0010 && value + length <= buf.byteLength) {
+      transferSyntaxUid = Buffer.from(buf.buffer, buf.byteOffset + value, length).toString('latin1').replace(/[\0 ]+$/, '');
+    }
+    at = value + length;
+  }
+  return { transferSyntaxUid, datasetOffset: at };
+}
+
+/** Refuses a Deflated dataset that inflates past the bound, before dcmjs inflates it without one. */
+function checkInflatedSize(buf: Uint8Array): void {
+  const { transferSyntaxUid, datasetOffset: start } = fileMeta(buf);
+  if (transferSyntaxUid !== TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN || start >= buf.byteLength) return;
+  const limit = min(MAX_INFLATED_BYTES, (buf.byteLength - start) * MAX_INFLATE_RATIO);
+  try {
+    inflateRawSync(buf.subarray(start), { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError('VOLUME_INVALID', `the Deflated dataset inflates past ${limit} bytes (${MAX_INFLATE_RATIO} times its size, at most 1 GiB)`);
+    }
+    // A broken stream: dcmjs says so in its own words.
+  }
+}
+
 /** Parses a Part-10 buffer up to (not including) the pixel data. Throws VOLUME_INVALID when it cannot. */
 export function parseHeaders(buf: Uint8Array): ParsedHeaders {
   if (!looksLikePart10(buf)) throw new AppError('VOLUME_INVALID', 'not a DICOM Part-10 file (no DICM preamble)');
+  checkInflatedSize(buf);
   let dict;
   try {
     dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(buf), { untilTag: TAG.PixelData, noCopy: false, ignoreErrors: true });

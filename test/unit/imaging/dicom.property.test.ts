@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { AppError } from '../../../src/errors';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
@@ -280,5 +281,26 @@ describe('Part-10 readers under hostile files', () => {
       }),
       settings(200),
     );
+  });
+
+  it('a Deflated dataset is read, and one that inflates past 256 times its size is refused before dcmjs inflates it', () => {
+    const explicit = (SERIES[TS.EXPLICIT_VR_LITTLE_ENDIAN] as Buffer[])[0] as Buffer;
+    const datasetAt = (elements(explicit).find((e) => e.group !== 2) as Element).at;
+    const deflated = (dataset: Buffer) => Buffer.concat([withTransferSyntax(explicit.subarray(0, datasetAt), TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN), deflateRawSync(dataset)]);
+
+    const file = deflated(explicit.subarray(datasetAt));
+    const [frame] = parseHeaders(file).frames;
+    const [plain] = parseHeaders(explicit).frames;
+    const [a, b] = [new Int16Array(64), new Int16Array(64)];
+    readFrameHu(file, frame!, a, 0);
+    releasePixelCache();
+    readFrameHu(explicit, plain!, b, 0);
+    expect(a).toEqual(b);
+
+    // 64 MB of zeros deflate to about 64 KB: a stream that claims a thousand times its size.
+    const bomb = deflated(Buffer.alloc(64 * 1024 * 1024));
+    const err = expectContained(() => parseHeaders(bomb));
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).message).toMatch(/inflates past \d+ bytes/);
   });
 });
