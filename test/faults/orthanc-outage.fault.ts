@@ -48,7 +48,8 @@ const BACKOFF_MS = 1000;
     };
     worker = await ServiceProcess.start('worker', env);
     api = await ServiceProcess.start('api', env);
-    const { truth, oru, controlId } = await phantomStudy(orthanc, `pacs-${prefix}`);
+    // Thin slices (about 420 instances): a retrieval long enough that the poll below sees it under load.
+    const { truth, oru, controlId } = await phantomStudy(orthanc, `pacs-${prefix}`, { sliceSpacing: 1.25 });
     const uid = truth.studyInstanceUid;
     const sender = new MllpSender(() => api!.mllpPort!);
     expect(await sender.send(oru, controlId)).toBe('AA');
