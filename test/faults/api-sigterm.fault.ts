@@ -74,7 +74,7 @@ describe('fault: the api process SIGTERMed during an HL7 burst', () => {
     );
     // A clean drain: exit 0 after answering what it had read, logged as stopped.
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(first.events('app.stopped')).toHaveLength(1);
+    expect(await first.eventsAtLeast('app.stopped', 1)).toHaveLength(1);
     // The stop hit the burst: acknowledged messages before it, unanswered ones during it.
     expect(ackedBeforeExit).toBeGreaterThanOrEqual(STOP_AFTER_AA);
     expect(resent.length).toBeGreaterThan(0);

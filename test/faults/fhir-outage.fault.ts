@@ -65,13 +65,13 @@ const FHIR_TIMEOUT_MS = 1500;
     expect(state).toMatchObject({ status: 'done', correlation: { outcome: 'evaluated' } });
     // The writer's attempts ran out once: the correlate job failed one attempt, visibly, and was retried.
     expect(state.errors.map((e) => [e.attempt, e.code, e.retryable])).toEqual([[1, 'FHIR_UNAVAILABLE', true]]);
-    expect(worker.events('correlate.failed')).toHaveLength(1);
-    expect(worker.events('correlate.evaluated')).toHaveLength(1);
+    expect(await worker.eventsAtLeast('correlate.failed', 1)).toHaveLength(1);
+    expect(await worker.eventsAtLeast('correlate.evaluated', 1)).toHaveLength(1);
     // Every scripted fault was met: 6 × 500, and the stalled write the writer gave up on and sent again.
     expect(fhir.writeFaults).toEqual([]);
     expect(fhir.requests.filter((r) => r.method === 'PUT' && r.status === 500)).toHaveLength(FAILED_WRITES);
     expect(fhir.requests.filter((r) => r.status === 'stalled')).toHaveLength(1);
-    expect(worker.events('fhir.retry').length).toBeGreaterThanOrEqual(FAILED_WRITES);
+    expect((await worker.eventsAtLeast('fhir.retry', FAILED_WRITES)).length).toBeGreaterThanOrEqual(FAILED_WRITES);
 
     // No duplicates: one resource per identifier, exactly as many as the correlation wrote.
     const expected = expectedOutputs(state);

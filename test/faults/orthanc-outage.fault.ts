@@ -3,9 +3,10 @@
  * study must be retried with backoff (each attempt and its error visible in GET /studies/{uid}), fail
  * visibly once its attempts are spent, and, replayed from the API once Orthanc is back, end done.
  *
- * The replay that exists on the served API today is a new notification: `POST /notifications/studies`
- * queues a study whose job failed again (its fingerprint check applies only to studies that settled for
- * good). `POST /studies/{uid}/replay` is tested in test/integration/study-replay.int.test.ts.
+ * Two ways to replay from the API: a new notification (`POST /notifications/studies` queues a study whose
+ * job failed again: the fingerprint check applies only to studies that settled for good), and the
+ * operator's `POST /studies/{uid}/replay` (409 while the job is pending). Both are exercised here; the
+ * replay route's other answers are in test/integration/study-replay.int.test.ts.
  *
  * Real processes: `serve --role api` and `serve --role worker`, Orthanc (SIGKILLed and restarted on its
  * ports and storage), the shared Redis under this test's prefix.
@@ -80,17 +81,26 @@ const BACKOFF_MS = 1000;
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(BACKOFF_MS);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(2 * BACKOFF_MS);
     console.log(`fault 3: statuses ${statuses.join(' → ')}; errors ${at[1]! - at[0]!} ms then ${at[2]! - at[1]!} ms apart`);
-    // Failed for good: nothing more happens by itself.
-    expect(worker.events('study.failed')).toHaveLength(1);
+    expect(await worker.eventsAtLeast('study.failed', 1)).toHaveLength(1);
 
-    // Orthanc is back (same storage); the replay: the study notified again.
+    // Replayed by a new notification while Orthanc is still down: queued again (not "unchanged"), the
+    // operator's replay refused meanwhile (409: the job is pending), and failed again, with fresh attempts.
+    const renotified = await postJson(api.base, '/notifications/studies', notification);
+    expect(renotified).toEqual({ status: 202, body: { jobId: `study-${uid}`, status: 'queued' } });
+    const pending = await postJson(api.base, `/studies/${uid}/replay`);
+    expect(pending).toEqual({ status: 409, body: { error: { code: 'CONFLICT', message: expect.stringMatching(/still queued, running or waiting for a retry/) } } });
+    const { state: again } = await waitForStudy(api.base, uid, (s) => s.status === 'failed' && s.notifiedAt !== failed.notifiedAt, 60_000);
+    expect(again.errors.map((e) => [e.attempt, e.code])).toEqual([[1, 'DICOMWEB_UNAVAILABLE'], [2, 'DICOMWEB_UNAVAILABLE'], [3, 'DICOMWEB_UNAVAILABLE']]);
+
+    // Orthanc is back (same storage): the operator's replay brings the study to done.
     await orthanc.resume();
-    const replay = await postJson(api.base, '/notifications/studies', notification);
+    const replay = await postJson(api.base, `/studies/${uid}/replay`);
     expect(replay).toEqual({ status: 202, body: { jobId: `study-${uid}`, status: 'queued' } });
     const { state: done } = await waitForStudy(api.base, uid, (s: StudyState) => s.status === 'done' || s.status === 'failed', 120_000, 250);
     expect(done).toMatchObject({ status: 'done', attempts: 1, errors: [], correlation: { outcome: 'evaluated', joinedBy: 'accession-number' } });
     expect(done.series?.chosen).toMatchObject({ seriesInstanceUid: truth.seriesInstanceUid });
-    expect(worker.events('study.analysed')).toHaveLength(1);
+    expect(await worker.eventsAtLeast('study.failed', 2)).toHaveLength(2);
+    expect(await worker.eventsAtLeast('study.analysed', 1)).toHaveLength(1);
     console.log(`fault 3: the replayed study's retrieval took ${done.timingsMs?.retrieve} ms (the window Orthanc was stopped in)`);
   });
 });

@@ -108,6 +108,15 @@ export class ServiceProcess {
     return this.lines.filter((l) => l.event === event);
   }
 
+  /**
+   * The lines of `event` once at least `count` have arrived (or after `ms`). A line comes through a pipe,
+   * after the state it describes was written: a test that saw the state waits for the line.
+   */
+  async eventsAtLeast(event: string, count: number, ms = 10_000): Promise<LogLine[]> {
+    await eventually(async () => (this.events(event).length >= count ? true : null), ms, 50);
+    return this.events(event);
+  }
+
   /** Sends a signal and waits for the exit. */
   async signal(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.running) this.child.kill(signal);
@@ -310,7 +319,7 @@ export async function expectEachStoredAndProcessedOnce(messages: BurstMessage[],
       return (c.completed ?? 0) + (c.failed ?? 0) >= messages.length ? c : null;
     }, 30_000, 250);
     expect(counts).toEqual({ completed: messages.length, failed: 0, waiting: 0, active: 0, delayed: 0 });
-    const stored = worker.events('report.stored');
+    const stored = await worker.eventsAtLeast('report.stored', messages.length);
     const byOutcome = (o: string) => stored.filter((l) => l.outcome === o);
     expect(byOutcome('new')).toHaveLength(messages.length);
     expect(new Set(byOutcome('new').map((l) => l.jobId)).size).toBe(messages.length);

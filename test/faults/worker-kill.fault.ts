@@ -11,6 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type OrthancInstance, orthancSkipReason, startOrthanc } from '../../src/dev/orthanc';
 import { QUEUES } from '../../src/queue/names';
+import { STUDY_WORKER_LOCK } from '../../src/queue/studies';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/service';
 import { MllpSender, ServiceProcess, getJson, phantomStudy, postJson, waitForStudy } from './support';
 import { OUTPUT_TYPES, expectedOutputs, tally } from './support-fhir';
@@ -72,7 +73,8 @@ const skip = orthancSkipReason();
 
     workers[1] = await ServiceProcess.start('worker', env);
     const { state } = await waitForStudy(api.base, uid, (s) => s.status === 'done' || s.status === 'failed', 200_000, 250);
-    console.log(`fault 1: study done ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the worker's SIGKILL (study lock 120 s, stalled check every 30 s)`);
+    const { lockDuration, stalledInterval } = STUDY_WORKER_LOCK;
+    console.log(`fault 1: study done ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the worker's SIGKILL (study lock ${lockDuration / 1000} s, stalled check every ${stalledInterval / 1000} s)`);
     expect(state).toMatchObject({ status: 'done', correlation: { outcome: 'evaluated', joinedBy: 'accession-number' }, errors: [] });
 
     // Retried by the stalled-job check (not a failed attempt): stalled once, run to completion by the second worker.
@@ -80,12 +82,12 @@ const skip = orthancSkipReason();
     expect(await finished?.getState()).toBe('completed');
     expect({ stalled: finished?.stalledCounter, attemptsMade: finished?.attemptsMade }).toEqual({ stalled: 1, attemptsMade: 1 });
     expect(workers[0]!.events('study.analysed')).toHaveLength(0);
-    expect(workers[1]!.events('study.analysed')).toHaveLength(1);
+    expect(await workers[1]!.eventsAtLeast('study.analysed', 1)).toHaveLength(1);
 
     // One correlation of the study: one study-triggered correlate job, one evaluation.
     const correlations = (await correlate.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed'])).filter((j) => j.data.studyInstanceUid === uid && j.data.trigger === 'study');
     expect(correlations).toHaveLength(1);
-    expect(workers[1]!.events('correlate.evaluated')).toHaveLength(1);
+    expect(await workers[1]!.eventsAtLeast('correlate.evaluated', 1)).toHaveLength(1);
 
     // One set of outputs in the embedded FHIR store (this prefix's alone), one resource per identifier.
     const expected = expectedOutputs(state);
