@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { uidTag } from './domain/digest';
+import { activeTraceId } from './observability/trace-context';
 
 /**
  * Paths that may carry PHI. Log lines use stable event names and ids (traceId, jobId, hashes), never
@@ -124,6 +125,20 @@ function scrubbedFields(value: unknown): unknown {
   return out;
 }
 
+/**
+ * The active span's trace id as `traceId`, for lines written by code that was not handed one (a FHIR
+ * retry, a DICOMweb retry inside a job). A line that names its own `traceId`, or a child logger bound to
+ * one, keeps it (and is not given a second key).
+ */
+function traceIdMixin(mergeObject: object, _level: number, logger: pino.Logger): object {
+  // A new object each time: pino assigns the line's own fields into it.
+  if ('traceId' in mergeObject) return {};
+  const traceId = activeTraceId();
+  if (traceId === undefined) return {};
+  const bindings = (logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym];
+  return typeof bindings === 'string' && bindings.includes('"traceId":') ? {} : { traceId };
+}
+
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
   const logger = pino(
     {
@@ -133,6 +148,7 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', de
       serializers: { err: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: { logMethod },
+      mixin: traceIdMixin,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination ?? pino.destination({ dest: 2, sync: false }),

@@ -3,6 +3,7 @@ import { loadConfig, readDefaults, redactSetting } from '../config/load';
 import { configSchema } from '../config/schema';
 import { AppError } from '../errors';
 import { createLogger } from '../log';
+import { startTracing } from '../observability/tracing';
 import { parseCommandArgs } from './args';
 
 const ROLES: readonly Role[] = ['all', 'api', 'worker'];
@@ -38,7 +39,12 @@ export async function run(args: string[]): Promise<number> {
   if (!ROLES.includes(role)) throw new AppError('BAD_REQUEST', `--role must be one of ${ROLES.join(', ')}`);
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
-  const app = await startApp(config, role, logger);
+  // Before the app: its first spans must find the provider (or, when off, the context manager).
+  const tracing = startTracing(config.OTEL_TRACES_EXPORTER);
+  const app = await startApp(config, role, logger).catch(async (err: unknown) => {
+    await tracing.shutdown();
+    throw err;
+  });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ event: 'app.stopping', signal }, 'stopping: draining in-flight work');
@@ -50,7 +56,9 @@ export async function run(args: string[]): Promise<number> {
       force.unref();
       process.once('SIGTERM', () => process.exit(1));
       process.once('SIGINT', () => process.exit(1));
-      void app.stop().then(() => {
+      void app.stop().then(async () => {
+        // The last spans (the drained jobs') are exported before exit; an unreachable collector cannot hold it up past the force timer.
+        await tracing.shutdown().catch(() => undefined);
         logger.info({ event: 'app.stopped' }, 'stopped');
         logger.flush();
         resolve();

@@ -164,6 +164,11 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: positiveInt,
   SHUTDOWN_TIMEOUT_MS: positiveInt,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /**
+   * OpenTelemetry trace export (the standard variable): `none` records nothing (trace ids are still made and
+   * logged), `otlp` exports over OTLP/HTTP; the other OTEL_* variables are the SDK's (README "Observability").
+   */
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp']),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -67,6 +67,52 @@ export function createMetrics() {
       labelNames: ['queue', 'outcome'] as const,
       registers: [registry],
     }),
+    jobQueueWait: new Histogram({
+      name: 'vcf_job_queue_wait_seconds',
+      help: 'Time a job waited in its queue before a worker took it (first attempt: processedOn - timestamp - delay), by queue.',
+      labelNames: ['queue'] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: 'vcf_job_duration_seconds',
+      help: 'Time a worker spent on one attempt of a job, by queue (the job kind) and outcome (completed|failed).',
+      labelNames: ['queue', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    dicomwebSeconds: new Histogram({
+      name: 'vcf_dicomweb_request_seconds',
+      help: 'DICOMweb calls to the sources, retries included, by operation (searchSeries, retrieveSeries, storeInstances, ...) and outcome (ok|error).',
+      labelNames: ['operation', 'outcome'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [registry],
+    }),
+    dicomwebBytes: new Counter({
+      name: 'vcf_dicomweb_bytes_total',
+      help: 'Bytes exchanged with DICOMweb sources, by operation and direction (received|sent): DICOM JSON and Part-10 bodies.',
+      labelNames: ['operation', 'direction'] as const,
+      registers: [registry],
+    }),
+    inferenceSeconds: new Histogram({
+      name: 'vcf_inference_seconds',
+      help: 'Analysis of one retrieved series (volume assembly, model inference, labelling, grading), by outcome (ok|error).',
+      labelNames: ['outcome'] as const,
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    cdsCards: new Counter({
+      name: 'vcf_cds_cards_served_total',
+      help: 'CDS Hooks cards returned, by hook and card kind (its indicator: info|warning|critical).',
+      labelNames: ['hook', 'kind'] as const,
+      registers: [registry],
+    }),
+    fhirWrites: new Counter({
+      name: 'vcf_fhir_writes_total',
+      help: 'FHIR resource writes (conditional updates), by resource type and outcome (ok, or the error code).',
+      labelNames: ['resource', 'outcome'] as const,
+      registers: [registry],
+    }),
   };
 }
 
