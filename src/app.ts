@@ -12,6 +12,8 @@ import { studyRouter } from './ingest/dicomweb/notifications';
 import { AnalysisThreads } from './inference';
 import { type Logger, createLogger } from './log';
 import { type Metrics, createMetrics } from './observability/metrics';
+import { observedProcessor } from './observability/jobs';
+import { observedFhirWriter } from './emit/fhir/observed';
 import { Correlator } from './correlate/correlator';
 import { EmbeddedFhirWriter } from './emit/fhir/embedded';
 import { ExternalFhirWriter } from './emit/fhir/external';
@@ -99,6 +101,8 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
     // One writer for the correlate worker and the CDS feedback route; closed after both (reverse order).
     const fhir = createFhirWriter(config, producer, logger);
     stops.push(() => fhir.close());
+    // What the correlator writes, as spans of the job's trace and vcf_fhir_writes_total.
+    const fhirOut = observedFhirWriter(fhir, metrics);
     if (role !== 'api') {
       // The model first: a worker that cannot load it must not start (one clear line naming MODEL_PATH).
       // Each analysis thread loads its own session; one thread per concurrent study job.
@@ -116,7 +120,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       const { reports: store, links } = storesFor(config, workerRedis);
       const worker = new Worker<ReportJobData>(
         QUEUES.reports,
-        (job) => processReportJob(job, { redis: workerRedis, prefix, store, links, correlateQueue, logger }),
+        observedProcessor(QUEUES.reports, metrics, (job) => processReportJob(job, { redis: workerRedis, prefix, store, links, correlateQueue, logger })),
         // A short lock, renewed while the job runs: a killed worker's report is taken over within ~30 s.
         { connection: workerRedis, prefix, concurrency: config.WORKER_CONCURRENCY, ...REPORT_WORKER_LOCK },
       );
@@ -125,14 +129,14 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
       // RESULTS_TO_PACS: each analysis asks the results queue to send it back to its PACS (off: no queue, no worker).
       const kinds = resultKinds(config.RESULTS_TO_PACS);
       const results = kinds.length > 0 ? { queue: resultsQueue, kinds } : undefined;
-      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, analysis, logger, results);
+      const studyWorker = startStudyWorker(config, workerRedis, correlateQueue, analysis, logger, results, metrics);
       observeWorker(studyWorker, metrics, logger, health, STUDY_JOB_LOGGING);
       stops.push(() => studyWorker.close());
-      const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhir, logger);
+      const correlateWorker = startCorrelateWorker(config, workerRedis, correlateQueue, fhirOut, logger, metrics);
       observeWorker(correlateWorker, metrics, logger, health, CODE_ONLY_JOB_LOGGING);
       stops.push(() => correlateWorker.close());
       if (results) {
-        const resultsWorker = startResultsWorker(config, workerRedis, results.kinds, logger);
+        const resultsWorker = startResultsWorker(config, workerRedis, results.kinds, logger, metrics);
         observeWorker(resultsWorker, metrics, logger, health, STUDY_JOB_LOGGING);
         stops.push(() => resultsWorker.close());
       }
@@ -178,7 +182,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               replay: (uid, traceId) => studyIntake.replay(uid, traceId),
               logger,
             }),
-            newCdsRouter(config, producer, fhir, logger),
+            newCdsRouter(config, producer, fhirOut, logger, metrics),
             lookupRouter({
               apiToken: config.API_TOKEN,
               messageLog,
@@ -282,13 +286,14 @@ function startStudyWorker(
   analysis: AnalysisThreads,
   logger: Logger,
   results: StudyWorkerDeps['results'],
+  metrics: Metrics,
 ): Worker<StudyJobData> {
   const { studies: store, links } = storesFor(config, redis);
   const clientFor = dicomwebClients((source) =>
-    createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger }),
+    createDicomwebClient(config, source, { maxSeriesBytes: config.DICOMWEB_MAX_SERIES_BYTES, logger, metrics }),
   );
-  const deps = { store, links, correlateQueue, clientFor, analyse: analysis.analyse, logger, ...(results ? { results } : {}) };
-  const worker = new Worker<StudyJobData>(QUEUES.studies, (job) => processStudyJob(job, deps), {
+  const deps = { store, links, correlateQueue, clientFor, analyse: timedAnalysis(analysis.analyse, metrics), logger, ...(results ? { results } : {}) };
+  const worker = new Worker<StudyJobData>(QUEUES.studies, observedProcessor(QUEUES.studies, metrics, (job) => processStudyJob(job, deps)), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.STUDY_WORKER_CONCURRENCY,
@@ -304,11 +309,26 @@ function startStudyWorker(
   return worker;
 }
 
+/** The analysis of one series, timed in vcf_inference_seconds (the study job's 'study analyse' span covers it too). */
+function timedAnalysis(analyse: StudyWorkerDeps['analyse'], metrics: Metrics): StudyWorkerDeps['analyse'] {
+  return async (buffers) => {
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const result = await analyse(buffers);
+      outcome = 'ok';
+      return result;
+    } finally {
+      metrics.inferenceSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
 /** The results worker (RESULTS_TO_PACS): STOW-RS to the source each study came from; a few at once, they are small. */
-function startResultsWorker(config: Config, redis: Redis, kinds: readonly ResultKind[], logger: Logger): Worker<ResultsJobData> {
+function startResultsWorker(config: Config, redis: Redis, kinds: readonly ResultKind[], logger: Logger, metrics: Metrics): Worker<ResultsJobData> {
   const { studies: store } = storesFor(config, redis);
-  const clientFor = dicomwebClients((source) => createDicomwebClient(config, source, { logger }));
-  return new Worker<ResultsJobData>(QUEUES.results, (job) => processResultsJob(job, { store, clientFor, kinds, logger }), {
+  const clientFor = dicomwebClients((source) => createDicomwebClient(config, source, { logger, metrics }));
+  return new Worker<ResultsJobData>(QUEUES.results, observedProcessor(QUEUES.results, metrics, (job) => processResultsJob(job, { store, clientFor, kinds, logger })), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
@@ -353,7 +373,7 @@ function newCorrelator(config: Config, redis: Redis, fhir: FhirWriter, logger: L
  * CDS Hooks (api role): reads the index the correlator keeps; feedback rewrites a finding's resources
  * through the same correlator code, under the study's lock.
  */
-function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger) {
+function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Logger, metrics: Metrics) {
   const store = storesFor(config, redis).cds;
   const correlator = newCorrelator(config, redis, fhir, logger);
   const verifier =
@@ -377,6 +397,7 @@ function newCdsRouter(config: Config, redis: Redis, fhir: FhirWriter, logger: Lo
     maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
     applyFeedback: (uid, key) => correlator.applyFeedback(uid, key),
     logger,
+    metrics,
   });
 }
 
@@ -395,12 +416,12 @@ function cdsWarnings(config: Config, logger: Logger): string[] {
 }
 
 /** The correlate worker: report × study → decisions → FHIR outputs; each evaluation is idempotent. */
-function startCorrelateWorker(config: Config, redis: Redis, queue: Queue<CorrelateJobData>, fhir: FhirWriter, logger: Logger): Worker<CorrelateJobData> {
+function startCorrelateWorker(config: Config, redis: Redis, queue: Queue<CorrelateJobData>, fhir: FhirWriter, logger: Logger, metrics: Metrics): Worker<CorrelateJobData> {
   const prefix = config.QUEUE_PREFIX;
   const { studies } = storesFor(config, redis);
   const reportWaitMs = config.CORRELATE_REPORT_WAIT_H * 3_600_000;
   const correlator = newCorrelator(config, redis, fhir, logger);
-  return new Worker<CorrelateJobData>(QUEUES.correlate, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger }), {
+  return new Worker<CorrelateJobData>(QUEUES.correlate, observedProcessor(QUEUES.correlate, metrics, (job) => processCorrelateJob(job, { correlator, studies, queue, reportWaitMs, logger })), {
     connection: redis,
     prefix,
     concurrency: config.WORKER_CONCURRENCY,
@@ -462,7 +483,7 @@ function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, health:
   worker.on('completed', () => metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'completed' }));
   worker.on('failed', (job, err) => {
     metrics.jobsProcessed.inc({ queue: worker.name, outcome: 'failed' });
-    const fields = job ? logging.fields(job) : {};
+    const fields = job ? { ...logging.fields(job), traceId: (job.data as { traceId?: unknown }).traceId } : {};
     logger.warn({ event: 'job.failed', queue: worker.name, attempts: job?.attemptsMade, reason: logging.reason(err), ...fields }, 'job failed');
   });
   worker.on('error', (err) => health.absorbs(err) || logger.warn({ event: 'worker.error', queue: worker.name, message: err.message }, 'worker error'));

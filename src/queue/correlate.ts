@@ -8,19 +8,22 @@
  *   `report-wait` job ends the wait after CORRELATE_REPORT_WAIT_H).
  * - `report-wait`: the wait is over: a study still without a report ends `done`, outcome `no-report`.
  */
-import { sha256Hex } from '../domain/digest';
+import { sha256Hex, uidTag } from '../domain/digest';
 import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
 import { type Correlator, type ReportLink, StudyBusyError } from '../correlate/correlator';
 import { toAppError } from '../errors';
 import type { Logger } from '../log';
 import type { StudyCorrelation, StudyStore } from '../store/studies';
+import { inSpan, traceparentFor } from '../observability/trace-context';
 
 export const CORRELATE_QUEUE = 'correlate';
 
-export type CorrelateJobData =
-  | { trigger: 'report'; accessionKey: string; version: number; traceId: string }
-  | { trigger: 'study'; studyInstanceUid: string; analysisId: string; traceId: string }
-  | { trigger: 'report-wait'; studyInstanceUid: string; analysisId: string; traceId: string };
+/** Each carries its trace: `traceId` (32 hex, in log lines) and the `traceparent` of the span that queued it. */
+export type CorrelateJobData = (
+  | { trigger: 'report'; accessionKey: string; version: number }
+  | { trigger: 'study'; studyInstanceUid: string; analysisId: string }
+  | { trigger: 'report-wait'; studyInstanceUid: string; analysisId: string }
+) & { traceId: string; traceparent?: string };
 
 const tag = (s: string) => sha256Hex(s, 24);
 
@@ -52,7 +55,8 @@ export const CORRELATE_JOB_OPTIONS: JobsOptions = {
 /** Adds the job under its natural id (a second add of the same id is a no-op); returns the id. */
 export async function enqueueCorrelate(queue: Queue<CorrelateJobData>, data: CorrelateJobData, delayMs = 0): Promise<string> {
   const jobId = correlateJobId(data);
-  await queue.add(CORRELATE_QUEUE, data, { ...CORRELATE_JOB_OPTIONS, jobId, ...(delayMs > 0 ? { delay: delayMs } : {}) });
+  // The active span (the report, study or correlate job that asks) becomes this job's parent.
+  await queue.add(CORRELATE_QUEUE, { ...data, ...traceparentFor(data.traceId) }, { ...CORRELATE_JOB_OPTIONS, jobId, ...(delayMs > 0 ? { delay: delayMs } : {}) });
   return jobId;
 }
 
@@ -72,7 +76,8 @@ export async function processCorrelateJob(job: Job<CorrelateJobData>, deps: Corr
   // A failing evaluation shows in its study's status (e.g. the FHIR server's OperationOutcome).
   const evaluate = async (uid: string, link: ReportLink) => {
     try {
-      const c = await deps.correlator.evaluate(uid, link);
+      // A span per study evaluated (a report may join several): the FHIR writes are its children.
+      const c = await inSpan('correlate evaluate', { 'vcf.study': uidTag(uid), 'vcf.correlate.joined_by': link.joinedBy }, () => deps.correlator.evaluate(uid, link));
       log.info({ event: 'correlate.evaluated', outcome: c?.outcome, unreported: c?.fractures.filter((f) => f.outputs).length, joinedBy: link.joinedBy }, 'study correlated');
       return c;
     } catch (err) {

@@ -7,6 +7,7 @@ import type { Logger } from '../log';
 import type { IntakeDurability } from './redis-durability';
 import { type ReportJobData, REPORTS_QUEUE, reportJobId, reportJobOptions } from './reports';
 import { queueStep } from './redis';
+import { traceparentFor } from '../observability/trace-context';
 
 export interface IntakeOptions {
   prefix: string;
@@ -115,7 +116,8 @@ export class ReportIntake {
           );
         }
         // Added on a duplicate too: the job of a first attempt that failed between the two writes is added now.
-        await this.queue.add(REPORTS_QUEUE, { messageId: id, receivedAt, traceId }, { ...reportJobOptions(this.options.duplicateWindowS), jobId: reportJobId(id) });
+        // The active span (the message's enqueue span) becomes the report job's parent.
+        await this.queue.add(REPORTS_QUEUE, { messageId: id, receivedAt, traceId, ...traceparentFor(traceId) }, { ...reportJobOptions(this.options.duplicateWindowS), jobId: reportJobId(id) });
         if (durability === 'wait-replica') {
           // No AOF: the write is durable once a replica holds it. WAIT covers every earlier write of this
           // connection, and the queue writes on the same one (BullMQ uses the connection it is given).

@@ -15,7 +15,9 @@ export interface ReportJobData {
   /** Key suffix of the stored parsed message: sha256 of (sender, MSH-10), plus the content hash for a reused MSH-10. */
   messageId: string;
   receivedAt: number;
+  /** The message's trace: its id (32 hex, the `traceId` of log lines) and the W3C traceparent of the span that queued the job. */
   traceId: string;
+  traceparent?: string;
 }
 
 /** One job per accepted message: a sender retrying after a lost ACK adds nothing. */

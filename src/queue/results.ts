@@ -18,6 +18,7 @@ import { AppError, toAppError } from '../errors';
 import type { DicomwebClient } from '../ingest/dicomweb';
 import type { Logger } from '../log';
 import type { ResultsToPacs, StudyStore } from '../store/studies';
+import { traceparentFor } from '../observability/trace-context';
 
 export const RESULTS_QUEUE = 'results';
 
@@ -29,7 +30,9 @@ export interface ResultsJobData {
   analysisId: string;
   /** When the analysis finished (ISO): the instances' Content Date/Time, the same on every retry. */
   analysedAt: string;
+  /** The study's trace, as in its study job. */
   traceId: string;
+  traceparent?: string;
 }
 
 /** One job per finished analysis (BullMQ ids may not contain ':'). */
@@ -48,7 +51,7 @@ export const RESULTS_JOB_OPTIONS: JobsOptions = {
 /** Adds the job under its natural id (a second add is a no-op) and shows it queued in the study state. */
 export async function enqueueResults(queue: Queue<ResultsJobData>, store: StudyStore, data: ResultsJobData, kinds: readonly ResultKind[]): Promise<string> {
   const jobId = resultsJobId(data);
-  await queue.add(RESULTS_QUEUE, data, { ...RESULTS_JOB_OPTIONS, jobId });
+  await queue.add(RESULTS_QUEUE, { ...data, ...traceparentFor(data.traceId) }, { ...RESULTS_JOB_OPTIONS, jobId });
   await store.update(data.studyInstanceUid, { resultsToPacs: outcome('queued', kinds, 0) });
   return jobId;
 }

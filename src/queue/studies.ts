@@ -7,6 +7,7 @@ import { localTimeMs } from '../correlate/time';
 import type { Logger } from '../log';
 import type { LinkStore } from '../store/links';
 import { uidTag } from '../domain/digest';
+import { inSpan } from '../observability/trace-context';
 import { type IdentifierSource, type StudySeries, type StudyStore } from '../store/studies';
 import { type CorrelateJobData, enqueueCorrelate } from './correlate';
 import type { ResultKind } from '../emit/dicom';
@@ -19,7 +20,9 @@ export interface StudyJobData {
   studyInstanceUid: string;
   /** A key of DICOMWEB_SOURCES: the only place the worker fetches this study from. */
   source: string;
+  /** The notification's trace: its id (32 hex, the `traceId` of log lines) and the W3C traceparent of the span that queued the job. */
   traceId: string;
+  traceparent?: string;
 }
 
 /** BullMQ ids may not contain ':'; a UID never does, so one study always maps to the same job. */
@@ -113,42 +116,53 @@ async function analyseStudy(data: StudyJobData, run: Run, deps: StudyWorkerDeps)
   await deps.store.update(uid, { status: 'retrieving', attempts: run.attempt, maxAttempts: run.maxAttempts });
   log.debug({ event: 'study.retrieving', studyInstanceUid: uid, attempt: run.attempt }, 'retrieving study');
   const client = deps.clientFor(data.source);
-  const fp = await studyFingerprint(client, uid);
-  run.fingerprint = fp.fingerprint;
-  await deps.store.update(uid, { fingerprint: fp.fingerprint });
-  if (fp.seriesCount === 0) throw new AppError('STUDY_NOT_FOUND', `the source "${data.source}" has no series of this study (yet)`);
+  // Three stages, each a span of the job's trace: retrieve (QIDO-RS, WADO-RS), analyse (inference), store.
+  const { fp, fetched, chosen } = await inSpan('study retrieve', { 'vcf.dicomweb.source': data.source }, async (span) => {
+    const fp = await studyFingerprint(client, uid);
+    run.fingerprint = fp.fingerprint;
+    await deps.store.update(uid, { fingerprint: fp.fingerprint });
+    if (fp.seriesCount === 0) throw new AppError('STUDY_NOT_FOUND', `the source "${data.source}" has no series of this study (yet)`);
 
-  // The fingerprint's series query serves the fetch too: one QIDO-RS series search per job.
-  const fetched = await fetchStudySeriesForAnalysis(client, uid, deps.selectSeries ?? selectSeriesUid, { seriesList: fp.seriesList });
-  if (fetched.chosen === null) {
-    await deps.store.update(uid, { series: { chosen: null, reasons: fetched.reasons, rejected: fetched.rejected } });
-    throw new AppError('STUDY_UNUSABLE', unusableReason(fetched));
-  }
+    // The fingerprint's series query serves the fetch too: one QIDO-RS series search per job.
+    const fetched = await fetchStudySeriesForAnalysis(client, uid, deps.selectSeries ?? selectSeriesUid, { seriesList: fp.seriesList });
+    span.setAttributes({ 'vcf.study.series': fp.seriesCount, 'vcf.dicomweb.instances': fetched.instanceCount, 'vcf.dicomweb.bytes': fetched.bytes });
+    if (fetched.chosen === null) {
+      await deps.store.update(uid, { series: { chosen: null, reasons: fetched.reasons, rejected: fetched.rejected } });
+      throw new AppError('STUDY_UNUSABLE', unusableReason(fetched));
+    }
+    return { fp, fetched, chosen: fetched.chosen };
+  });
   const retrievedMs = performance.now() - started;
-  const facts = { instances: fetched.instanceCount, bytes: fetched.bytes, compressed: fetched.compressed };
   await deps.store.update(uid, {
     status: 'analysing',
-    series: { chosen: { seriesInstanceUid: fetched.chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
+    series: { chosen: { seriesInstanceUid: chosen }, reasons: fetched.reasons, rejected: fetched.rejected },
   });
-  const { analysis, series, keyImage } = await analyseBuffers(fetched, deps);
-  if (keyImage) await deps.store.setKeyImage(uid, keyImage);
+  const { analysis, series, keyImage } = await inSpan('study analyse', {}, async (span) => {
+    const analysed = await analyseBuffers(fetched, deps);
+    span.setAttribute('vcf.model.version', analysed.analysis.model?.version ?? 'none');
+    return analysed;
+  });
   const analysedMs = performance.now() - started;
 
-  const identity = await rememberIdentity(uid, { 'qido-rs': await studyIdentityFromQido(client, uid), 'instance-metadata': fetched.identity }, deps);
-  const timingsMs = { retrieve: Math.round(retrievedMs), analyse: Math.round(analysedMs - retrievedMs), total: Math.round(performance.now() - started) };
-  // The findings first, then the correlate job: the correlation reads them.
-  await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation: null, timingsMs, settledFingerprint: fp.fingerprint });
-  const correlateJobId = await enqueueCorrelate(deps.correlateQueue, { trigger: 'study', studyInstanceUid: uid, analysisId: run.analysisId, traceId: run.traceId });
-  // Results go back to the PACS in a job of their own: an outage there must not fail this analysis.
-  if (deps.results) {
-    const results = { studyInstanceUid: uid, source: data.source, analysisId: run.analysisId, analysedAt: new Date().toISOString(), traceId: run.traceId };
-    await enqueueResults(deps.results.queue, deps.store, results, deps.results.kinds);
-  }
-  log.info(
-    { event: 'study.analysed', attempt: run.attempt, ...facts, dims: analysis.volume.dims, timingsMs, accessionKnown: identity.accessionNumber !== null, patientKnown: identity.patientId !== null },
-    'study analysed; correlating with its report',
-  );
-  return { status: 'awaiting-report', seriesInstanceUid: analysis.seriesInstanceUid, fingerprint: fp.fingerprint, correlateJobId };
+  const facts = { instances: fetched.instanceCount, bytes: fetched.bytes, compressed: fetched.compressed };
+  return inSpan('study store', {}, async () => {
+    if (keyImage) await deps.store.setKeyImage(uid, keyImage);
+    const identity = await rememberIdentity(uid, { 'qido-rs': await studyIdentityFromQido(client, uid), 'instance-metadata': fetched.identity }, deps);
+    const timingsMs = { retrieve: Math.round(retrievedMs), analyse: Math.round(analysedMs - retrievedMs), total: Math.round(performance.now() - started) };
+    // The findings first, then the correlate job: the correlation reads them.
+    await deps.store.update(uid, { status: 'awaiting-report', series, findings: analysis, correlation: null, timingsMs, settledFingerprint: fp.fingerprint });
+    const correlateJobId = await enqueueCorrelate(deps.correlateQueue, { trigger: 'study', studyInstanceUid: uid, analysisId: run.analysisId, traceId: run.traceId });
+    // Results go back to the PACS in a job of their own: an outage there must not fail this analysis.
+    if (deps.results) {
+      const results = { studyInstanceUid: uid, source: data.source, analysisId: run.analysisId, analysedAt: new Date().toISOString(), traceId: run.traceId };
+      await enqueueResults(deps.results.queue, deps.store, results, deps.results.kinds);
+    }
+    log.info(
+      { event: 'study.analysed', attempt: run.attempt, ...facts, dims: analysis.volume.dims, timingsMs, accessionKnown: identity.accessionNumber !== null, patientKnown: identity.patientId !== null },
+      'study analysed; correlating with its report',
+    );
+    return { status: 'awaiting-report', seriesInstanceUid: analysis.seriesInstanceUid, fingerprint: fp.fingerprint, correlateJobId };
+  });
 }
 
 /**

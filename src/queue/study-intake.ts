@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { StoredStudy, StudyStatus, StudyStore } from '../store/studies';
 import { type StudyJobData, STUDIES_QUEUE, studyJobId, studyJobOptions } from './studies';
 import { acquireLock, queueStep, releaseLock } from './redis';
+import { traceparentFor } from '../observability/trace-context';
 
 /** A validated `POST /notifications/studies` body. */
 export interface StudyNotification {
@@ -162,7 +163,8 @@ export class StudyIntake {
       }),
     );
     // References only: the notification's accession number and patient id live in the study's state.
-    const data: StudyJobData = { studyInstanceUid: n.studyInstanceUid, source: n.source, traceId };
+    // The active span (the notification's or the replay's) becomes the study job's parent.
+    const data: StudyJobData = { studyInstanceUid: n.studyInstanceUid, source: n.source, traceId, ...traceparentFor(traceId) };
     await this.redisStep(this.queue.add(STUDIES_QUEUE, data, { ...studyJobOptions(this.options.attempts, this.options.backoffMs), jobId }));
     return true;
   }

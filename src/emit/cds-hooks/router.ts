@@ -6,6 +6,8 @@
 import express, { type Request, type RequestHandler, Router } from 'express';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
+import type { Metrics } from '../../observability/metrics';
+import { inRootSpan } from '../../observability/trace-context';
 import type { CdsStore, CardRecord, ClinicianFeedback } from '../../store/cds';
 import { StudyBusyError } from '../../correlate/correlator';
 import type { ReferralKind } from '../fhir/codes';
@@ -37,6 +39,8 @@ export interface CdsRouterDeps {
   /** Brings the finding's FHIR resources in line with the stored answer (Correlator.applyFeedback). */
   applyFeedback(studyInstanceUid: string, findingKey: string): Promise<unknown>;
   logger: Logger;
+  /** vcf_cds_cards_served_total; none when absent. */
+  metrics?: Pick<Metrics, 'cdsCards'>;
 }
 
 const SERVICE_PATH = `/cds-services/${SERVICE_ID}`;
@@ -83,24 +87,31 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     res.json(DISCOVERY);
   });
 
-  router.post(SERVICE_PATH, authenticate(SERVICE_PATH), json, async (req, res) => {
-    const request = parsePatientViewRequest(req.body);
-    const patient = await resolvePatient(request, deps.patientFetch);
-    const keys = patientKeys(patient, deps.patientIdSystems);
-    const findings = await deps.store.findingsFor(keys);
-    const base = baseUrlOf(req, deps.publicBaseUrl);
-    const cards = buildCards(findings, {
-      baseUrl: base,
-      fhirBaseUrl: (deps.externalFhirBaseUrl ?? `${base}/fhir/R4`).replace(/\/+$/, ''),
-      viewerUrlTemplate: deps.viewerUrlTemplate,
-      patientId: request.context.patientId,
-      signPath: (path) => (deps.apiToken === null ? path : signLink(deps.apiToken, path)),
-    });
-    deps.logger.info({ event: 'cds.patient_view', hookInstance: request.hookInstance, matchedIdentifiers: keys.length, cards: cards.length }, 'CDS patient-view answered');
-    res.json({ cards });
-  });
+  // Each answered call is a trace of its own (a child of the EHR's span when it sends a traceparent); its
+  // id is the traceId of the cds.patient_view line.
+  router.post(SERVICE_PATH, authenticate(SERVICE_PATH), json, (req, res) =>
+    inRootSpan('cds patient-view', { 'vcf.cds.hook': 'patient-view' }, req.get('traceparent'), async (span) => {
+      const request = parsePatientViewRequest(req.body);
+      const patient = await resolvePatient(request, deps.patientFetch);
+      const keys = patientKeys(patient, deps.patientIdSystems);
+      const findings = await deps.store.findingsFor(keys);
+      const base = baseUrlOf(req, deps.publicBaseUrl);
+      const cards = buildCards(findings, {
+        baseUrl: base,
+        fhirBaseUrl: (deps.externalFhirBaseUrl ?? `${base}/fhir/R4`).replace(/\/+$/, ''),
+        viewerUrlTemplate: deps.viewerUrlTemplate,
+        patientId: request.context.patientId,
+        signPath: (path) => (deps.apiToken === null ? path : signLink(deps.apiToken, path)),
+      });
+      span.setAttributes({ 'vcf.cds.matched_identifiers': keys.length, 'vcf.cds.cards': cards.length });
+      for (const card of cards) deps.metrics?.cdsCards.inc({ hook: 'patient-view', kind: card.indicator });
+      deps.logger.info({ event: 'cds.patient_view', traceId: span.spanContext().traceId, hookInstance: request.hookInstance, matchedIdentifiers: keys.length, cards: cards.length }, 'CDS patient-view answered');
+      res.json({ cards });
+    }),
+  );
 
-  router.post(FEEDBACK_PATH, authenticate(FEEDBACK_PATH), json, async (req, res) => {
+  // A trace too: applying an answer rewrites the finding's FHIR resources (their writes are its spans).
+  router.post(FEEDBACK_PATH, authenticate(FEEDBACK_PATH), json, (req, res) => inRootSpan('cds feedback', { 'vcf.cds.hook': 'patient-view' }, req.get('traceparent'), async () => {
     const { feedback } = parseOrBadRequest(feedbackSchema, req.body, 'CDS Hooks feedback');
     // Every card first: feedback naming an unknown card changes nothing at all.
     const records = await Promise.all(feedback.map((f) => deps.store.card(f.card)));
@@ -115,7 +126,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       deps.logger.info({ event: 'cds.feedback', outcome: fb.outcome, overrideReason: fb.overrideReason, repeat: stored === 'same' }, 'CDS feedback applied');
     }
     res.status(200).json({});
-  });
+  }));
 
   return router;
 }

@@ -12,7 +12,7 @@
  * index), messages by MSH-10 and sender, which logs carry too. Pages send a strict Content-Security-Policy
  * (no script at all on the console's own pages) and are never cached.
  */
-import { randomUUID } from 'node:crypto';
+import { inRootSpan } from '../../observability/trace-context';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
@@ -201,8 +201,11 @@ export function consoleRouter(deps: ConsoleDeps): Router {
 
   r.post('/studies/:tag/replay', async (req, res) => {
     const uid = await resolveTag(deps, req.params.tag);
-    const traceId = randomUUID();
-    const outcome = await deps.replay(uid, traceId);
+    // A replay starts a trace of its own, like a notification: the study job and what follows join it.
+    const { traceId, outcome } = await inRootSpan('study replay', { 'vcf.study': uidTag(uid), 'vcf.via': 'console' }, undefined, async (span) => {
+      const traceId = span.spanContext().traceId;
+      return { traceId, outcome: await deps.replay(uid, traceId) };
+    });
     deps.logger.info({ event: 'study.replayed', traceId, outcome: outcome.kind, study: uidTag(uid), via: 'console' }, 'study replay');
     if (outcome.kind === 'unknown') throw new AppError('NOT_FOUND', 'no notification was received for this study');
     res.redirect(303, `/console/studies/${uidTag(uid)}?replay=${outcome.kind}`);

@@ -21,6 +21,8 @@ import { randomUUID } from 'node:crypto';
 import type { Config, DicomwebSource } from '../../config/schema';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
+import type { Metrics } from '../../observability/metrics';
+import { SpanKind, inSpan } from '../../observability/trace-context';
 import {
   ACCEPT_DICOM_ANY_TRANSFER_SYNTAX,
   ACCEPT_DICOM_EXPLICIT_LE,
@@ -66,6 +68,8 @@ export interface DicomwebClientOptions {
   random?: () => number;
   /** Injectable for tests. Default: the global fetch (undici). */
   fetch?: typeof fetch;
+  /** vcf_dicomweb_request_seconds and vcf_dicomweb_bytes_total; none when absent. */
+  metrics?: Pick<Metrics, 'dicomwebSeconds' | 'dicomwebBytes'>;
 }
 
 /** Per-call options. */
@@ -190,8 +194,8 @@ export class DicomwebClient {
   private readonly authorization: string | undefined;
   private readonly timeoutMs: number;
   private readonly retries: number;
-  private readonly opts: Required<Omit<DicomwebClientOptions, 'logger' | 'onRetry'>> &
-    Pick<DicomwebClientOptions, 'logger' | 'onRetry'>;
+  private readonly opts: Required<Omit<DicomwebClientOptions, 'logger' | 'onRetry' | 'metrics'>> &
+    Pick<DicomwebClientOptions, 'logger' | 'onRetry' | 'metrics'>;
 
   /** Use `createDicomwebClient` / `DicomwebClient.fromConfig`: a client is always bound to a configured source. */
   private constructor(
@@ -229,6 +233,7 @@ export class DicomwebClient {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       logger: options.logger,
       onRetry: options.onRetry,
+      metrics: options.metrics,
     };
   }
 
@@ -348,7 +353,9 @@ export class DicomwebClient {
     return this.withRetries('storeInstances', options.signal, async (signal, touch) => {
       const res = await this.send('storeInstances', url, MEDIA_TYPE.DICOM_JSON, signal, { contentType, body });
       touch();
-      const text = (await readBounded(res, this.opts.maxJsonBytes, touch, 'storeInstances response')).toString('utf8');
+      const answer = await readBounded(res, this.opts.maxJsonBytes, touch, 'storeInstances response');
+      this.received('storeInstances', answer.length);
+      const text = answer.toString('utf8');
       return readStowResponse(res.status, text, instances.length);
     });
   }
@@ -376,6 +383,7 @@ export class DicomwebClient {
         return [];
       }
       const body = await readBounded(res, this.opts.maxJsonBytes, touch, `${operation} response`);
+      this.received(operation, body.length);
       if (body.length === 0) return [];
       let parsed: unknown;
       try {
@@ -464,6 +472,7 @@ export class DicomwebClient {
         { event: 'dicomweb.retrieved', source: this.sourceName, operation, path, instances: instances.length, bytes },
         'retrieved',
       );
+      this.received(operation, bytes);
       return { instances, bytes, transcodingRefused };
     });
   }
@@ -482,6 +491,7 @@ export class DicomwebClient {
     const headers: Record<string, string> = { accept };
     if (post) headers['content-type'] = post.contentType;
     if (this.authorization) headers.authorization = this.authorization;
+    if (post) this.opts.metrics?.dicomwebBytes.inc({ operation, direction: 'sent' }, post.body.length);
     this.opts.logger?.debug(
       { event: 'dicomweb.request', source: this.sourceName, operation, path: url.slice(this.baseUrl.length) },
       'request',
@@ -500,6 +510,28 @@ export class DicomwebClient {
    * `touch()` whenever bytes arrive: a large series may take longer than the timeout, a stalled one may not.
    */
   private async withRetries<T>(
+    operation: string,
+    callerSignal: AbortSignal | undefined,
+    attempt: (signal: AbortSignal, touch: () => void) => Promise<T>,
+  ): Promise<T> {
+    // One span and one timing per call, retries and backoff included: what the job waited for.
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const result = await inSpan(`dicomweb ${operation}`, { 'vcf.dicomweb.source': this.sourceName, 'vcf.dicomweb.operation': operation }, () => this.retrying(operation, callerSignal, attempt), { kind: SpanKind.CLIENT });
+      outcome = 'ok';
+      return result;
+    } finally {
+      this.opts.metrics?.dicomwebSeconds.observe({ operation, outcome }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Bodies read from the source (DICOM JSON, Part-10 instances). */
+  private received(operation: string, bytes: number): void {
+    this.opts.metrics?.dicomwebBytes.inc({ operation, direction: 'received' }, bytes);
+  }
+
+  private async retrying<T>(
     operation: string,
     callerSignal: AbortSignal | undefined,
     attempt: (signal: AbortSignal, touch: () => void) => Promise<T>,

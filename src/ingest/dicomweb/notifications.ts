@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
@@ -9,6 +8,7 @@ import type { NotifyOutcome, ReplayOutcome, StudyNotification } from '../../queu
 import { UID_MAX_LENGTH, UID_PATTERN } from './constants';
 import { uidTag } from '../../domain/digest';
 import { type StudyState, publicStudyState, type StoredStudy } from '../../store/studies';
+import { inRootSpan } from '../../observability/trace-context';
 
 /**
  * The same UID rule as the DICOMweb client and the HL7 side (PS3.5 9.1 syntax, leading zeros tolerated:
@@ -79,8 +79,14 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
     express.json({ limit: NOTIFICATION_MAX_BYTES, type: () => true }),
     async (req, res) => {
       const notification = parseNotification(req.body, deps.sources);
-      const traceId = randomUUID();
-      const outcome = await deps.accept(notification, traceId);
+      // The notification's trace: the study job, its correlate job and the FHIR writes join it.
+      const study = uidTag(notification.studyInstanceUid);
+      const { traceId, outcome } = await inRootSpan('study notification', { 'vcf.study': study, 'vcf.dicomweb.source': notification.source }, req.get('traceparent'), async (span) => {
+        const traceId = span.spanContext().traceId;
+        const outcome = await deps.accept(notification, traceId);
+        span.setAttribute('vcf.outcome', outcome.kind);
+        return { traceId, outcome };
+      });
       // The job id carries the UID (CONTRACT: UIDs only at debug): the study's hash tag joins this line to the job's.
       deps.logger.info(
         { event: 'study.notified', traceId, outcome: outcome.kind, status: outcome.status, source: notification.source, study: uidTag(notification.studyInstanceUid), accessionGiven: Boolean(notification.accessionNumber), patientIdGiven: Boolean(notification.patientId) },
@@ -124,8 +130,12 @@ export function studyRouter(deps: StudyRoutesDeps): Router {
     router.post('/studies/:studyInstanceUid/replay', auth, async (req, res) => {
       const parsed = uid.safeParse(req.params.studyInstanceUid);
       if (!parsed.success) throw new AppError('BAD_REQUEST', `studyInstanceUid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-      const traceId = randomUUID();
-      const outcome = await replay(parsed.data, traceId);
+      const { traceId, outcome } = await inRootSpan('study replay', { 'vcf.study': uidTag(parsed.data) }, req.get('traceparent'), async (span) => {
+        const traceId = span.spanContext().traceId;
+        const outcome = await replay(parsed.data, traceId);
+        span.setAttribute('vcf.outcome', outcome.kind);
+        return { traceId, outcome };
+      });
       deps.logger.info({ event: 'study.replayed', traceId, outcome: outcome.kind, study: uidTag(parsed.data) }, 'study replay');
       switch (outcome.kind) {
         case 'accepted':

@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { ROOT_CONTEXT, type Span, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { AppError, toAppError } from '../../errors';
 import type { Logger } from '../../log';
 import type { Metrics } from '../../observability/metrics';
+import { SpanKind, failSpan, inSpan, startSpan } from '../../observability/trace-context';
 import { type AckCode, type AckTarget, ackTargetFromRaw, buildAck } from './ack';
 import { Er7Message } from './er7';
 import { MAX_CONTROL_ID_LENGTH, type MessageHeader, type RadiologyReport, parseOru, readHeader } from './oru';
@@ -42,9 +43,22 @@ export interface Hl7Outcome {
  * in the message log.
  */
 export async function handleHl7Message(raw: Buffer, source: Hl7Source, deps: Hl7IntakeDeps): Promise<Hl7Outcome> {
+  // Each message starts its own trace (never a child of the connection's): the report job, its correlate
+  // job and the FHIR writes join it through the job data. Its id is the message's traceId in every log line.
+  const span = startSpan('hl7 message', { 'vcf.hl7.transport': source.transport }, { parent: ROOT_CONTEXT, kind: SpanKind.SERVER });
+  try {
+    const outcome = await context.with(trace.setSpan(ROOT_CONTEXT, span), () => handle(raw, source, deps, span));
+    if (outcome.code !== 'AA') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error?.code ?? outcome.code });
+    return outcome;
+  } finally {
+    span.end();
+  }
+}
+
+async function handle(raw: Buffer, source: Hl7Source, deps: Hl7IntakeDeps, span: Span): Promise<Hl7Outcome> {
   const started = performance.now();
   const { transport } = source;
-  const traceId = randomUUID();
+  const traceId = span.spanContext().traceId;
   deps.metrics.hl7Received.inc({ transport });
   let target: AckTarget = ackTargetFromRaw(raw);
   let outcome: Hl7Outcome;
@@ -55,9 +69,26 @@ export async function handleHl7Message(raw: Buffer, source: Hl7Source, deps: Hl7
         location: 'BHS',
       });
     }
-    const msg = Er7Message.parse(raw);
-    const header = readHeader(msg);
+    const parseSpan = startSpan('hl7 parse', {});
+    let msg: Er7Message;
+    let header: MessageHeader;
+    try {
+      msg = Er7Message.parse(raw);
+      header = readHeader(msg);
+    } catch (err) {
+      failSpan(parseSpan, err);
+      throw err;
+    } finally {
+      parseSpan.end();
+    }
     target = { ...header, delimiters: msg.delimiters };
+    // Message identifiers only (MSH-3/4/9/10): never the patient's or the report's.
+    span.setAttributes({
+      'vcf.hl7.message_type': clip(`${header.messageType}^${header.triggerEvent}`),
+      'vcf.hl7.control_id': header.messageControlId.slice(0, MAX_CONTROL_ID_LENGTH),
+      'vcf.hl7.sending_application': clip(header.sendingApplication),
+      'vcf.hl7.sending_facility': clip(header.sendingFacility),
+    });
     if (header.messageControlId === '') {
       throw new AppError('HL7_REQUIRED_FIELD_MISSING', 'MSH-10 message control ID is empty', { location: 'MSH^1^10' });
     }
@@ -69,7 +100,8 @@ export async function handleHl7Message(raw: Buffer, source: Hl7Source, deps: Hl7
       });
     } else {
       reports = parseOru(msg);
-      const { duplicate } = await deps.enqueue(header, reports, traceId);
+      // The durable write the AA waits for; the report job's span is its child.
+      const { duplicate } = await inSpan('hl7 enqueue', { 'vcf.hl7.reports': reports.length }, () => deps.enqueue(header, reports, traceId), { kind: SpanKind.PRODUCER });
       if (duplicate) deps.metrics.hl7Duplicates.inc();
       outcome = { code: 'AA', ack: buildAck(target, 'AA'), duplicate };
     }
@@ -80,6 +112,7 @@ export async function handleHl7Message(raw: Buffer, source: Hl7Source, deps: Hl7
     const code = error.spec.ack;
     outcome = { code, ack: buildAck(target, code, error), error };
   }
+  span.setAttributes({ 'vcf.hl7.ack': outcome.code, 'vcf.hl7.duplicate': outcome.duplicate ?? false, ...(outcome.error ? { 'vcf.error.code': outcome.error.code } : {}) });
   const record = receptionRecord(target, source, outcome, reports, traceId, performance.now() - started);
   traceLine(deps.logger, record);
   if (deps.messageLog && record.controlId !== '') {
