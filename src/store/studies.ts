@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { ErrorCode } from '../errors';
 import type { FractureDecision } from '../correlate/decide';
 import type { StudyAnalysis } from '../imaging';
@@ -257,25 +257,19 @@ export class StudyStore {
 
   /** Writes the given fields (and updatedAt); other fields keep their values. */
   async update(uid: string, patch: Partial<Pick<StoredStudy, Field>>): Promise<void> {
-    const fields = encode({ ...patch, updatedAt: new Date().toISOString() });
-    await this.redis
-      .multi()
-      .hset(this.key(uid), fields)
-      .expire(this.key(uid), this.ttlS)
-      .expire(this.errorsKey(uid), this.ttlS)
-      .eval(...this.indexArgs(uid))
-      .exec()
-      .then(checkExec);
+    await this.write(uid, { ...patch, updatedAt: new Date().toISOString() }, this.redis.multi());
   }
 
   /** Appends an error (the list keeps the last MAX_ERRORS) together with a state change. */
   async recordError(uid: string, error: StudyError, patch: Partial<Pick<StoredStudy, Field>>): Promise<void> {
-    const fields = encode({ ...patch, updatedAt: error.at });
-    await this.redis
-      .multi()
-      .rpush(this.errorsKey(uid), JSON.stringify(error))
-      .ltrim(this.errorsKey(uid), -MAX_ERRORS, -1)
-      .hset(this.key(uid), fields)
+    const appendError = this.redis.multi().rpush(this.errorsKey(uid), JSON.stringify(error)).ltrim(this.errorsKey(uid), -MAX_ERRORS, -1);
+    await this.write(uid, { ...patch, updatedAt: error.at }, appendError);
+  }
+
+  /** The fields, the TTLs and the recent-studies index in one transaction, after what `tx` already holds. */
+  private async write(uid: string, patch: Partial<StoredStudy>, tx: ChainableCommander): Promise<void> {
+    await tx
+      .hset(this.key(uid), encode(patch))
       .expire(this.key(uid), this.ttlS)
       .expire(this.errorsKey(uid), this.ttlS)
       .eval(...this.indexArgs(uid))
