@@ -11,7 +11,8 @@
 import { type OrthancInstance, orthancSkipReason, startOrthanc } from '../../src/dev/orthanc';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/service';
 import { MllpSender, ServiceProcess, phantomStudy, postJson, waitForStudy } from './support';
-import { FaultyFhirServer, type WriteFault, expectedOutputs, tally } from './support-fhir';
+import type { Fault, TestFhirServer } from '../helpers/fhir-server';
+import { expectedOutputs, faultyFhirServer, outputResources, tally } from './support-fhir';
 
 const skip = orthancSkipReason();
 /** More failures in a row than the writer's 4 attempts: the correlate job must retry too. */
@@ -21,13 +22,13 @@ const FHIR_TIMEOUT_MS = 1500;
 (skip ? describe.skip : describe)(`fault: the external FHIR server failing and timing out${skip ? ` — skipped: ${skip}` : ''}`, () => {
   const prefix = testPrefix('fault-fhir');
   let orthanc: OrthancInstance;
-  let fhir: FaultyFhirServer;
+  let fhir: TestFhirServer;
   let api: ServiceProcess | undefined;
   let worker: ServiceProcess | undefined;
 
   beforeAll(async () => {
     orthanc = await startOrthanc();
-    fhir = new FaultyFhirServer();
+    fhir = faultyFhirServer();
     await fhir.start();
   }, 60_000);
 
@@ -41,8 +42,8 @@ const FHIR_TIMEOUT_MS = 1500;
   it('retries every failed write and ends with one resource per identifier, as many as the correlation wrote', async () => {
     // The first writes fail with 500 (more than one job attempt's worth), then one write stalls after
     // it was applied, well past FHIR_TIMEOUT_MS.
-    const stall: WriteFault = { kind: 'stall', ms: 3 * FHIR_TIMEOUT_MS };
-    fhir.writeFaults.push(...Array.from({ length: FAILED_WRITES }, (): WriteFault => ({ kind: 'status', status: 500 })), null, null, stall);
+    const stall: Fault = { kind: 'stall', ms: 3 * FHIR_TIMEOUT_MS };
+    fhir.faults.push(...Array.from({ length: FAILED_WRITES }, (): Fault => ({ kind: 'status', status: 500 })), null, null, stall);
     const env = {
       REDIS_URL,
       QUEUE_PREFIX: prefix,
@@ -68,7 +69,7 @@ const FHIR_TIMEOUT_MS = 1500;
     expect(await worker.eventsAtLeast('correlate.failed', 1)).toHaveLength(1);
     expect(await worker.eventsAtLeast('correlate.evaluated', 1)).toHaveLength(1);
     // Every scripted fault was met: 6 × 500, and the stalled write the writer gave up on and sent again.
-    expect(fhir.writeFaults).toEqual([]);
+    expect(fhir.faults).toEqual([]);
     expect(fhir.requests.filter((r) => r.method === 'PUT' && r.status === 500)).toHaveLength(FAILED_WRITES);
     expect(fhir.requests.filter((r) => r.status === 'stalled')).toHaveLength(1);
     expect((await worker.eventsAtLeast('fhir.retry', FAILED_WRITES)).length).toBeGreaterThanOrEqual(FAILED_WRITES);
@@ -76,7 +77,7 @@ const FHIR_TIMEOUT_MS = 1500;
     // No duplicates: one resource per identifier, exactly as many as the correlation wrote.
     const expected = expectedOutputs(state);
     expect(expected.Observation).toBeGreaterThan(0); // the phantom's fractures made outputs: there is something to count
-    const resources = await fhir.resources();
+    const resources = await outputResources(fhir);
     const { counts, duplicates } = tally(resources);
     expect(duplicates).toEqual([]);
     expect(counts).toEqual(expected);
@@ -86,6 +87,6 @@ const FHIR_TIMEOUT_MS = 1500;
       expect(ids.has(`Observation/${f.outputs!.observation}`)).toBe(true);
       expect(ids.has(`DetectedIssue/${f.outputs!.detectedIssue}`)).toBe(true);
     }
-    console.log(`fault 4: ${resources.length} resources, ${fhir.puts()} PUTs (${FAILED_WRITES} answered 500, 1 stalled past FHIR_TIMEOUT_MS and sent again)`);
+    console.log(`fault 4: ${resources.length} resources, ${fhir.fhirRequests('PUT')} PUTs (${FAILED_WRITES} answered 500, 1 stalled past FHIR_TIMEOUT_MS and sent again)`);
   });
 });
