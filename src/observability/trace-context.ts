@@ -111,6 +111,18 @@ export function traceparentFor(traceId: string): { traceparent?: string } {
   return span && span.spanContext().traceId === traceId && isSpanContextValid(span.spanContext()) ? { traceparent: traceparentOf(span) } : {};
 }
 
+/** `{ traceparent }` of the active span, if any: for a record that a later trace will link to. */
+export function activeTraceparent(): { traceparent?: string } {
+  const span = trace.getActiveSpan();
+  return span && isSpanContextValid(span.spanContext()) ? { traceparent: traceparentOf(span) } : {};
+}
+
+/** Links `span` to the span a stored `traceparent` names (the trace that produced what it serves). */
+export function linkTo(span: Span, traceparent: string | undefined): void {
+  const spanContext = trace.getSpanContext(contextFromTraceparent(traceparent) ?? ROOT_CONTEXT);
+  if (spanContext) span.addLink({ context: spanContext });
+}
+
 /** The trace id of the active span, if any (log lines of code that was not handed one). */
 export function activeTraceId(): string | undefined {
   const c = trace.getActiveSpan()?.spanContext();

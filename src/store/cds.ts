@@ -40,6 +40,8 @@ export interface CardFinding {
   /** One per proposal, in CLINICAL.md order (the IR consult first when there is one). */
   referrals: Array<{ kind: ReferralKind; serviceRequestId: string; taskId: string; serviceRequest: ServiceRequest }>;
   identifiedAt: string;
+  /** The span that wrote this entry (its correlate job's), when traced: the CDS call that serves it links to it. */
+  traceparent?: string;
 }
 
 /** Where feedback on a card finds its finding. */

@@ -65,6 +65,7 @@ interface ExportedSpan {
   parentSpanId: string;
   name: string;
   attributes: Record<string, unknown>;
+  links: Array<{ traceId: string; spanId: string }>;
 }
 
 /** OTLP/JSON ids are hex (the spec); base64 is what protobuf's JSON mapping would give: accept both. */
@@ -91,7 +92,8 @@ function startReceiver(): Promise<{ url: string; spans: ExportedSpan[]; requests
           for (const s of ss.spans) {
             const attributes: Record<string, unknown> = {};
             for (const a of (s.attributes ?? []) as Array<{ key: string; value: Record<string, unknown> }>) attributes[a.key] = Object.values(a.value)[0];
-            spans.push({ traceId: hexId(s.traceId, 16), spanId: hexId(s.spanId, 8), parentSpanId: hexId(s.parentSpanId, 8), name: String(s.name), attributes });
+            const links = ((s.links ?? []) as Array<Record<string, unknown>>).map((l) => ({ traceId: hexId(l.traceId, 16), spanId: hexId(l.spanId, 8) }));
+            spans.push({ traceId: hexId(s.traceId, 16), spanId: hexId(s.spanId, 8), parentSpanId: hexId(s.parentSpanId, 8), name: String(s.name), attributes, links });
           }
         }
       }
@@ -255,6 +257,11 @@ const SYSTEM = 'urn:oid:2.999.17.3';
     const cds = spans.find((s) => s.name === 'cds patient-view');
     expect(cds).toMatchObject({ traceId: ehrTrace, parentSpanId: ehrSpan });
     expect(traceOf(lineOf('cds.patient_view'))).toBe(ehrTrace);
+    // ... and links to the trace that last wrote its cards (the corrected report's evaluation), at the
+    // span that wrote them.
+    const writers = new Map(mSpans.filter((s) => s.name === 'correlate evaluate').map((s) => [s.spanId, s]));
+    expect(cds!.links.length).toBe(view.body.cards.length);
+    for (const link of cds!.links) expect(writers.get(link.spanId)?.traceId).toBe(link.traceId);
 
     // Every line about a message, a study, a job or a card carries a trace id that was exported.
     const exported = new Set(spans.map((s) => s.traceId));

@@ -8,6 +8,7 @@ import type { CardFinding, CardRecord } from '../../store/cds';
 import type { ReferralKind } from '../fhir/codes';
 import { cardUuid, suggestionUuid } from './ids';
 import { isPossiblyPathologic } from '../../domain/vocabulary';
+import { activeTraceparent } from '../../observability/trace-context';
 
 /** The index entry of a finding whose outputs were just written (`serviceRequests`: as stored, with ids). */
 export function cardFindingOf(o: FindingOutputs, serviceRequests: Partial<Record<ReferralKind, ServiceRequest>>): CardFinding {
@@ -41,6 +42,8 @@ export function cardFindingOf(o: FindingOutputs, serviceRequests: Partial<Record
     detectedIssue: `DetectedIssue/${o.ids.detectedIssue}`,
     referrals,
     identifiedAt: ctx.identifiedAt,
+    // The trace that found it (when tracing is on): a CDS call showing the card links to it.
+    ...activeTraceparent(),
   };
 }
 

@@ -7,7 +7,7 @@ import express, { type Request, type RequestHandler, Router } from 'express';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import type { Metrics } from '../../observability/metrics';
-import { inRootSpan } from '../../observability/trace-context';
+import { inRootSpan, linkTo } from '../../observability/trace-context';
 import type { CdsStore, CardRecord, ClinicianFeedback } from '../../store/cds';
 import { StudyBusyError } from '../../correlate/correlator';
 import type { ReferralKind } from '../fhir/codes';
@@ -95,6 +95,8 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       const patient = await resolvePatient(request, deps.patientFetch);
       const keys = patientKeys(patient, deps.patientIdSystems);
       const findings = await deps.store.findingsFor(keys);
+      // Each card links to the trace that produced it: from the CDS answer back to the HL7 message or the study.
+      for (const f of findings) linkTo(span, f.traceparent);
       const base = baseUrlOf(req, deps.publicBaseUrl);
       const cards = buildCards(findings, {
         baseUrl: base,
