@@ -47,7 +47,7 @@ export interface StudyIntakeOptions {
 }
 
 /** BullMQ states in which the study's job will still run (or is running). */
-const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+export const PENDING_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
  * One job per Study Instance UID (id `study-<uid>`). A notification adds it unless it is pending, or the
@@ -85,7 +85,7 @@ export class StudyIntake {
       if (!stored) return { kind: 'unknown', jobId };
       const job = await this.redisStep(this.queue.getJob(jobId));
       const jobState = job ? await this.redisStep(job.getState()) : null;
-      if (jobState !== null && PENDING.has(jobState)) return { kind: 'pending', jobId, status: stored.status };
+      if (jobState !== null && PENDING_JOB_STATES.has(jobState)) return { kind: 'pending', jobId, status: stored.status };
       // Only what a notification said is carried over: what the worker read from the source it reads again.
       const n: StudyNotification = {
         studyInstanceUid,
@@ -113,7 +113,7 @@ export class StudyIntake {
     const job = await this.redisStep(this.queue.getJob(jobId));
     const jobState = job ? await this.redisStep(job.getState()) : null;
     const stored = await this.redisStep(this.store.get(n.studyInstanceUid));
-    if (jobState !== null && PENDING.has(jobState)) {
+    if (jobState !== null && PENDING_JOB_STATES.has(jobState)) {
       await this.rememberIdentifiers(n, stored);
       return { kind: 'duplicate', jobId, status: stored?.status ?? 'queued' };
     }

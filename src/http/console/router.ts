@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { AppError, toAppError } from '../../errors';
 import type { Logger } from '../../log';
 import { uidTag } from '../../domain/digest';
-import type { ReplayOutcome } from '../../queue/study-intake';
+import { PENDING_JOB_STATES, type ReplayOutcome } from '../../queue/study-intake';
 import { studyJobId } from '../../queue/studies';
 import type { Hl7MessageLog, Hl7MessageRecord } from '../../store/hl7-messages';
 import type { LinkStore } from '../../store/links';
@@ -66,8 +66,6 @@ export interface ConsoleDeps {
 export const CONSOLE_LIST_LIMIT = 100;
 /** Failed jobs listed per queue. */
 const FAILED_PER_QUEUE = 50;
-/** BullMQ states in which a study's job will still run (as StudyIntake counts them). */
-const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /** No script, no inline style, nothing from elsewhere; forms post only to the console. */
 const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -188,7 +186,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const stored = await deps.studies.get(uid);
     if (!stored) throw new AppError('NOT_FOUND', 'this study is no longer kept (STUDY_STATE_TTL_S)');
     const job = await deps.queues.studies.getJob(studyJobId(uid));
-    const pending = job ? PENDING.has(await job.getState()) : false;
+    const pending = job ? PENDING_JOB_STATES.has(await job.getState()) : false;
     const notice = REPLAY_NOTICES[String(req.query.replay)] ?? null;
     res.type('html').send(studyPage(uidTag(uid), publicStudyState(stored), await deps.outputs.all(uid), { pending, notice }));
   });
