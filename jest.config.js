@@ -5,6 +5,7 @@ module.exports = {
   testEnvironment: '<rootDir>/test/unit/inference/onnx-environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  setupFiles: ['<rootDir>/test/helpers/fast-check-seed.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
 };
