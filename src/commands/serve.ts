@@ -20,8 +20,8 @@ function help(): string {
   return `${USAGE}
 
 The service. --role all (default) runs everything in one process; api = HTTP + MLLP listeners that only
-enqueue; worker = the report, study and correlate jobs (and /healthz, /readyz, /metrics). Any number of
-api and worker processes may share one Redis. SIGTERM/SIGINT: stop accepting, drain, exit 0.
+enqueue; worker = the report, study, correlate and results jobs (and /healthz, /readyz, /metrics). Any
+number of api and worker processes may share one Redis. SIGTERM/SIGINT: stop accepting, drain, exit 0.
 
 reads these environment variables (defaults from config/default.json; see README "Configuration"):
 ${settings.join('\n')}
