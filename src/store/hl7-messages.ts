@@ -74,6 +74,11 @@ export class Hl7MessageLog {
     await this.redis.eval(RECORD_LUA, 2, this.key(r.controlId), `${this.prefix}:hl7-log-index`, JSON.stringify(r), String(Date.now()), String(this.limits.maxAgeS), String(this.limits.maxControlIds));
   }
 
+  /** How many control ids the log holds (one ZCARD; the console's overview). */
+  async count(): Promise<number> {
+    return this.redis.zcard(`${this.prefix}:hl7-log-index`);
+  }
+
   /**
    * The most recently received control ids, newest first, each with its latest reception and how many
    * receptions the log keeps for it (the integration console's message list). At most `limit` ids; ids

@@ -196,6 +196,11 @@ export class StudyStore {
     return [INDEX_LUA, 2, ...this.indexKeys(), uidTag(uid), uid, String(Date.now()), String(this.ttlS), String(this.indexMax)];
   }
 
+  /** How many studies the recent-studies index holds (one ZCARD; the console's overview). */
+  async count(): Promise<number> {
+    return this.redis.zcard(this.indexKeys()[0]);
+  }
+
   /** The studies whose state changed last, newest first: their tag (`uidTag`, safe in URLs) and UID. */
   async recent(limit: number): Promise<Array<{ tag: string; studyInstanceUid: string }>> {
     const [index, tags] = this.indexKeys();

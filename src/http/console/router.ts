@@ -155,8 +155,8 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   });
 
   r.get('/', async (_req, res) => {
-    const [depths, messages, studies] = await Promise.all([queueDepths(deps), deps.messageLog.recent(CONSOLE_LIST_LIMIT), deps.studies.recent(CONSOLE_LIST_LIMIT)]);
-    res.type('html').send(overviewPage(depths, { messages: messages.length, studies: studies.length }));
+    const [depths, messages, studies] = await Promise.all([queueDepths(deps), deps.messageLog.count(), deps.studies.count()]);
+    res.type('html').send(overviewPage(depths, { messages, studies }));
   });
 
   r.get('/messages', async (_req, res) => {

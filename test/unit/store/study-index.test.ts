@@ -53,6 +53,7 @@ describe('StudyStore recent-studies index (real Redis)', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     expect((await store.recent(10)).map((s) => s.studyInstanceUid)).toEqual([uid(5), uid(4), uid(3)]);
+    expect(await store.count()).toBe(3);
     expect(await store.uidByTag(uidTag(uid(1)))).toBeNull();
     expect(await store.uidByTag(uidTag(uid(2)))).toBeNull();
     expect(await redis.hlen(`${prefix}-b:study-index-tags`)).toBe(3);
