@@ -12,6 +12,7 @@ import { inflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { AppError } from '../errors';
 import { TRANSFER_SYNTAX as TS } from '../ingest/dicomweb/constants';
+import { readPart10MetaGroup } from '../ingest/dicomweb/part10';
 import { getNumber, getNumbers, getSequence, getString, getStrings, TAG, type DicomJson } from './dicom-json';
 import { decodeJpegLossless } from './jpeg-lossless';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
@@ -212,31 +213,11 @@ export interface ParsedHeaders {
 const MAX_INFLATE_RATIO = 256;
 const MAX_INFLATED_BYTES = 1 << 30;
 
-/**
- * The File Meta Information group (0002, always Explicit VR Little Endian): the transfer syntax it
- * declares and where the dataset starts.
- */
-function fileMeta(buf: Uint8Array): { transferSyntaxUid: string; datasetOffset: number } {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let transferSyntaxUid = '';
-  let at = 132;
-  while (at + 8 <= buf.byteLength && view.getUint16(at, true) === 0x0002) {
-    const vr = String.fromCharCode(buf[at + 4] as number, buf[at + 5] as number);
-    const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN', 'UC', 'UR'].includes(vr);
-    const length = long ? (at + 12 <= buf.byteLength ? view.getUint32(at + 8, true) : Infinity) : view.getUint16(at + 6, true);
-    const value = at + (long ? 12 : 8);
-    if (view.getUint16(at + 2, true) === 0x0010 && value + length <= buf.byteLength) {
-      transferSyntaxUid = Buffer.from(buf.buffer, buf.byteOffset + value, length).toString('latin1').replace(/[\0 ]+$/, '');
-    }
-    at = value + length;
-  }
-  return { transferSyntaxUid, datasetOffset: at };
-}
-
 /** Refuses a Deflated dataset that inflates past the bound, before dcmjs inflates it without one. */
 function checkInflatedSize(buf: Uint8Array): void {
-  const { transferSyntaxUid, datasetOffset: start } = fileMeta(buf);
-  if (transferSyntaxUid !== TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN || start >= buf.byteLength) return;
+  const group = readPart10MetaGroup(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+  if (group?.meta.transferSyntaxUid !== TS.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN || group.datasetOffset >= buf.byteLength) return;
+  const start = group.datasetOffset;
   const limit = min(MAX_INFLATED_BYTES, (buf.byteLength - start) * MAX_INFLATE_RATIO);
   try {
     inflateRawSync(buf.subarray(start), { maxOutputLength: limit });

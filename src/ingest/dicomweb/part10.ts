@@ -26,6 +26,11 @@ function uidString(bytes: Buffer): string {
  * are not a Part-10 file (no "DICM" after the preamble) or the meta group has no transfer syntax.
  */
 export function readPart10Meta(file: Buffer): Part10Meta | null {
+  return readPart10MetaGroup(file)?.meta ?? null;
+}
+
+/** `readPart10Meta`, and where the dataset starts (the first byte after the meta group). */
+export function readPart10MetaGroup(file: Buffer): { meta: Part10Meta; datasetOffset: number } | null {
   if (file.length < PREAMBLE_LENGTH + 4 || file.toString('latin1', PREAMBLE_LENGTH, PREAMBLE_LENGTH + 4) !== 'DICM') {
     return null;
   }
@@ -53,5 +58,5 @@ export function readPart10Meta(file: Buffer): Part10Meta | null {
     else if (element === 0x0002) meta.sopClassUid = uidString(value);
     offset = valueOffset + length;
   }
-  return meta.transferSyntaxUid ? meta : null;
+  return meta.transferSyntaxUid ? { meta, datasetOffset: offset } : null;
 }
