@@ -15,4 +15,4 @@ export { localizeSpine, type SpineLine } from './localize';
 export { curvedSagittal, slabToLps, type SagittalSlab } from './reformat';
 export { renderKeyImage } from './key-image';
 export { completeAnalysis, type DetectedStudy } from './study';
-export { AnalysisThreads, analyseInProcess, type AnalysedSeries, type StudyAnalyser, type ThreadOptions } from './study-analyser';
+export { AnalysisThreads, analyseInProcess, type AnalysedSeries, type StudyAnalyser } from './study-analyser';

@@ -3,7 +3,7 @@
  * when a model is loaded. Two ways to run it, one contract (`StudyAnalyser`):
  *
  *   analyseInProcess(model)          on the caller's thread (the CLI, unit tests)
- *   await startAnalysisThreads(...)  on worker threads, each with its own model session (the study worker)
+ *   await AnalysisThreads.start(...)  on worker threads, each with its own model session (the study worker)
  *
  * The study worker uses threads because assembly and detection are synchronous and CPU-bound: on the
  * event loop they held HL7 ACKs and HTTP answers for about a second per 200 MB study (issue 16, item 13)
