@@ -196,6 +196,7 @@ export async function startApp(config: Config, role: Role, logger: Logger = crea
               ...storesFor(config, producer),
               queues: { reports: reportsQueue, correlate: correlateQueue, studies: studiesQueue, results: resultsQueue },
               replay: (uid, traceId) => studyIntake.replay(uid, traceId),
+              isPending: (uid) => studyIntake.isPending(uid),
               logger,
             }),
             // The embedded FHIR store is served read-only; with FHIR_BASE_URL the EHR's server is the place to read.

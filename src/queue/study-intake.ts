@@ -47,7 +47,7 @@ export interface StudyIntakeOptions {
 }
 
 /** BullMQ states in which the study's job will still run (or is running). */
-export const PENDING_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+const PENDING_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
  * One job per Study Instance UID (id `study-<uid>`). A notification adds it unless it is pending, or the
@@ -78,6 +78,12 @@ export class StudyIntake {
    * Same queueing as a notification, from the source and identifiers its first notification gave; a
    * pending job is left alone (its retries are still to come).
    */
+  /** Whether the study's job is still queued, running or waiting for a retry (a replay would be refused). */
+  async isPending(studyInstanceUid: string): Promise<boolean> {
+    const job = await this.redisStep(this.queue.getJob(studyJobId(studyInstanceUid)));
+    return job ? PENDING_JOB_STATES.has(await this.redisStep(job.getState())) : false;
+  }
+
   async replay(studyInstanceUid: string, traceId: string): Promise<ReplayOutcome> {
     const jobId = studyJobId(studyInstanceUid);
     const outcome = await this.locked(studyInstanceUid, async (): Promise<ReplayOutcome> => {

@@ -19,8 +19,7 @@ import { z } from 'zod';
 import { AppError, toAppError } from '../../errors';
 import type { Logger } from '../../log';
 import { uidTag } from '../../domain/digest';
-import { PENDING_JOB_STATES, type ReplayOutcome } from '../../queue/study-intake';
-import { studyJobId } from '../../queue/studies';
+import type { ReplayOutcome } from '../../queue/study-intake';
 import type { Hl7MessageLog, Hl7MessageRecord } from '../../store/hl7-messages';
 import type { LinkStore } from '../../store/links';
 import type { OutputStore } from '../../store/outputs';
@@ -59,6 +58,8 @@ export interface ConsoleDeps {
   queues: { reports: Queue; correlate: Queue; studies: Queue; results: Queue };
   /** StudyIntake.replay: the same replay as `POST /studies/{uid}/replay`. */
   replay(studyInstanceUid: string, traceId: string): Promise<ReplayOutcome>;
+  /** StudyIntake.isPending: whether a replay would be refused because the study's job is still pending. */
+  isPending(studyInstanceUid: string): Promise<boolean>;
   logger: Logger;
 }
 
@@ -185,8 +186,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const uid = await resolveTag(deps, req.params.tag);
     const stored = await deps.studies.get(uid);
     if (!stored) throw new AppError('NOT_FOUND', 'this study is no longer kept (STUDY_STATE_TTL_S)');
-    const job = await deps.queues.studies.getJob(studyJobId(uid));
-    const pending = job ? PENDING_JOB_STATES.has(await job.getState()) : false;
+    const pending = await deps.isPending(uid);
     const notice = REPLAY_NOTICES[String(req.query.replay)] ?? null;
     res.type('html').send(studyPage(uidTag(uid), publicStudyState(stored), await deps.outputs.all(uid), { pending, notice }));
   });
