@@ -297,15 +297,19 @@ function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array
     const h = c.rowRange[1] - c.rowRange[0] + 1;
     const notOne = c.s1Fraction <= 0.5 && (h * spacing > MAX_ROWS_OF_ONE_BODY_MM || (judged && h >= 1.8 * typical));
     const waistBelow = notOne ? 0.75 : judged && h >= 1.6 * typical ? 0.45 : 0;
+    if (waistBelow === 0) {
+      out.push(c);
+      continue;
+    }
     const widths: number[] = [];
-    for (let r = c.rowRange[0]; r <= c.rowRange[1] && waistBelow > 0; r++) {
+    for (let r = c.rowRange[0]; r <= c.rowRange[1]; r++) {
       let w = 0;
       for (let col = c.colRange[0]; col <= c.colRange[1]; col++) if (labels[r * cols + col] === c.id) w++;
       widths.push(w);
     }
     const med = [...widths].sort((a, b) => a - b)[widths.length >> 1] ?? 0;
     let best = -1;
-    for (let k = floor(0.2 * h); k < Math.ceil(0.8 * h) && waistBelow > 0; k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
+    for (let k = floor(0.2 * h); k < Math.ceil(0.8 * h); k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
     if (best < 0 || (widths[best] as number) >= waistBelow * med) {
       out.push(c);
       continue;
