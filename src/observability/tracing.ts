@@ -14,8 +14,6 @@ export type TracesExporter = 'none' | 'otlp';
 export interface Tracing {
   /** Exports what is buffered and stops; the process is about to exit. */
   shutdown(): Promise<void>;
-  /** Exports what is buffered (tests). */
-  flush(): Promise<void>;
 }
 
 /**
@@ -29,7 +27,7 @@ export function startTracing(exporter: TracesExporter, env: NodeJS.ProcessEnv = 
   // async hooks for every promise, which cost the MLLP intake ~15% of its throughput in bench:hl7. The
   // trace id still travels explicitly (job data, child loggers); only the few lines of deep code that are
   // not handed one (dicomweb.retry, fhir.retry) go without it.
-  if (exporter === 'none') return { shutdown: async () => undefined, flush: async () => undefined };
+  if (exporter === 'none') return { shutdown: async () => undefined };
   const protocolVar = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = env[protocolVar] ?? 'http/protobuf';
   if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
@@ -46,7 +44,6 @@ export function startTracing(exporter: TracesExporter, env: NodeJS.ProcessEnv = 
       trace.disable();
       context.disable();
     },
-    flush: () => provider.forceFlush(),
   };
 }
 

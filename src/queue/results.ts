@@ -36,12 +36,12 @@ export interface ResultsJobData {
 }
 
 /** One job per finished analysis (BullMQ ids may not contain ':'). */
-export function resultsJobId(data: Pick<ResultsJobData, 'studyInstanceUid' | 'analysisId'>): string {
+function resultsJobId(data: Pick<ResultsJobData, 'studyInstanceUid' | 'analysisId'>): string {
   return `results-${sha256Hex(`${data.studyInstanceUid}\n${data.analysisId}`, 24)}`;
 }
 
 /** Rides out a PACS outage of about four hours (30 s doubling over 10 attempts). */
-export const RESULTS_JOB_OPTIONS: JobsOptions = {
+const RESULTS_JOB_OPTIONS: JobsOptions = {
   attempts: 10,
   backoff: { type: 'exponential', delay: 30_000 },
   removeOnComplete: { age: 7 * 24 * 3600 },
@@ -80,7 +80,7 @@ export interface ResultsWorkerDeps {
   logger: Logger;
 }
 
-export type ResultsJobResult = Pick<ResultsToPacs, 'status' | 'sopInstanceUids'>;
+type ResultsJobResult = Pick<ResultsToPacs, 'status' | 'sopInstanceUids'>;
 
 export async function processResultsJob(job: Job<ResultsJobData>, deps: ResultsWorkerDeps): Promise<ResultsJobResult> {
   const { studyInstanceUid: uid } = job.data;

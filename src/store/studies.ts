@@ -145,7 +145,7 @@ const MAX_ERRORS = 20;
  * Studies the recent-studies index keeps (about 100 bytes each): the integration console lists the latest
  * and opens any of these by its tag; older ones are still answered by `GET /studies/{uid}`.
  */
-export const STUDY_INDEX_MAX = 10_000;
+const STUDY_INDEX_MAX = 10_000;
 
 /**
  * Touches a study in the recent-studies index, written in the same transaction as its state.

@@ -61,7 +61,7 @@ export function resultUids(ctx: ResultsContext, kind: ResultKind): ResultUids {
 }
 
 /** DICOM DA and TM of a moment, in the service's local time (DICOM dates are local). */
-export function dicomDateTime(d: Date): { date: string; time: string } {
+function dicomDateTime(d: Date): { date: string; time: string } {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return {
     date: `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`,

@@ -14,7 +14,7 @@ const IMPLEMENTATION_CLASS_UID = '2.25.181472634126409846152245934725317843206';
  * DICOM JSON values are Unicode, and so are our own texts: the files declare UTF-8 (ISO_IR 192) whatever
  * character set the source instances used.
  */
-export const SPECIFIC_CHARACTER_SET = 'ISO_IR 192';
+const SPECIFIC_CHARACTER_SET = 'ISO_IR 192';
 
 export function writePart10(dataset: Record<string, unknown>, copied: DicomJson = {}): Buffer {
   const sopClassUid = dataset.SOPClassUID as string;

@@ -24,10 +24,10 @@ const PATIENT_STUDY_ATTRIBUTES = {
   StudyID: ['00200010', 'SH', true],
 } as const satisfies Record<string, readonly [string, string, boolean]>;
 
-export type PatientStudyKeyword = keyof typeof PATIENT_STUDY_ATTRIBUTES;
+type PatientStudyKeyword = keyof typeof PATIENT_STUDY_ATTRIBUTES;
 
 /** The tags the QIDO-RS study search asks for (`includefield`). */
-export const PATIENT_STUDY_TAGS: string[] = Object.values(PATIENT_STUDY_ATTRIBUTES).map(([tag]) => tag);
+const PATIENT_STUDY_TAGS: string[] = Object.values(PATIENT_STUDY_ATTRIBUTES).map(([tag]) => tag);
 
 /**
  * Picks the Patient/Study attributes out of a source dataset; a type 2 attribute the source did not give is

@@ -64,7 +64,7 @@ export interface ConsoleDeps {
 }
 
 /** Rows on the list pages: recent enough to find today's traffic, small enough to render at once. */
-export const CONSOLE_LIST_LIMIT = 100;
+const CONSOLE_LIST_LIMIT = 100;
 /** Failed jobs listed per queue. */
 const FAILED_PER_QUEUE = 50;
 

@@ -10,7 +10,7 @@ import type { Request } from 'express';
 
 export const SESSION_COOKIE = 'vcf_console';
 /** A working day: long enough for a shift at the console, short enough that a forgotten tab times out. */
-export const SESSION_TTL_S = 8 * 3600;
+const SESSION_TTL_S = 8 * 3600;
 
 function mac(token: string, expires: number): Buffer {
   return createHmac('sha256', token).update(`vcf-sentinel console session\n${expires}`).digest();

@@ -101,7 +101,7 @@ const STATUS_CLASS: Record<string, string> = { done: 'ok', 'awaiting-report': 'o
 const RESULTS_CLASS: Record<string, string> = { sent: 'ok', skipped: '', failed: 'bad' };
 const statusBadge = (status: string) => html`<span class="badge ${STATUS_CLASS[status] ?? ''}">${status}</span>`;
 const sender = (r: Hl7MessageRecord) => `${r.sender.application}^${r.sender.facility}`;
-export const messageHref = (r: Pick<Hl7MessageRecord, 'controlId' | 'sender'>) =>
+const messageHref = (r: Pick<Hl7MessageRecord, 'controlId' | 'sender'>) =>
   `/console/messages/${encodeURIComponent(r.controlId)}?sender=${encodeURIComponent(`${r.sender.application}^${r.sender.facility}`)}`;
 export const studyHref = (tag: string) => `/console/studies/${tag}`;
 
