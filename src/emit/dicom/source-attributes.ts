@@ -4,6 +4,8 @@
  * in the PACS. Copied in the DICOM JSON model as the source gave them: no value is re-typed or re-encoded.
  */
 import type { DicomwebClient, RequestOptions } from '../../ingest/dicomweb/client';
+import { TAG } from '../../ingest/dicomweb/constants';
+import { dicomString } from '../../ingest/dicomweb/fetch-study';
 import type { DicomJson, DicomJsonAttribute } from '../../ingest/dicomweb/types';
 
 /** Keyword → (tag, VR, type 2: must be present, possibly empty). */
@@ -64,14 +66,10 @@ export async function fetchSeriesInstances(
   seriesInstanceUid: string,
   options: RequestOptions = {},
 ): Promise<Array<{ sopClassUid: string; sopInstanceUid: string }>> {
-  const found = await client.searchInstances(studyInstanceUid, seriesInstanceUid, { includefield: ['00080016', '00080018'] }, options);
-  const text = (ds: DicomJson, tag: string) => {
-    const v = ds[tag]?.Value?.[0];
-    return typeof v === 'string' ? v : null;
-  };
+  const found = await client.searchInstances(studyInstanceUid, seriesInstanceUid, { includefield: [TAG.SOP_CLASS_UID, TAG.SOP_INSTANCE_UID] }, options);
   return found.flatMap((ds) => {
-    const sopClassUid = text(ds, '00080016');
-    const sopInstanceUid = text(ds, '00080018');
+    const sopClassUid = dicomString(ds, TAG.SOP_CLASS_UID);
+    const sopInstanceUid = dicomString(ds, TAG.SOP_INSTANCE_UID);
     return sopClassUid && sopInstanceUid ? [{ sopClassUid, sopInstanceUid }] : [];
   });
 }
