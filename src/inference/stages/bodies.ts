@@ -4,7 +4,7 @@
  * and morphometry algorithms are in ../bodies.ts; this stage chooses and orders what they are run on.
  */
 import type { Vec3 } from '../../imaging/volume';
-import { findBodies, foreground, measureBody, onTheColumn, splitMerged, type BodyComponent, type BodyMeasurement } from '../bodies';
+import { findBodies, foreground, measureBody, onTheColumn, splitMerged, withoutFragments, type BodyComponent, type BodyMeasurement } from '../bodies';
 import { slabToLps } from '../reformat';
 import type { SlabPrediction } from './predict';
 import type { SpineSlab } from './preprocess';
@@ -39,10 +39,8 @@ export function findVertebralBodies(pre: SpineSlab, prediction: SlabPrediction):
   const found = findBodies(fg, s1, slab.rows, slab.cols, { spacing: slab.spacing, validRows: valid });
   const { labels } = found;
   const components = splitMerged(found.components, labels, fg, s1, slab.cols, valid, slab.spacing);
-  const comps = onTheColumn(
-    components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= MIN_HEIGHT_MM && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= MIN_DEPTH_MM),
-    slab.spacing,
-  );
+  const bigEnough = components.filter((c) => (c.rowRange[1] - c.rowRange[0] + 1) * slab.spacing >= MIN_HEIGHT_MM && (c.colRange[1] - c.colRange[0] + 1) * slab.spacing >= MIN_DEPTH_MM);
+  const comps = withoutFragments(onTheColumn(bigEnough, slab.spacing));
   const bodies = comps.map((c, i): VertebralBody => {
     // The body's superior axis starts along the line through its neighbours' centroids.
     const prev = comps[i - 1];

@@ -1,4 +1,4 @@
-import { findBodies, measureBody, onTheColumn, quadraticFit, robustEndplateFit, splitMerged, type BodyComponent } from '../../../src/inference/bodies';
+import { findBodies, measureBody, onTheColumn, quadraticFit, robustEndplateFit, splitMerged, withoutFragments, type BodyComponent } from '../../../src/inference/bodies';
 
 /** A foreground map with axis-aligned boxes [r0, r1) × [c0, c1). */
 function mask(rows: number, cols: number, boxes: Array<[number, number, number, number]>): Float32Array {
@@ -135,6 +135,14 @@ describe('vertebral bodies from the probability map', () => {
     expect(kept.map((c) => c.id).sort()).toEqual([1, 2, 3, 4, 5, 6]);
     // Too few to judge: nothing is dropped.
     expect(onTheColumn([column[0]!, aorta, column[1]!], 1)).toHaveLength(3);
+  });
+
+  it('drops a sliver split off a body inside the scan, keeps a small T1 and a body cut by the edge', () => {
+    const comp = (id: number, pixels: number, touchesEdge = false): BodyComponent => ({ id, pixels, centroid: [id * 30, 100], rowRange: [id * 30 - 10, id * 30 + 10], colRange: [85, 115], s1Fraction: 0, meanProbability: 0.9, touchesEdge });
+    const column = [comp(1, 240), comp(2, 700), comp(3, 760), comp(4, 91), comp(5, 820), comp(6, 80, true)];
+    expect(withoutFragments(column).map((c) => c.id)).toEqual([1, 2, 3, 5, 6]);
+    // Too few to judge: nothing is dropped.
+    expect(withoutFragments([comp(1, 700), comp(2, 90)])).toHaveLength(2);
   });
 
   it('splits two bodies joined across a thin disc at the waist', () => {
