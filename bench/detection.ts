@@ -9,6 +9,7 @@
  *   npm run bench:detection -- --contrast portal-venous --no-real --no-speed   # the same studies with contrast
  *   npm run bench:detection -- --rib-pairs mixed --no-real --no-speed   # transitional anatomy: 11, 12 or 13
  *                                                 # rib pairs by seed (or --rib-pairs 11|13 for all)
+ *   npm run bench:detection -- --sacralised-l5 --no-real --no-speed   # every L5 carries sacral alae
  *   npm run bench:detection -- --real --table     # also the six real development scans (bench/real-ct.ts),
  *                                                 # per case in `realDev`, and a markdown table on stderr
  *
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     table: { type: 'boolean', default: false },
     contrast: { type: 'string', default: 'none' },
     'rib-pairs': { type: 'string', default: '12' },
+    'sacralised-l5': { type: 'boolean', default: false },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
     'key-images': { type: 'string' },
@@ -311,7 +313,7 @@ async function main(): Promise<void> {
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
-    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s) };
+    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s), sacralisedL5: values['sacralised-l5'] === true };
     const { truth, files } = phantomBuffers(opts);
     const t0 = performance.now();
     const { volume } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
@@ -413,6 +415,7 @@ async function main(): Promise<void> {
       recipe: 'benchPhantomOptions (bench/detection.ts): randomPhantomOptions(seed) at 320 matrix, 0.95–1.25 mm pixels, sclerotic 45%, scoliosis 12–30 mm 30%, noise 8–30 HU',
       contrast,
       ribPairs: ribArg,
+      sacralisedL5: values['sacralised-l5'] === true,
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),

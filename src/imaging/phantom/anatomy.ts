@@ -616,14 +616,14 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     if (v.lesion && v.flags.lyticMetastasis && hypot(s - v.lesion.s, a - v.lesion.a, l - v.lesion.l) < v.lesion.radius && d > -3) return 35;
   }
   lastPart = 2;
-  if (v.level === 'S1') {
-    // Sacral ala: lateral wings instead of a neural arch.
+  if (v.alae) {
+    // Sacral ala: lateral wings instead of a neural arch (a sacralised L5 keeps its arch as well).
     const qa = abs(l) - halfW;
     if (qa > -5 && qa < 32 && a > -halfD - 4 && a < halfD * 0.6 && s < hp / 2 && s > -hp / 2 - 10) {
       const dd = min(qa + 5, 32 - qa, a + halfD + 4, halfD * 0.6 - a, hp / 2 - s, s + hp / 2 + 10);
       return dd < bone.corticalThickness ? bone.cortical : bone.cancellous + 20;
     }
-    return null;
+    if (v.level === 'S1') return null;
   }
   // Posterior elements (one arch per vertebra, around the canal).
   const lumbar = v.level.startsWith('L');

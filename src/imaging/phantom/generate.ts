@@ -57,6 +57,8 @@ export interface PhantomOptions {
   contrast: ContrastPhase;
   /** Rib pairs: 12 (default), or a transitional variant, 11 (none on T12) or 13 (a lumbar rib on L1). */
   ribPairs: 11 | 12 | 13;
+  /** Transitional lumbosacral anatomy: L5 carries sacral alae fused with the sacrum (it keeps its level). */
+  sacralisedL5: boolean;
   scoliosisMm: number;
   sclerotic: SpineLevel[];
   lytic: SpineLevel[];
@@ -92,6 +94,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   osteoporotic: false,
   contrast: 'none',
   ribPairs: 12,
+  sacralisedL5: false,
   scoliosisMm: 0,
   sclerotic: [],
   lytic: [],
@@ -161,7 +164,7 @@ export interface GroundTruth {
   };
   vertebrae: TruthVertebra[];
   fractures: TruthVertebra[];
-  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; sacralisedL5: boolean; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
 }
 
 export interface PhantomFile {
@@ -237,6 +240,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
     },
     rng.fork('spine'),
   );
+  if (o.sacralisedL5) (spine[spineLevelIndex('L5')] as VertebraModel).alae = true;
   const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast, o.ribPairs);
 
   // Slice geometry.
@@ -541,6 +545,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       osteoporotic: o.osteoporotic,
       contrast: o.contrast,
       ribPairs: o.ribPairs,
+      sacralisedL5: o.sacralisedL5,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,
       partialCoverage: vertebrae.some((v) => !v.inFieldOfView && spineLevelIndex(v.level) <= spineLevelIndex('L5')),

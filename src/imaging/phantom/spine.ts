@@ -59,6 +59,8 @@ export interface VertebraModel {
   heightLoss: number;
   canal: { apRadius: number; latRadius: number };
   flags: { scleroticMetastasis: boolean; lyticMetastasis: boolean; schmorlNode: boolean; osteophytes: boolean };
+  /** Sacral alae beside the body: S1's, or the broad transverse processes of a sacralised L5 fused with it. */
+  alae: boolean;
   /** Lesion centre (local frame s,a,l) and radius, when a metastasis is present. */
   lesion: { s: number; a: number; l: number; radius: number } | null;
   schmorl: { a: number; l: number; radius: number } | null;
@@ -227,6 +229,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
         schmorlNode: opts.schmorl.includes(seg.level),
         osteophytes: opts.osteophytes.includes(seg.level),
       },
+      alae: seg.level === 'S1',
       lesion: null,
       schmorl: null,
     };

@@ -45,8 +45,11 @@ describe('sacral test', () => {
     expect(sacralTest(volume([body]), [85, 60, 2], 24, 30).sacral).toBeNull();
   });
 
-  it('phantom: S1 carries alae, L3–L5 do not (at the true body centres)', () => {
-    const { truth, files } = phantomBuffers({ seed: 7, size: 256, pixelSpacing: 1.5, sliceSpacing: 3, coverage: { from: 'L2', to: 'S1' } });
+  it.each([
+    [false, [false, false, false, true]],
+    [true, [false, false, true, true]],
+  ])('phantom (sacralised L5: %s): S1 carries alae, and L5 when sacralised (at the true body centres)', (sacralisedL5, expected) => {
+    const { truth, files } = phantomBuffers({ seed: 7, size: 256, pixelSpacing: 1.5, sliceSpacing: 3, coverage: { from: 'L2', to: 'S1' }, sacralisedL5 });
     const { volume: v } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
     const at = (level: string) => {
       const t = truth.vertebrae.find((x) => x.level === level)!;
@@ -54,7 +57,7 @@ describe('sacral test', () => {
       const depth = Math.hypot(...sp.superiorAnterior.map((c, i) => c - sp.superiorPosterior[i]!));
       return sacralTest(v, t.centerMm, t.heightsMm.posterior, depth).sacral;
     };
-    expect(['L3', 'L4', 'L5', 'S1'].map(at)).toEqual([false, false, false, true]);
+    expect(['L3', 'L4', 'L5', 'S1'].map(at)).toEqual(expected);
   });
 });
 
