@@ -30,7 +30,7 @@ export interface BodyComponent {
   s1Fraction: number;
   /** Mean foreground probability over the component. */
   meanProbability: number;
-  /** Touches the first or last valid row of the volume (the body may be cut off). */
+  /** Cut by the scan's edge: touches the first or last valid row of the volume, or (stages/bodies.ts) the field of view ends inside its sides. */
   touchesEdge: boolean;
 }
 

@@ -47,7 +47,7 @@ export async function detectVertebrae(volume: Volume, model: ModelHandle, opts: 
   const tReformat = lap();
   const prediction = await predictSlab(model, pre.slab);
   const tInference = lap();
-  const found = findVertebralBodies(pre, prediction);
+  const found = findVertebralBodies(volume, pre, prediction);
   const levels = labelLevels(volume, found);
   const grading = gradeVertebrae(volume, pre, found, levels, opts);
   const findings = collectFindings(grading.vertebrae);

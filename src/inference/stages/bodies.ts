@@ -3,8 +3,8 @@
  * bottom, each measured (six-point heights, depth, endplates) and placed in patient space. The component
  * and morphometry algorithms are in ../bodies.ts; this stage chooses and orders what they are run on.
  */
-import type { Vec3 } from '../../imaging/volume';
-import { findBodies, foreground, measureBody, onTheColumn, splitMerged, withoutFragments, type BodyComponent, type BodyMeasurement } from '../bodies';
+import { huNearest, type Vec3, type Volume } from '../../imaging/volume';
+import { bodyHalfWidthMm, findBodies, foreground, measureBody, onTheColumn, splitMerged, withoutFragments, type BodyComponent, type BodyMeasurement } from '../bodies';
 import { slabToLps } from '../reformat';
 import type { SlabPrediction } from './predict';
 import type { SpineSlab } from './preprocess';
@@ -29,8 +29,23 @@ export interface VertebralBodies {
 /** A plausible body is at least this tall and this deep (mm). */
 const MIN_HEIGHT_MM = 8;
 const MIN_DEPTH_MM = 10;
+/** Half the width of the narrowest adult vertebral body (T1, ~25 mm wide). */
+const MIN_HALF_WIDTH_MM = 12;
 
-export function findVertebralBodies(pre: SpineSlab, prediction: SlabPrediction): VertebralBodies {
+/**
+ * The scan's field of view cuts the body at its sides: a point at its lateral edges (width from its depth,
+ * at least an adult T1's) or its anterior or posterior wall, level with its centre, lies outside the volume. A crop through the
+ * spine (the elastix chest crop ends 12 mm beside the bodies' centres) leaves a body the slab shows whole
+ * in the middle but whose heights, read from what is left, are not a vertebra's.
+ */
+function cutAtItsSides(volume: Volume, centre: Vec3, depthMm: number): boolean {
+  const halfWidth = Math.max(MIN_HALF_WIDTH_MM, 0.9 * bodyHalfWidthMm(depthMm));
+  const halfDepth = 0.45 * depthMm;
+  const edges: Array<[number, number]> = [[halfWidth, 0], [-halfWidth, 0], [0, halfDepth], [0, -halfDepth]];
+  return edges.some(([dx, dy]) => huNearest(volume, [centre[0] + dx, centre[1] + dy, centre[2]]) === null);
+}
+
+export function findVertebralBodies(volume: Volume, pre: SpineSlab, prediction: SlabPrediction): VertebralBodies {
   const { slab, validRows: valid } = pre;
   const { probs } = prediction;
   const n = slab.rows * slab.cols;
@@ -49,7 +64,9 @@ export function findVertebralBodies(pre: SpineSlab, prediction: SlabPrediction):
     const b = next ? next.centroid : c.centroid;
     const hint: [number, number] = prev || next ? [a[0] - b[0], a[1] - b[1]] : [-1, 0];
     const measurement = measureBody(fg, labels, c, slab.rows, slab.cols, slab.spacing, hint);
-    return { component: c, measurement, centerMm: slabToLps(slab, measurement.center[0], measurement.center[1]) };
+    const centerMm = slabToLps(slab, measurement.center[0], measurement.center[1]);
+    const cut = c.touchesEdge || cutAtItsSides(volume, centerMm, measurement.depthMm);
+    return { component: { ...c, touchesEdge: cut }, measurement, centerMm };
   });
   return { labels, bodies, s1Class: s1 !== null };
 }
