@@ -144,11 +144,91 @@ def blur_cols(hu, k):
     return (c[:, :, k:] - c[:, :, :-k]) / k
 
 
-def augment(x, y, rng):
-    """Removes the phantom's tells: calibration and osteopenic bone, correlated noise, row streaks, thick
+def body_at(y, rng):
+    """One vertebral body (label 1) of a slab's target, as a boolean mask: the 4-connected component of a
+    random body pixel. None when the slab has no body, or the one drawn is too small to collapse."""
+    pts = np.argwhere(y == 1)
+    if len(pts) == 0:
+        return None
+    r0, c0 = (int(v) for v in pts[rng.randrange(len(pts))])
+    mask = np.zeros(y.shape, bool)
+    mask[r0, c0] = True
+    stack = [(r0, c0)]
+    H, W = y.shape
+    while stack:
+        r, c = stack.pop()
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < H and 0 <= cc < W and not mask[rr, cc] and y[rr, cc] == 1:
+                mask[rr, cc] = True
+                stack.append((rr, cc))
+    rows = np.nonzero(mask.any(axis=1))[0]
+    cols = np.nonzero(mask.any(axis=0))[0]
+    if rows[-1] - rows[0] < 12 or cols[-1] - cols[0] < 12 or rows[0] == 0 or rows[-1] == H - 1:
+        return None
+    return mask
+
+
+def insert_fracture(hu, y, rng):
+    """A compression fracture inserted into a real vertebral body by a local deformation along the slab's
+    rows (the body's axis), with a known Genant shape: wedge (anterior loss), biconcave (central loss of
+    both endplates) or crush (uniform), height loss 15-55%. Per column, the body between its endplates is
+    compressed onto the shortened span and the discs above and below are stretched to close the gap; the
+    target moves with the pixels. Often a dense band of compacted trabeculae under the collapsed endplate.
+    Real positives are scarce: this puts real bone texture, real noise and real neighbours around a
+    collapsed body. Columns: anterior is column 0."""
+    mask = body_at(y, rng)
+    if mask is None:
+        return hu, y
+    cols = np.nonzero(mask.any(axis=0))[0]
+    ca, cp = int(cols[0]), int(cols[-1])
+    shape = rng.choice(["wedge", "wedge", "biconcave", "crush"])
+    loss = rng.uniform(0.15, 0.55)
+    top_share = {"wedge": 0.7, "biconcave": 0.5, "crush": 0.5}[shape]
+    band = rng.uniform(60, 220) if rng.random() < 0.5 else 0.0
+    D = 10
+    H = hu.shape[1]
+    hu, y = hu.copy(), y.copy()
+    src_hu = hu.copy()
+    src_y = y.copy()
+    rows_all = np.arange(H, dtype=np.float32)
+    for c in range(max(0, ca - 3), min(hu.shape[2], cp + 4)):
+        # Outside the body's columns the edge column's collapse tapers off over 3 px.
+        ce = min(max(c, ca), cp)
+        taper = 1.0 - min(1.0, abs(c - ce) / 3.0)
+        rs = np.nonzero(mask[:, ce])[0]
+        if len(rs) < 4:
+            continue
+        top, bot = float(rs[0]), float(rs[-1])
+        t = (ce - ca) / max(1, cp - ca)  # 0 anterior, 1 posterior
+        f = {"wedge": 1 - t, "biconcave": 1 - (2 * t - 1) ** 2, "crush": 1.0}[shape]
+        delta = loss * f * (bot - top) * taper
+        if delta < 0.3:
+            continue
+        ntop, nbot = top + top_share * delta, bot - (1 - top_share) * delta
+        lo, hi = max(0.0, top - D), min(H - 1.0, bot + D)
+        # Destination row -> source row: piecewise linear through (lo, lo) (ntop, top) (nbot, bot) (hi, hi),
+        # the identity outside [lo, hi].
+        src = np.interp(rows_all, [0.0, lo, ntop, nbot, hi, H - 1.0], [0.0, lo, top, bot, hi, H - 1.0]).astype(np.float32)
+        i0 = np.clip(np.floor(src).astype(int), 0, H - 1)
+        i1 = np.clip(i0 + 1, 0, H - 1)
+        w = src - np.floor(src)
+        hu[:, :, c] = src_hu[:, i0, c] * (1 - w) + src_hu[:, i1, c] * w
+        y[:, c] = src_y[np.clip(np.round(src).astype(int), 0, H - 1), c]
+        if band and shape != "biconcave":
+            r = slice(int(round(ntop)), int(round(ntop)) + 4)
+            hu[:, r, c] += band * (y[r, c] == 1)
+    return hu, y
+
+
+def augment(x, y, rng, real=False, inserted_fractures=0.0):
+    """Removes the phantom's tells: on real slabs, a share `inserted_fractures` with a fracture inserted
+    (insert_fracture; off by default, see models/README.md); calibration and osteopenic bone, correlated noise, row streaks, thick
     slices and soft in-plane kernels, bone-masked backgrounds, fields of view that cut through the spine,
     zoom (body size). Labels follow only where pixels leave the scan (they become background)."""
     hu = x * HU_SCALE + HU_CENTER
+    # No draw unless asked for: the default run keeps the committed model's random sequence.
+    if real and inserted_fractures > 0 and rng.random() < inserted_fractures:
+        hu, y = insert_fracture(hu, y, rng)
     inside = hu > OUTSIDE_HU + 1
     hu = hu * rng.uniform(0.8, 1.2) + rng.uniform(-50, 50)
     if rng.random() < 0.3:
@@ -227,6 +307,8 @@ def main():
     ap.add_argument("--version", default="0.2.0")
     ap.add_argument("--parity", type=int, default=4, help="validation slabs whose outputs are kept for the ONNX parity check")
     ap.add_argument("--real-fraction", type=float, default=0.2, help="share of each batch drawn from real CT slabs (when there are any)")
+    ap.add_argument("--inserted-fractures", type=float, default=0.0,
+                    help="share of real slabs given an inserted fracture (insert_fracture); measured at 0.5 and not adopted (models/README.md)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on whatever data is there (CI)")
     a = ap.parse_args()
     if a.smoke:
@@ -267,9 +349,10 @@ def main():
             g["lr"] = lr
         xs, ys = [], []
         for _ in range(a.batch):
-            pool = real if real and rng.random() < a.real_fraction else train
+            from_real = bool(real) and rng.random() < a.real_fraction
+            pool = real if from_real else train
             x, y = crop(pool[rng.randrange(len(pool))], h, w, rng)
-            x, y = augment(x, y, rng)
+            x, y = augment(x, y, rng, real=from_real, inserted_fractures=a.inserted_fractures)
             xs.append(x)
             ys.append(y)
         x = torch.from_numpy(np.stack(xs))
@@ -359,7 +442,8 @@ def main():
         "training": {
             "data": "vcf-sentinel phantom generator (src/imaging/phantom, formatVersion 1), curved sagittal slabs; "
                     "recipe trainingPhantomOptions(seed) = randomPhantomOptions(seed) at 380 mm FOV, pixel spacing 0.8-1.6 mm, no contrast"
-                    + (f"; real CT with published body masks (models/training/export-real.ts): {', '.join(real_cases)}, {a.real_fraction:.0%} of each batch" if real_cases else "")
+                    + (f"; real CT with published body masks (models/training/export-real.ts): {', '.join(real_cases)}, {a.real_fraction:.0%} of each batch"
+                       + (f", {a.inserted_fractures:.0%} of those with a fracture inserted into one of its bodies (insert_fracture)" if a.inserted_fractures else "") if real_cases else "")
                     + "; augmentation (train.py augment): calibration, osteopenic bone, correlated noise, row streaks, 2-8 mm slices, "
                     "soft kernels, bone-masked backgrounds, fields of view cutting the spine, zoom",
             "realCases": real_cases,
