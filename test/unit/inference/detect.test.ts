@@ -3,12 +3,22 @@
  */
 import { join } from 'node:path';
 import { analyzeSeriesBuffers } from '../../../src/imaging/analyze';
-import { phantomBuffers } from '../../../src/imaging/phantom/generate';
+import { phantomBuffers, type PhantomOptions } from '../../../src/imaging/phantom/generate';
 import { completeAnalysis, detectVertebrae, startModel, type ModelHandle } from '../../../src/inference';
 
 const MODEL = join(__dirname, '..', '..', '..', 'models', 'vcf-unet-ref', 'model.onnx');
 
-/** The committed reference model on a small phantom (T9–S1 at 1.5 mm pixels, 2.5 mm slices). */
+/** A small phantom: T9–S1 at 1.5 mm pixels, 2.5 mm slices, a grade-3 wedge fracture of L1. */
+const L1_FRACTURE: Partial<PhantomOptions> = {
+  seed: 31,
+  size: 256,
+  pixelSpacing: 1.5,
+  sliceSpacing: 2.5,
+  coverage: { from: 'T9', to: 'S1' },
+  fractures: [{ level: 'L1', grade: 3, morphology: 'wedge' }],
+};
+
+/** The committed reference model on that phantom. */
 describe('detection with the committed reference model', () => {
   let model: ModelHandle;
   beforeAll(async () => {
@@ -19,14 +29,7 @@ describe('detection with the committed reference model', () => {
   });
 
   it('finds and labels T10–L5, and grades an injected grade-3 wedge fracture of L1', async () => {
-    const { truth, files } = phantomBuffers({
-      seed: 31,
-      size: 256,
-      pixelSpacing: 1.5,
-      sliceSpacing: 2.5,
-      coverage: { from: 'T9', to: 'S1' },
-      fractures: [{ level: 'L1', grade: 3, morphology: 'wedge' }],
-    });
+    const { truth, files } = phantomBuffers(L1_FRACTURE);
     const analysed = analyzeSeriesBuffers(files.map((f) => f.data));
     const { analysis, keyImage } = await completeAnalysis(analysed, model);
     const levels = analysis.vertebrae.map((v) => v.level);
@@ -46,14 +49,7 @@ describe('detection with the committed reference model', () => {
   });
 
   it('a field of view that ends beside the bodies (a crop through the spine): the fracture is not graded, and the note says why', async () => {
-    const { truth, files } = phantomBuffers({
-      seed: 31,
-      size: 256,
-      pixelSpacing: 1.5,
-      sliceSpacing: 2.5,
-      coverage: { from: 'T9', to: 'S1' },
-      fractures: [{ level: 'L1', grade: 3, morphology: 'wedge' }],
-    });
+    const { truth, files } = phantomBuffers(L1_FRACTURE);
     const { volume } = analyzeSeriesBuffers(files.map((f) => f.data));
     expect(volume.direction[0]).toEqual([1, 0, 0]);
     // Keep the columns up to 8 mm to the patient's left of L1's centre: every body is cut at its left side.
