@@ -259,6 +259,8 @@ function restat(c: Pick<BodyComponent, 'id' | 'rowRange' | 'colRange'>, labels: 
  * The most rows (mm along z) one body spans: a body tilted 30° (a lordotic L5) spans its height × cos 30° +
  * its depth (~35 mm) × sin 30°; at the tallest height one body has, ~49 mm.
  */
+/** The shortest whole body a split may leave on either side of its cut (a T1 is ~14 mm tall, a grade-3 crush of it ~8 mm is then not split off). */
+const MIN_PART_MM = 12;
 const MAX_ROWS_OF_ONE_BODY_MM = MAX_BODY_HEIGHT_MM * Math.cos(Math.PI / 6) + 35 * Math.sin(Math.PI / 6);
 
 /**
@@ -296,7 +298,9 @@ function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array
   for (const c of comps) {
     const h = c.rowRange[1] - c.rowRange[0] + 1;
     const notOne = c.s1Fraction <= 0.5 && (h * spacing > MAX_ROWS_OF_ONE_BODY_MM || (judged && h >= 1.8 * typical));
-    const waistBelow = notOne ? 0.75 : judged && h >= 1.6 * typical ? 0.45 : 0;
+    // Room for two whole bodies: at least MIN_PART_MM each side of the cut.
+    const twoFit = c.s1Fraction <= 0.5 && h * spacing >= 2 * MIN_PART_MM;
+    const waistBelow = notOne ? 0.75 : (judged && h >= 1.6 * typical) || twoFit ? 0.45 : 0;
     if (waistBelow === 0) {
       out.push(c);
       continue;
@@ -309,7 +313,8 @@ function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array
     }
     const med = [...widths].sort((a, b) => a - b)[widths.length >> 1] ?? 0;
     let best = -1;
-    for (let k = floor(0.2 * h); k < Math.ceil(0.8 * h); k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
+    const part = Math.ceil(MIN_PART_MM / spacing);
+    for (let k = max(floor(0.2 * h), part); k < min(Math.ceil(0.8 * h), h - part); k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
     if (best < 0 || (widths[best] as number) >= waistBelow * med) {
       out.push(c);
       continue;
@@ -354,22 +359,23 @@ export function onTheColumn(comps: BodyComponent[], spacing: number, maxOffMm = 
 }
 
 /**
- * A whole body covers at least this share of the median component area on the slab: T1 against a column's
- * median stands at ~0.35, a grade-3 crush at ~0.5 of its neighbours.
+ * A whole body covers at least this share of the area of a large body on the column (the upper quartile of
+ * its components): T1 against the lumbar bodies stands at ~0.2, a grade-3 crush at ~0.5 of its neighbours.
  */
-const MIN_SHARE_OF_MEDIAN_AREA = 0.25;
+const MIN_SHARE_OF_LARGE_AREA = 0.15;
 
 /**
- * Drops fragments: a component inside the scan (not cut by its edge) that covers less than a quarter of
- * the median component's area is a piece the network split off a body, an arch or a rib head, not a
+ * Drops fragments: a component inside the scan (not cut by its edge) that covers less than 15% of the
+ * upper-quartile component's area is a piece the network split off a body, an arch or a rib head, not a
  * vertebra, and would take a level in the count. On the elastix chest crop two such slivers (91 and
- * 96 mm² beside bodies of 260–980 mm²) took levels, and one was called S1 and anchored the count.
+ * 96 mm² beside bodies of 200–980 mm²) took levels, and one was called S1 and anchored the count. The
+ * upper quartile, not the median: where the column splits into many small pieces the median falls with them.
  */
 export function withoutFragments(comps: BodyComponent[]): BodyComponent[] {
   if (comps.length < 3) return comps;
   const areas = comps.map((c) => c.pixels).sort((a, b) => a - b);
-  const median = areas[areas.length >> 1] as number;
-  return comps.filter((c) => c.touchesEdge || c.pixels >= MIN_SHARE_OF_MEDIAN_AREA * median);
+  const large = areas[Math.floor(0.75 * (areas.length - 1))] as number;
+  return comps.filter((c) => c.touchesEdge || c.pixels >= MIN_SHARE_OF_LARGE_AREA * large);
 }
 
 /** Bilinear sample of a map at fractional (row, col); 0 outside. */
