@@ -289,6 +289,18 @@ export function splitMerged(
   return [...current].sort((a, b) => a.centroid[0] - b.centroid[0]);
 }
 
+/** Contiguous runs of a component's pixels along one row. */
+function runsInRow(labels: Int32Array, c: BodyComponent, row: number, cols: number): number {
+  let runs = 0;
+  let inside = false;
+  for (let col = c.colRange[0]; col <= c.colRange[1]; col++) {
+    const on = labels[row * cols + col] === c.id;
+    if (on && !inside) runs++;
+    inside = on;
+  }
+  return runs;
+}
+
 function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array, s1: Float32Array | null, cols: number, validRows: [number, number], spacing: number): BodyComponent[] {
   const heights = comps.map((c) => c.rowRange[1] - c.rowRange[0] + 1).sort((a, b) => a - b);
   const typical = heights[heights.length >> 1] ?? 0;
@@ -298,9 +310,10 @@ function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array
   for (const c of comps) {
     const h = c.rowRange[1] - c.rowRange[0] + 1;
     const notOne = c.s1Fraction <= 0.5 && (h * spacing > MAX_ROWS_OF_ONE_BODY_MM || (judged && h >= 1.8 * typical));
+    const tall = judged && h >= 1.6 * typical;
     // Room for two whole bodies: at least MIN_PART_MM each side of the cut.
     const twoFit = c.s1Fraction <= 0.5 && h * spacing >= 2 * MIN_PART_MM;
-    const waistBelow = notOne ? 0.75 : (judged && h >= 1.6 * typical) || twoFit ? 0.45 : 0;
+    const waistBelow = notOne ? 0.75 : tall || twoFit ? 0.45 : 0;
     if (waistBelow === 0) {
       out.push(c);
       continue;
@@ -315,7 +328,10 @@ function splitRound(comps: BodyComponent[], labels: Int32Array, fg: Float32Array
     let best = -1;
     const part = Math.ceil(MIN_PART_MM / spacing);
     for (let k = max(floor(0.2 * h), part); k < min(Math.ceil(0.8 * h), h - part); k++) if (best < 0 || (widths[k] as number) < (widths[best] as number)) best = k;
-    if (best < 0 || (widths[best] as number) >= waistBelow * med) {
+    // Where only the room for two bodies argues for a split, the notch must be a neck (one run of pixels):
+    // a severe biconcave fracture also narrows at mid-height, but to its two walls with the collapse between.
+    const neckOnly = notOne || tall || (best >= 0 && runsInRow(labels, c, c.rowRange[0] + best, cols) === 1);
+    if (best < 0 || (widths[best] as number) >= waistBelow * med || !neckOnly) {
       out.push(c);
       continue;
     }

@@ -165,20 +165,22 @@ describe('vertebral bodies from the probability map', () => {
   });
 
   it('splits two short bodies merged across a deep notch even where merged pairs make the typical height a pair\'s (an 8 mm chest), never leaving less than 12 mm on a side', () => {
-    const rows = 200;
+    const rows = 230;
     const cols = 40;
     // Upper thoracic bodies on thick slices: two merged pairs (16 + 16 mm across a 2 mm neck 30% as wide)
     // and two single bodies of 16 mm; the median height is a pair's, so "1.6 × typical" never fires.
     const pair = (r: number): Array<[number, number, number, number]> => [[r, r + 16, 10, 30], [r + 16, r + 18, 17, 23], [r + 18, r + 34, 10, 30]];
     const fg = mask(rows, cols, [...pair(2), ...pair(40), [78, 94, 10, 30], [98, 114, 10, 30], ...pair(118)]);
-    // And a 22 mm body with a notch at mid-height (a vein channel, a lytic focus): not two bodies.
+    // And a 22 mm body with a notch at mid-height (a vein channel, a lytic focus): not two bodies; nor a 26 mm
+    // body whose centre collapsed to its two walls at mid-height (a severe biconcave fracture).
     for (let r = 160; r < 182; r++) for (let c = 10; c < 30; c++) fg[r * cols + c] = r >= 170 && r < 172 && c >= 13 ? 0 : 1;
+    for (let r = 190; r < 216; r++) for (let c = 10; c < 30; c++) fg[r * cols + c] = r >= 202 && r < 204 && c >= 14 && c < 26 ? 0 : 1;
     const valid: [number, number] = [0, rows - 1];
     const found = findBodies(fg, null, rows, cols, { spacing: 1, validRows: valid });
-    expect(found.components).toHaveLength(6);
+    expect(found.components).toHaveLength(7);
     const split = splitMerged(found.components, found.labels, fg, null, cols, valid, 1);
-    expect(split).toHaveLength(9);
-    [10, 28, 48, 66, 86, 106, 126, 144, 171].forEach((row, i) => expect(Math.abs(split[i]!.centroid[0] - row)).toBeLessThan(1.5));
+    expect(split).toHaveLength(10);
+    [10, 28, 48, 66, 86, 106, 126, 144, 171, 203].forEach((row, i) => expect(Math.abs(split[i]!.centroid[0] - row)).toBeLessThan(1.5));
   });
 
   it('splits a column of bodies drawn as one component (thick slices blur the discs) at every notch, and leaves a tilted single body whole', () => {
