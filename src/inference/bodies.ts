@@ -259,17 +259,21 @@ function restat(c: Pick<BodyComponent, 'id' | 'rowRange' | 'colRange'>, labels: 
  * The most rows (mm along z) one body spans: a body tilted 30° (a lordotic L5) spans its height × cos 30° +
  * its depth (~35 mm) × sin 30°; at the tallest height one body has, ~49 mm.
  */
-/** The shortest whole body a split may leave on either side of its cut (a T1 is ~14 mm tall, a grade-3 crush of it ~8 mm is then not split off). */
-const MIN_PART_MM = 12;
 const MAX_ROWS_OF_ONE_BODY_MM = MAX_BODY_HEIGHT_MM * Math.cos(Math.PI / 6) + 35 * Math.sin(Math.PI / 6);
+
+/** The shortest whole body a split may leave on either side of its cut (an upper thoracic body is ~14 mm tall). */
+const MIN_PART_MM = 12;
 
 /**
  * Splits components that hold more than one body at their narrowest row, round after round until nothing
  * changes: a component much taller than the others (1.6×) with a clear waist (< 45% of its median row
  * width: two bodies joined across a thin disc), or one that cannot be a single body — taller than one body
  * can span (MAX_ROWS_OF_ONE_BODY_MM) or 1.8× the others — with a waist under 75%: on thick slices (5–8 mm)
- * the discs blur and the network draws a column of bodies with notched walls. The sacrum is one bone: an
- * S1-like component stays whole (its lowest S1-like body anchors the labels).
+ * the discs blur and the network draws a column of bodies with notched walls. Where the bodies come in
+ * pairs the median height is a pair's, so a component with room for two bodies (MIN_PART_MM each side) is
+ * split too when its waist is under 45% and is a neck, one run of pixels. No cut leaves less than
+ * MIN_PART_MM on a side. The sacrum is one bone: an S1-like component stays whole (its lowest S1-like body
+ * anchors the labels).
  */
 export function splitMerged(
   comps: BodyComponent[],

@@ -34,9 +34,10 @@ const MIN_HALF_WIDTH_MM = 12;
 
 /**
  * The scan's field of view cuts the body at its sides: a point at its lateral edges (width from its depth,
- * at least an adult T1's) or its anterior or posterior wall, level with its centre, lies outside the volume. A crop through the
- * spine (the elastix chest crop ends 12 mm beside the bodies' centres) leaves a body the slab shows whole
- * in the middle but whose heights, read from what is left, are not a vertebra's.
+ * at least an adult T1's) or its anterior or posterior wall, level with its centre, lies outside the
+ * volume. A crop through the spine (the elastix chest crop ends 11–13 mm beside the bodies' centres)
+ * leaves a body the slab shows whole in the middle but whose heights, read from what is left, are not a
+ * vertebra's.
  */
 function cutAtItsSides(volume: Volume, centre: Vec3, depthMm: number): boolean {
   const halfWidth = Math.max(MIN_HALF_WIDTH_MM, 0.9 * bodyHalfWidthMm(depthMm));
