@@ -23,6 +23,7 @@ import { cdsRouter } from './emit/cds-hooks/router';
 import { taskOwnerReference } from './emit/fhir/resources';
 import type { FhirWriter } from './emit/fhir/writer';
 import { type CorrelateJobData, processCorrelateJob } from './queue/correlate';
+import { jobFailureCode } from './queue/job-failure';
 import { QUEUES } from './queue/names';
 import { createRedis } from './queue/redis';
 import { RedisHealth } from './queue/redis-health';
@@ -472,7 +473,7 @@ interface JobLogging {
 }
 const DEFAULT_JOB_LOGGING: JobLogging = { fields: (job) => ({ jobId: job.id }), reason: (err) => err.message };
 /** Error details may carry UIDs or a remote server's quotes of patient data: only the code is logged. */
-const errorCode = (err: Error) => err.message.split(':')[0] ?? 'error';
+const errorCode = (err: Error) => jobFailureCode(err) ?? 'error';
 /** Study job ids carry UIDs (CONTRACT: UIDs only at debug): a hash instead. */
 const STUDY_JOB_LOGGING: JobLogging = {
   fields: (job) => ({ study: uidTag((job.data as StudyJobData).studyInstanceUid) }),

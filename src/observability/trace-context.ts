@@ -23,6 +23,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { AppError, toAppError } from '../errors';
+import { jobFailureCode } from '../queue/job-failure';
 
 export { SpanKind };
 
@@ -82,9 +83,9 @@ export function inRootSpan<T>(name: string, attributes: Attributes, incomingTrac
 
 /** Marks a span failed with the error's code and type (no message: it may quote the input). */
 export function failSpan(span: Span, err: unknown): void {
-  // Job errors are rethrown as "CODE: message" (the worker's failure log keeps the code only): the same here.
-  const prefix = err instanceof Error && !(err instanceof AppError) ? /^([A-Z][A-Z0-9_]+):/.exec(err.message)?.[1] : undefined;
-  span.setStatus({ code: SpanStatusCode.ERROR, message: prefix ?? toAppError(err).code });
+  // A job's failure carries its code at the head of the message (queue/job-failure.ts).
+  const code = err instanceof AppError ? null : jobFailureCode(err);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: code ?? toAppError(err).code });
   span.setAttribute('error.type', err instanceof Error ? err.name : typeof err);
 }
 

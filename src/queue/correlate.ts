@@ -9,9 +9,10 @@
  * - `report-wait`: the wait is over: a study still without a report ends `done`, outcome `no-report`.
  */
 import { sha256Hex, uidTag } from '../domain/digest';
-import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
+import { type Job, type JobsOptions, type Queue } from 'bullmq';
 import { type Correlator, type ReportLink, StudyBusyError } from '../correlate/correlator';
 import { toAppError } from '../errors';
+import { jobFailure } from './job-failure';
 import type { Logger } from '../log';
 import type { StudyCorrelation, StudyStore } from '../store/studies';
 import { inSpan, traceparentFor } from '../observability/trace-context';
@@ -91,10 +92,7 @@ export async function processCorrelateJob(job: Job<CorrelateJobData>, deps: Corr
     if (err instanceof StudyBusyError) throw err;
     const e = toAppError(err);
     log.warn({ event: 'correlate.failed', code: e.code, retryable: e.spec.retryable, attempt: job.attemptsMade + 1 }, 'correlation attempt failed');
-    // The message starts with the code: the worker's failure log keeps only that (a FHIR server's
-    // diagnostics may quote patient data; the study's status holds the full text).
-    const message = `${e.code}: ${e.message}`;
-    throw e.spec.retryable ? new Error(message, { cause: err }) : new UnrecoverableError(message);
+    throw jobFailure(e.code, e.message, e.spec.retryable, err);
   }
 }
 

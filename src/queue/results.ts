@@ -11,10 +11,11 @@
  * so a retry, a replayed job or a re-analysis that finds the same sends the same instances again, which
  * the PACS stores once.
  */
-import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
+import { type Job, type JobsOptions, type Queue } from 'bullmq';
 import { sha256Hex, uidTag } from '../domain/digest';
 import { type ResultKind, type ResultsContext, buildResultInstances, fetchSeriesInstances, fetchStudyAttributes, patientStudyAttributes } from '../emit/dicom';
 import { AppError, toAppError } from '../errors';
+import { jobFailure } from './job-failure';
 import type { DicomwebClient } from '../ingest/dicomweb';
 import type { Logger } from '../log';
 import type { ResultsToPacs, StudyStore } from '../store/studies';
@@ -97,8 +98,7 @@ export async function processResultsJob(job: Job<ResultsJobData>, deps: ResultsW
       .update(uid, { resultsToPacs: { ...outcome(last ? 'failed' : 'retrying', deps.kinds, attempt), error: { code: e.code, message } } })
       .catch(() => undefined);
     log[last ? 'warn' : 'info']({ event: last ? 'results.failed' : 'results.retry', code: e.code, attempt, retryable: e.spec.retryable }, last ? 'results not sent to PACS' : 'sending results to PACS failed; will retry');
-    // The message starts with the code: the worker's failure log keeps only that.
-    throw e.spec.retryable ? new Error(`${e.code}: ${message}`, { cause: err }) : new UnrecoverableError(`${e.code}: ${message}`);
+    throw jobFailure(e.code, message, e.spec.retryable, err);
   }
 }
 

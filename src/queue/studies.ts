@@ -1,5 +1,6 @@
-import { type Job, type JobsOptions, type Queue, UnrecoverableError } from 'bullmq';
+import { type Job, type JobsOptions, type Queue } from 'bullmq';
 import { AppError, toAppError } from '../errors';
+import { jobFailure } from './job-failure';
 import { selectSeriesUid, type StudyAnalysis } from '../imaging';
 import type { AnalysedSeries, StudyAnalyser } from '../inference';
 import { type DicomwebClient, type SelectSeries, type StudyForAnalysis, type StudyIdentity, fetchStudySeriesForAnalysis, studyFingerprint, studyIdentityFromQido } from '../ingest/dicomweb';
@@ -256,8 +257,7 @@ async function recordFailure(err: unknown, run: Run, deps: StudyWorkerDeps): Pro
     last ? 'study failed' : 'study attempt failed; will retry',
   );
   run.log.debug({ event: 'study.error_detail', studyInstanceUid: run.uid, message: error.message }, 'study error detail');
-  const thrown = retryable ? new Error(`${error.code}: ${message}`) : new UnrecoverableError(`${error.code}: ${message}`);
-  return thrown;
+  return jobFailure(error.code, message, retryable);
 }
 
 /**
