@@ -10,6 +10,8 @@
  *   npm run bench:detection -- --rib-pairs mixed --no-real --no-speed   # transitional anatomy: 11, 12 or 13
  *                                                 # rib pairs by seed (or --rib-pairs 11|13 for all)
  *   npm run bench:detection -- --sacralised-l5 --no-real --no-speed   # every L5 carries sacral alae
+ *   npm run bench:detection -- --anatomy alternate --no-real --no-speed   # the generator's second anatomy
+ *                                                 # (spine.ts): anatomy the model was not trained on
  *   npm run bench:detection -- --real --table     # also the six real development scans (bench/real-ct.ts),
  *                                                 # per case in `realDev`, and a markdown table on stderr
  *
@@ -32,6 +34,7 @@ import { analyzeSeriesBuffers } from '../src/imaging/analyze';
 import { decodeNiftiVolume } from '../src/imaging/nifti';
 import { phantomBuffers, randomPhantomOptions, type GroundTruth, type PhantomOptions, type TruthVertebra } from '../src/imaging/phantom/generate';
 import { CONTRAST_PHASES, isContrastPhase } from '../src/imaging/phantom/anatomy';
+import { ANATOMIES, isAnatomy } from '../src/imaging/phantom/spine';
 import { Prng } from '../src/imaging/phantom/prng';
 import type { Vec3, Volume } from '../src/imaging/volume';
 import { againstReferenceOnPlane, realDevelopmentSet, realDevMarkdown, referenceLookup } from './real-ct';
@@ -49,6 +52,7 @@ const { values } = parseArgs({
     contrast: { type: 'string', default: 'none' },
     'rib-pairs': { type: 'string', default: '12' },
     'sacralised-l5': { type: 'boolean', default: false },
+    anatomy: { type: 'string', default: 'reference' },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
     'key-images': { type: 'string' },
@@ -281,6 +285,9 @@ async function main(): Promise<void> {
   const ribPairsFor = (seed: number): 11 | 12 | 13 => (ribArg === 'mixed' ? ([11, 12, 13] as const)[seed % 3] : (Number(ribArg) as 11 | 12 | 13)) as 11 | 12 | 13;
   const contrast = values.contrast;
   if (!isContrastPhase(contrast)) throw new Error(`--contrast must be one of ${CONTRAST_PHASES.join(', ')}`);
+  const anatomy = values.anatomy as string;
+  if (!isAnatomy(anatomy)) throw new Error(`--anatomy must be one of ${ANATOMIES.join(', ')}`);
+  const sacralisedL5 = values['sacralised-l5'] === true;
   const seed0 = Number(values.seed0);
   const keyDir = values['key-images'];
   if (keyDir) mkdirSync(keyDir, { recursive: true });
@@ -313,7 +320,7 @@ async function main(): Promise<void> {
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
-    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s), sacralisedL5: values['sacralised-l5'] === true };
+    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s), sacralisedL5, anatomy };
     const { truth, files } = phantomBuffers(opts);
     const t0 = performance.now();
     const { volume } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
@@ -415,7 +422,8 @@ async function main(): Promise<void> {
       recipe: 'benchPhantomOptions (bench/detection.ts): randomPhantomOptions(seed) at 320 matrix, 0.95–1.25 mm pixels, sclerotic 45%, scoliosis 12–30 mm 30%, noise 8–30 HU',
       contrast,
       ribPairs: ribArg,
-      sacralisedL5: values['sacralised-l5'] === true,
+      sacralisedL5,
+      anatomy,
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
       levelAccuracy: r3(levelOk / Math.max(1, levelPairs)),
@@ -466,9 +474,14 @@ async function main(): Promise<void> {
     // Only the parts this run measured replace what the card had.
     const metrics: Record<string, unknown> = { ...card.metrics };
     if (n > 0) {
-      const withContrast = (contrast === 'none' ? '' : ` --contrast ${contrast}`) + (ribArg === '12' ? '' : ` --rib-pairs ${ribArg}`);
-      const key = contrast !== 'none' ? `heldOutBenchContrast-${contrast}` : ribArg !== '12' ? `heldOutBenchRibPairs-${ribArg}` : 'heldOutBench';
-      metrics[key] = { command: `npm run bench:detection -- --studies ${n}${withContrast}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
+      // Each phantom variant has its own entry: a variant run never replaces the plain held-out bench.
+      const variants: Array<[string, string]> = [];
+      if (contrast !== 'none') variants.push([` --contrast ${contrast}`, `Contrast-${contrast}`]);
+      if (ribArg !== '12') variants.push([` --rib-pairs ${ribArg}`, `RibPairs-${ribArg}`]);
+      if (sacralisedL5) variants.push([' --sacralised-l5', 'SacralisedL5']);
+      if (anatomy !== 'reference') variants.push([` --anatomy ${anatomy}`, `Anatomy-${anatomy}`]);
+      const key = `heldOutBench${variants.map(([, k]) => k).join('')}`;
+      metrics[key] = { command: `npm run bench:detection -- --studies ${n}${variants.map(([flag]) => flag).join('')}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };
     }
     if (!('skipped' in summary.realCt)) metrics.realCt = summary.realCt;
     if (!('skipped' in summary.realDev)) {

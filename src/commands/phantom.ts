@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import { analyzeDirectory } from '../imaging/analyze';
 import { CONTRAST_PHASES, isContrastPhase } from '../imaging/phantom/anatomy';
 import { parseFractureList, parseLevelList, randomPhantomOptions, writePhantom, type PatientPosition, type PhantomOptions } from '../imaging/phantom/generate';
+import { ANATOMIES, isAnatomy } from '../imaging/phantom/spine';
 import { renderVolumePngs } from '../imaging/render';
 import { parseCommandArgs } from './args';
 
@@ -23,6 +24,8 @@ const USAGE = `usage: vcf-sentinel phantom --out <dir> [options]
   --noise HU               noise sigma (default 15)
   --osteoporotic           low cancellous HU, thin cortex
   --contrast PHASE         none | arterial | portal-venous (enhanced aorta, vena cava, liver, spleen, kidneys)
+  --anatomy NAME           reference (default: what the model was trained on) | alternate (a second, separately
+                           parameterised spine: other sizes, curves and body outlines, sacral segments below S1)
   --sclerotic L2,T8  --lytic T10  --schmorl L3  --osteophytes L4,L5   confounders at levels
   --scoliosis MM           lateral deviation amplitude
   --signed                 signed pixels (intercept 0) instead of unsigned (intercept -1024)
@@ -62,6 +65,7 @@ export async function run(args: string[]): Promise<number> {
     noise: { type: 'string' },
     osteoporotic: { type: 'boolean' },
     contrast: { type: 'string' },
+    anatomy: { type: 'string' },
     sclerotic: { type: 'string' },
     lytic: { type: 'string' },
     schmorl: { type: 'string' },
@@ -123,6 +127,10 @@ export async function run(args: string[]): Promise<number> {
     if (values.contrast !== undefined) {
       if (!isContrastPhase(values.contrast)) throw new Error(`--contrast must be one of ${CONTRAST_PHASES.join(', ')}`);
       opts.contrast = values.contrast;
+    }
+    if (values.anatomy !== undefined) {
+      if (!isAnatomy(values.anatomy)) throw new Error(`--anatomy must be one of ${ANATOMIES.join(', ')}`);
+      opts.anatomy = values.anatomy;
     }
     if (values.sclerotic !== undefined) opts.sclerotic = parseLevelList(values.sclerotic);
     if (values.lytic !== undefined) opts.lytic = parseLevelList(values.lytic);

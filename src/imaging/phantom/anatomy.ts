@@ -3,8 +3,9 @@
  * Each slice is painted back to front (air, body wall, organs, spine, ribs) on a canvas whose columns run
  * to patient left (+x) and rows to posterior (+y); the writer flips it for other patient positions.
  */
+import { SPINE_LEVELS } from '../../domain/vocabulary';
 import type { Prng } from './prng';
-import { endplates, type Vec3, type VertebraModel } from './spine';
+import { endplates, type Anatomy, type Vec3, type VertebraModel } from './spine';
 // Module-local aliases: global lookups are slow inside vm contexts (jest), and these run per voxel.
 const { abs, ceil, cos, floor, hypot, imul, max, min, round, sin, sqrt } = Math;
 
@@ -153,9 +154,20 @@ function spineXYAt(m: AnatomyModel, z: number): [number, number, VertebraModel] 
 /**
  * `ribPairs`: 12, or a transitional variant — 11 (T12 without ribs) or 13 (a lumbar rib on L1); the last two
  * pairs float. The vertebrae keep their anatomical levels: counting from the ribs alone is then one off.
+ * `anatomy` 'alternate' (spine.ts) also moves the heads of ribs 2–10 to the disc above their vertebra, where
+ * they articulate with two bodies, and draws their descent and thickness from other ranges.
  */
-export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic: boolean, contrast: ContrastPhase = 'none', ribPairs: 11 | 12 | 13 = 12): AnatomyModel {
+export function buildAnatomy(
+  spine: VertebraModel[],
+  rng: Prng,
+  osteoporotic: boolean,
+  contrast: ContrastPhase = 'none',
+  ribPairs: 11 | 12 | 13 = 12,
+  anatomy: Anatomy = 'reference',
+): AnatomyModel {
   const enh = ENHANCEMENT[contrast];
+  // The sacral segments fused below S1 (alternate anatomy) are painted like bodies.
+  const vertebrae = [...spine, ...spine.flatMap((v) => v.fusedBelow)];
   const levelZ = vertebrae.map((v) => v.frameCenter[2]);
   const vz = (i: number): number => levelZ[i] as number;
   const vy = (i: number): number => (vertebrae[i] as VertebraModel).frameCenter[1];
@@ -179,17 +191,22 @@ export function buildAnatomy(vertebrae: VertebraModel[], rng: Prng, osteoporotic
     if (rng.next() < 0.35) gas.push({ c: [c[0], c[1] - r * 0.4, c[2]], r: [r * 0.5, r * 0.35, r * 0.6], hu: -950 });
   }
   const ribs: RibModel[] = [];
+  // Its own stream, so that the reference anatomy's draws (and phantoms) stay as they were.
+  const alt = anatomy === 'alternate' ? rng.fork('alternate-ribs') : null;
   for (let i = 0; i < ribPairs; i++) {
     const v = vertebrae[i] as VertebraModel;
+    const above = vertebrae[i - 1];
+    const atDisc = alt !== null && above !== undefined && i <= 9;
     for (const side of [-1, 1] as const) {
       const floating = i >= ribPairs - 2;
+      const drop = (i < 2 ? 35 : 85) + j(6);
       ribs.push({
         side,
-        z0: v.frameCenter[2] + (v.heights.posterior / 2) * 0.6,
-        drop: (i < 2 ? 35 : 85) + j(6),
+        z0: atDisc ? v.frameCenter[2] + v.heights.posterior / 2 + above.discBelow / 2 : v.frameCenter[2] + (v.heights.posterior / 2) * 0.6,
+        drop: alt ? drop * alt.range(0.75, 1.25) : drop,
         boneEnd: floating ? 1.5 + j(0.1) : i < 6 ? 2.55 : 2.35,
         cartilageEnd: floating ? 1.5 : i < 7 ? 2.95 : 2.75,
-        radius: i < 2 ? 3.5 : 4.5,
+        radius: (i < 2 ? 3.5 : 4.5) * (alt ? alt.range(0.85, 1.2) : 1),
         head: [v.frameCenter[0] + side * (v.width / 2 + 2), v.frameCenter[1] + 4],
       });
     }
@@ -520,7 +537,8 @@ function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
             const hu = vertebraHu(v, m.bone, s, a, l, px, py + v.frameCenter[1], z);
             if (hu !== null) {
               cv.hu[idx] = hu;
-              if (cv.labels) cv.labels[idx] = lastPart === 1 ? i + 1 : 101 + i;
+              // Fused sacral segments below S1 (i ≥ 18) are bone but no labelled vertebra.
+              if (cv.labels) cv.labels[idx] = i >= SPINE_LEVELS.length ? 0 : lastPart === 1 ? i + 1 : 101 + i;
             }
           }
         }
@@ -582,9 +600,11 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     const hh = max(1, (ep.top - ep.bottom) / 2);
     const waist = 1.5 * max(0, 1 - ((s - mid) / hh) ** 2);
     const ea = a > 0 ? halfD + grow - waist : halfD;
-    const el = halfW + grow * 0.6 - waist;
+    // Narrower towards the anterior wall when the outline is heart-shaped (alternate thoracic bodies).
+    const taper = v.shape.anteriorTaper === 0 ? 1 : 1 - v.shape.anteriorTaper * max(0, a / halfD);
+    const el = (halfW + grow * 0.6 - waist) * taper;
     const q = sqrt((l / el) ** 2 + (a / ea) ** 2);
-    const postFlat = -halfD + 1.5 * (1 - min(1, (l / halfW) ** 2));
+    const postFlat = -halfD + v.shape.posteriorConcavity * (1 - min(1, (l / halfW) ** 2));
     const dRad = min((1 - q) * min(ea, el), a - postFlat);
     const dAx = min(ep.top - s, s - ep.bottom);
     const d = min(dRad, dAx + (grow > 0 ? grow : 0));
@@ -623,8 +643,9 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
       const dd = min(qa + 5, 32 - qa, a + halfD + 4, halfD * 0.6 - a, hp / 2 - s, s + hp / 2 + 10);
       return dd < bone.corticalThickness ? bone.cortical : bone.cancellous + 20;
     }
-    if (v.level === 'S1') return null;
   }
+  // The sacrum has no neural arch here (its dorsal surface is not modelled).
+  if (v.level === 'S1') return null;
   // Posterior elements (one arch per vertebra, around the canal).
   const lumbar = v.level.startsWith('L');
   const ca = canalCenterA(v);

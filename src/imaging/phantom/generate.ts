@@ -16,6 +16,7 @@ import {
   buildSpine,
   endplates,
   measuredHeights,
+  type Anatomy,
   type FractureSpec,
   type Vec3,
   type VertebraModel,
@@ -59,6 +60,11 @@ export interface PhantomOptions {
   ribPairs: 11 | 12 | 13;
   /** Transitional lumbosacral anatomy: L5 carries sacral alae fused with the sacrum (it keeps its level). */
   sacralisedL5: boolean;
+  /**
+   * 'reference' (default, what the model was trained on) or 'alternate': a second, separately parameterised
+   * anatomy (spine.ts) for measuring the detector on anatomy it has not learnt.
+   */
+  anatomy: Anatomy;
   scoliosisMm: number;
   sclerotic: SpineLevel[];
   lytic: SpineLevel[];
@@ -95,6 +101,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   contrast: 'none',
   ribPairs: 12,
   sacralisedL5: false,
+  anatomy: 'reference',
   scoliosisMm: 0,
   sclerotic: [],
   lytic: [],
@@ -164,7 +171,7 @@ export interface GroundTruth {
   };
   vertebrae: TruthVertebra[];
   fractures: TruthVertebra[];
-  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; sacralisedL5: boolean; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; sacralisedL5: boolean; anatomy: Anatomy; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
 }
 
 export interface PhantomFile {
@@ -237,11 +244,12 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       topZ: 250,
       t1CenterY: 30,
       sizeJitter: 0.04,
+      anatomy: o.anatomy,
     },
     rng.fork('spine'),
   );
   if (o.sacralisedL5) (spine[spineLevelIndex('L5')] as VertebraModel).alae = true;
-  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast, o.ribPairs);
+  const anatomy = buildAnatomy(spine, rng.fork('anatomy'), o.osteoporotic, o.contrast, o.ribPairs, o.anatomy);
 
   // Slice geometry.
   const from = spine[spineLevelIndex(o.coverage.from)] as VertebraModel;
@@ -268,7 +276,9 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const ippX = sx > 0 ? xmin : xmin + (cols - 1) * ps;
   const ippY = sy > 0 ? ymin : ymin + (rows - 1) * ps;
 
-  const uid = (label: string): string => deterministicUid(o.seed, `${label}:${JSON.stringify(o)}`);
+  // The reference anatomy is left out of the hash, so that its UIDs are those it had before `anatomy` existed.
+  const hashed = o.anatomy === 'reference' ? { ...o, anatomy: undefined } : o;
+  const uid = (label: string): string => deterministicUid(o.seed, `${label}:${JSON.stringify(hashed)}`);
   const salt = o.uidSalt ?? '';
   const studyUid = deterministicUid(o.seed, `study${salt}`);
   const seriesUid = uid('series');
@@ -546,6 +556,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       contrast: o.contrast,
       ribPairs: o.ribPairs,
       sacralisedL5: o.sacralisedL5,
+      anatomy: o.anatomy,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,
       partialCoverage: vertebrae.some((v) => !v.inFieldOfView && spineLevelIndex(v.level) <= spineLevelIndex('L5')),

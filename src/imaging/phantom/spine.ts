@@ -2,6 +2,14 @@
  * Spine model for the phantom: levels T1–S1 laid out along a sagittal curve (thoracic kyphosis, lumbar
  * lordosis, optional scoliosis), each vertebral body with its own local frame, adult dimensions growing
  * caudally, and Genant fractures applied as changes to the endplate height profile.
+ *
+ * Two anatomies. `reference` is the one the model was trained on. `alternate` is a second, separately
+ * parameterised spine written to measure what the detector learnt about the first one rather than about
+ * spines (issue 13: an independent generator's phantoms were read 1–4 levels off): another dimension
+ * table, a body size that varies per patient (±12%) and per level (±5%), kyphosis and lordosis drawn per
+ * patient, a degenerate narrowed lower-lumbar disc in half the patients, heart-shaped thoracic and
+ * kidney-shaped lumbar bodies, physiological thoracic wedging, deeper endplate concavity and a sacrum
+ * that continues below S1 (anatomy.ts puts the rib heads at the discs and paints the sacral segments).
  */
 import { SPINE_LEVELS, type FractureGrade, type Grade, type Morphology, type SpineLevel } from '../../domain/vocabulary';
 import type { Prng } from './prng';
@@ -29,6 +37,35 @@ const DIMENSIONS: Record<SpineLevel, { hp: number; depth: number; width: number;
   L5: { hp: 27.5, depth: 34, width: 51, discBelow: 10.0 },
   S1: { hp: 26.0, depth: 33, width: 50, discBelow: 0 },
 };
+
+/**
+ * The alternate anatomy's table: relatively taller thoracic bodies, deeper and wider lumbar bodies, thinner
+ * thoracic discs, an L5 shorter behind than L4 (it is wedged the other way) and a rudimentary S1/S2 disc.
+ */
+const DIMENSIONS_ALTERNATE: Record<SpineLevel, { hp: number; depth: number; width: number; discBelow: number }> = {
+  T1: { hp: 15.8, depth: 15, width: 28, discBelow: 2.8 },
+  T2: { hp: 17.0, depth: 16, width: 27, discBelow: 3.0 },
+  T3: { hp: 17.6, depth: 17, width: 27, discBelow: 3.1 },
+  T4: { hp: 18.2, depth: 18, width: 28, discBelow: 3.2 },
+  T5: { hp: 18.8, depth: 19, width: 29, discBelow: 3.4 },
+  T6: { hp: 19.4, depth: 21, width: 30, discBelow: 3.6 },
+  T7: { hp: 20.0, depth: 23, width: 32, discBelow: 3.9 },
+  T8: { hp: 20.6, depth: 24, width: 34, discBelow: 4.2 },
+  T9: { hp: 21.3, depth: 26, width: 36, discBelow: 4.6 },
+  T10: { hp: 22.1, depth: 27, width: 38, discBelow: 5.2 },
+  T11: { hp: 23.0, depth: 29, width: 41, discBelow: 6.0 },
+  T12: { hp: 24.0, depth: 31, width: 44, discBelow: 7.5 },
+  L1: { hp: 25.5, depth: 33, width: 46, discBelow: 9.0 },
+  L2: { hp: 26.5, depth: 34, width: 48, discBelow: 10.5 },
+  L3: { hp: 27.0, depth: 35, width: 50, discBelow: 11.5 },
+  L4: { hp: 26.5, depth: 35, width: 52, discBelow: 12.0 },
+  L5: { hp: 25.0, depth: 35, width: 54, discBelow: 11.0 },
+  S1: { hp: 27.0, depth: 34, width: 52, discBelow: 1.5 },
+};
+
+export const ANATOMIES = ['reference', 'alternate'] as const;
+export type Anatomy = (typeof ANATOMIES)[number];
+export const isAnatomy = (s: string): s is Anatomy => (ANATOMIES as readonly string[]).includes(s);
 
 export type Vec3 = [number, number, number];
 
@@ -61,6 +98,16 @@ export interface VertebraModel {
   flags: { scleroticMetastasis: boolean; lyticMetastasis: boolean; schmorlNode: boolean; osteophytes: boolean };
   /** Sacral alae beside the body: S1's, or the broad transverse processes of a sacralised L5 fused with it. */
   alae: boolean;
+  /**
+   * S1 only: the sacral segments fused below it (alternate anatomy), painted as bone but not vertebrae of the
+   * ground truth. They carry level 'S1' because the vocabulary ends there.
+   */
+  fusedBelow: VertebraModel[];
+  /**
+   * Axial outline: how far (mm) the posterior wall bows into the body at the midline, and how much the body
+   * narrows towards its anterior wall (0: an ellipse; 0.25: a thoracic heart shape).
+   */
+  shape: { posteriorConcavity: number; anteriorTaper: number };
   /** Lesion centre (local frame s,a,l) and radius, when a metastasis is present. */
   lesion: { s: number; a: number; l: number; radius: number } | null;
   schmorl: { a: number; l: number; radius: number } | null;
@@ -102,6 +149,61 @@ export interface SpineOptions {
   t1CenterY: number;
   /** Anatomical jitter: each dimension scaled by a seeded factor in [1 - j, 1 + j]. */
   sizeJitter: number;
+  /** Which anatomy (default reference; see the module comment). */
+  anatomy?: Anatomy;
+}
+
+/** The patient-level parameters of an anatomy. The reference draws nothing here, so its phantoms never change. */
+interface AnatomyParams {
+  dimensions: typeof DIMENSIONS;
+  /** Per-level scale of each dimension (1 for the reference). */
+  levelScale: (level: SpineLevel) => number;
+  /** Disc below a level as a fraction of the table's (a narrowed degenerate disc). */
+  discScale: (level: SpineLevel) => number;
+  kyphosisDeg: number;
+  lordosisDeg: number;
+  /** Ratios of the normal anterior and middle heights to the posterior one. */
+  anteriorRatio: (level: SpineLevel) => number;
+  middleRatio: number;
+  shape: (level: SpineLevel) => VertebraModel['shape'];
+  /** Sacral segments fused below S1, top down (none in the reference, whose spine ends at S1). */
+  sacrumBelow: Array<{ hp: number; depth: number; width: number; discBelow: number }>;
+}
+
+function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
+  if (anatomy === 'reference') {
+    return {
+      dimensions: DIMENSIONS,
+      levelScale: () => 1,
+      discScale: () => 1,
+      kyphosisDeg: 38,
+      lordosisDeg: 50,
+      anteriorRatio: (level) => (level.startsWith('T') ? 0.94 : level === 'L5' || level === 'S1' ? 1.04 : 0.99),
+      middleRatio: 0.96,
+      shape: () => ({ posteriorConcavity: 1.5, anteriorTaper: 0 }),
+      sacrumBelow: [],
+    };
+  }
+  const perLevel = new Map(SPINE_LEVELS.map((l) => [l, 1 + rng.range(-0.05, 0.05)]));
+  const narrowed = rng.next() < 0.5 ? (['L3', 'L4', 'L5'] as const)[Math.floor(rng.next() * 3)] : null;
+  const narrowing = rng.range(0.35, 0.6);
+  const thoracicWedge = rng.range(0.88, 0.94);
+  return {
+    dimensions: DIMENSIONS_ALTERNATE,
+    levelScale: (level) => perLevel.get(level) as number,
+    discScale: (level) => (level === narrowed ? narrowing : 1),
+    kyphosisDeg: rng.range(25, 55),
+    lordosisDeg: rng.range(35, 65),
+    anteriorRatio: (level) => (level.startsWith('T') ? thoracicWedge : level === 'L5' ? 1.12 : level === 'S1' ? 1.06 : 1.0),
+    middleRatio: rng.range(0.91, 0.94),
+    shape: (level) => (level.startsWith('T') ? { posteriorConcavity: 1.0, anteriorTaper: 0.25 } : { posteriorConcavity: 3.5, anteriorTaper: 0.05 }),
+    // S2–S4, shrinking, with rudimentary (partly ossified) discs between them.
+    sacrumBelow: [
+      { hp: 22, depth: 29, width: 42, discBelow: 1.2 },
+      { hp: 18, depth: 24, width: 34, discBelow: 1 },
+      { hp: 14, depth: 19, width: 26, discBelow: 0 },
+    ],
+  };
 }
 
 function normalize(v: Vec3): Vec3 {
@@ -119,30 +221,33 @@ function dot(a: Vec3, b: Vec3): number {
  * Sagittal angle (radians) of the spine's tangent, going caudally, as a function of progress through the
  * column: positive moves posteriorly. Kyphosis ≈ 38° over the thoracic spine, lordosis ≈ 50° over the lumbar.
  */
-function sagittalAngle(levelPos: number): number {
+function sagittalAngle(levelPos: number, kyphosisDeg: number, lordosisDeg: number): number {
   const deg = Math.PI / 180;
   const thoracicEnd = 12; // T12/L1 junction, in vertebra units from the top of T1
-  if (levelPos <= thoracicEnd) return (20 - (38 * levelPos) / thoracicEnd) * deg;
-  return (-18 + (50 * (levelPos - thoracicEnd)) / 6) * deg;
+  const atJunction = 20 - kyphosisDeg;
+  if (levelPos <= thoracicEnd) return (20 - (kyphosisDeg * levelPos) / thoracicEnd) * deg;
+  return (atJunction + (lordosisDeg * (levelPos - thoracicEnd)) / 6) * deg;
 }
 
 /** Lays out T1–S1 from `topZ` downwards and returns one model per level. */
 export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
   const jitter = (): number => 1 + rng.range(-opts.sizeJitter, opts.sizeJitter);
   const globalScale = jitter();
+  const anatomy = opts.anatomy ?? 'reference';
+  const params = anatomyParams(anatomy, rng.fork('anatomy-params'));
   const fracByLevel = new Map(opts.fractures.map((f) => [f.level, f]));
   const totalLength = 560; // long enough for the layout, mm of arc
   // Integrate the centreline: positions by arc length s (1 mm steps), with the level position (in vertebra
   // units) driving the sagittal curve. First compute each segment's arc length (body + disc below).
   const segs = SPINE_LEVELS.map((level) => {
-    const d = DIMENSIONS[level];
+    const d = params.dimensions[level];
     const f = fracByLevel.get(level);
-    const thoracic = level.startsWith('T');
-    const hpRef = d.hp * globalScale;
+    const scale = globalScale * params.levelScale(level);
+    const hpRef = d.hp * scale;
     const normal = {
       posterior: hpRef,
-      anterior: hpRef * (thoracic ? 0.94 : level === 'L5' || level === 'S1' ? 1.04 : 0.99),
-      middle: hpRef * 0.96,
+      anterior: hpRef * params.anteriorRatio(level),
+      middle: hpRef * params.middleRatio,
     };
     let heights = { ...normal };
     let loss = 0;
@@ -162,9 +267,16 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
           f.morphology satisfies never;
       }
     }
-    const length = max(heights.anterior, heights.posterior) + d.discBelow * globalScale;
-    return { level, d, f, normal, heights, loss, length };
+    const discBelow = d.discBelow * scale * params.discScale(level);
+    const length = max(heights.anterior, heights.posterior) + discBelow;
+    return { level, d, f, normal, heights, loss, length, scale, discBelow };
   });
+  for (const d of params.sacrumBelow) {
+    const hp = d.hp * globalScale;
+    const normal = { posterior: hp, anterior: hp, middle: hp * params.middleRatio };
+    const discBelow = d.discBelow * globalScale;
+    segs.push({ level: 'S1', d, f: undefined, normal, heights: normal, loss: 0, length: hp + discBelow, scale: globalScale, discBelow });
+  }
   // Centreline sampled every 0.5 mm.
   const step = 0.5;
   const pts: Vec3[] = [];
@@ -184,7 +296,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
     let k = 0;
     while (k + 1 < segs.length && (segStart[k + 1] ?? Infinity) <= s) k++;
     const within = min(1, (s - (segStart[k] ?? 0)) / (segs[k]?.length ?? 1));
-    const phi = sagittalAngle(k + within);
+    const phi = sagittalAngle(k + within, params.kyphosisDeg, params.lordosisDeg);
     // scoliosis: lateral slope of a single thoracolumbar curve, zero at T1 and S1
     const lat = opts.scoliosisMm === 0 ? 0 : ((opts.scoliosisMm * Math.PI) / spineLen) * cos((Math.PI * s) / spineLen) * sin(scolioPhase + Math.PI / 2);
     const down = normalize([lat, sin(phi), -cos(phi)]);
@@ -197,7 +309,8 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
     return { pos: pts[i] as Vec3, down: tangents[i] as Vec3 };
   };
 
-  return segs.map((seg, idx) => {
+  const models = segs.map((seg, idx) => {
+    const fused = idx >= SPINE_LEVELS.length;
     const bodyLen = max(seg.heights.anterior, seg.heights.posterior);
     const sMid = (segStart[idx] ?? 0) + bodyLen / 2;
     const { pos, down } = at(sMid);
@@ -216,20 +329,23 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
       left,
       normalHeights: seg.normal,
       heights: seg.heights,
-      depth: seg.d.depth * globalScale,
-      width: seg.d.width * globalScale,
-      discBelow: seg.d.discBelow * globalScale,
+      depth: seg.d.depth * seg.scale,
+      width: seg.d.width * seg.scale,
+      discBelow: seg.discBelow,
       grade: seg.f ? seg.f.grade : 0,
       morphology: seg.f ? seg.f.morphology : null,
       heightLoss: seg.loss,
       canal: { apRadius: lumbar ? 8.5 : 7.5, latRadius: lumbar ? 11.5 : 8.5 },
       flags: {
-        scleroticMetastasis: opts.sclerotic.includes(seg.level),
-        lyticMetastasis: opts.lytic.includes(seg.level),
-        schmorlNode: opts.schmorl.includes(seg.level),
-        osteophytes: opts.osteophytes.includes(seg.level),
+        scleroticMetastasis: !fused && opts.sclerotic.includes(seg.level),
+        lyticMetastasis: !fused && opts.lytic.includes(seg.level),
+        schmorlNode: !fused && opts.schmorl.includes(seg.level),
+        osteophytes: !fused && opts.osteophytes.includes(seg.level),
       },
-      alae: seg.level === 'S1',
+      // The lateral masses of S2 continue the alae; S3 and below are narrow.
+      alae: seg.level === 'S1' && idx <= SPINE_LEVELS.length,
+      fusedBelow: [],
+      shape: params.shape(seg.level),
       lesion: null,
       schmorl: null,
     };
@@ -244,6 +360,9 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
     if (v.flags.schmorlNode) v.schmorl = { a: rng.range(-0.15, 0.1) * v.depth, l: rng.range(-0.15, 0.15) * v.width, radius: rng.range(3.5, 5) };
     return v;
   });
+  const spine = models.slice(0, SPINE_LEVELS.length);
+  (spine[spine.length - 1] as VertebraModel).fusedBelow = models.slice(SPINE_LEVELS.length);
+  return spine;
 }
 
 /**

@@ -43,6 +43,15 @@ describe('vcf-sentinel phantom: an engineer\'s test kit', () => {
     expect(c.accessionNumber).toBe('SYN000005');
   });
 
+  it('--anatomy alternate draws the second anatomy (said in the truth); an unknown anatomy is a usage error', () => {
+    phantom(['--out', path.join(dir, 'g'), '--seed', '5', '--anatomy', 'alternate']);
+    const truth = JSON.parse(readFileSync(path.join(dir, 'g', 'ground-truth.json'), 'utf8')) as { confounders: { anatomy: string } };
+    expect(truth.confounders.anatomy).toBe('alternate');
+    const r = spawnSync(process.execPath, [BIN, 'phantom', '--out', path.join(dir, 'h'), '--anatomy', 'martian'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['vcf-sentinel: --anatomy must be one of reference, alternate']);
+  });
+
   it('--mention without --oru is a usage error: exit 2, one line', () => {
     const r = spawnSync(process.execPath, [BIN, 'phantom', '--out', path.join(dir, 'f'), '--mention', 'T12'], { encoding: 'utf8' });
     expect(r.status).toBe(2);

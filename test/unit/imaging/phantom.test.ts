@@ -117,6 +117,29 @@ describe('phantom', () => {
     }
   });
 
+  it('draws a second, alternate anatomy from the same seed: other sizes and curve, sacral segments below S1', () => {
+    const base = { ...SMALL, seed: 5, noiseSigma: 0, coverage: { from: 'L3', to: 'S1' }, labels: true } as const;
+    const [ref, alt] = (['reference', 'alternate'] as const).map((anatomy) => {
+      const { truth, files } = phantomBuffers({ ...base, anatomy });
+      const ct = files.filter((f) => f.name.startsWith('CT.'));
+      return { truth, volume: analyzeSeriesBuffers(ct.map((f) => f.data)).volume };
+    });
+    expect(alt!.truth.confounders.anatomy).toBe('alternate');
+    const l4 = (t: typeof ref): { widthMm: number; depthMm: number } => t!.truth.vertebrae.find((v) => v.level === 'L4')!;
+    // The alternate table's L4 is 52 × 35 mm against 49 × 33 mm, before each anatomy's jitter (±4% / ±12% and ±5%).
+    expect(l4(alt).widthMm / l4(alt).depthMm).not.toBeCloseTo(l4(ref).widthMm / l4(ref).depthMm, 3);
+    for (const r of [ref, alt]) {
+      for (const v of r!.truth.vertebrae.filter((x) => x.inFieldOfView)) expect(huAt(r!.volume, v.centerMm)).toBeGreaterThan(120);
+    }
+    // 12 mm below S1's inferior endplate, along its axis: the S2 segment (bone) in the alternate anatomy only.
+    const below = (r: typeof ref): number => {
+      const { inferiorCenterMm: p, upAxis: u } = r!.truth.vertebrae.find((v) => v.level === 'S1')!.endplates;
+      return huAt(r!.volume, [p[0] - 12 * u[0], p[1] - 12 * u[1], p[2] - 12 * u[2]]);
+    };
+    expect(below(alt)).toBeGreaterThan(120);
+    expect(below(ref)).toBeLessThan(120);
+  });
+
   it('enhances the aorta with contrast and leaves the bone alone', () => {
     const base = { ...SMALL, seed: 9, noiseSigma: 0 };
     const [native, venous] = (['none', 'portal-venous'] as const).map((contrast) => {
