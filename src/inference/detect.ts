@@ -78,7 +78,8 @@ function debugRecord(pre: SpineSlab, found: VertebralBodies, levels: LevelAssign
         areaMm2: round(c.pixels * slab.spacing ** 2),
         s1Fraction: r2(c.s1Fraction),
         alae: alae ? [r2(alae.left), r2(alae.right)] : null,
-        ribBearing: levels.ribBearing[i] ?? null,
+        ribBearing: levels.ribs[i]?.ribBearing ?? null,
+        ribMm3: levels.ribs[i] ? [levels.ribs[i].leftMm3, levels.ribs[i].rightMm3] : null,
         edge: c.touchesEdge,
         profileMm: m.profileMm.map(r1),
       };

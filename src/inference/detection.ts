@@ -23,7 +23,7 @@ export interface Detection {
   debug: {
     spine: Pick<SpineLine, 'zRange' | 'yRange' | 'lateralDeviationMm'>;
     labelling: string;
-    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; alae: [number, number] | null; ribBearing: boolean | null; edge: boolean; profileMm: number[] }>;
+    bodies: Array<{ level: SpineLevel | null; zMm: number; areaMm2: number; s1Fraction: number; alae: [number, number] | null; ribBearing: boolean | null; ribMm3: [number, number] | null; edge: boolean; profileMm: number[] }>;
     /** The reformat and its body components (label image, component id per level), when asked for. */
     masks?: { slab: SagittalSlab; labels: Int32Array; components: Array<{ id: number; level: SpineLevel | null }> };
   };

@@ -1,11 +1,14 @@
 /**
- * Vertebra labelling, counted two ways: up from the sacrum and down from the last rib-bearing vertebra
- * (T12). S1 is the lowest body the model calls S1, corrected by the sacral alae beside the column
- * (sacrum.ts): the model's S1 class alone is a fragile witness on real CT, where a network trained on
- * phantoms that end at S1 may call L5 or S2 S1-like.
- * When both anchors exist and agree the labels are trusted; when they disagree, or only one exists
- * (partial coverage), every label is flagged `levelUncertain`. Missing bodies inside the column are
- * bridged by counting gaps that are much longer than their neighbours' spacing.
+ * Vertebra labelling, counted from up to three anchors: up from the sacrum, down from the last rib-bearing
+ * vertebra (T12) and, on chest scans that reach the neck, down from the first rib-bearing vertebra (T1,
+ * below a C7 without ribs). S1 is the lowest body the model calls S1, corrected by the sacral alae beside
+ * the column (sacrum.ts): the model's S1 class alone is a fragile witness on real CT, where a network trained
+ * on phantoms that end at S1 may call L5 or S2 S1-like.
+ * When two or more anchors exist and agree the labels are trusted. When they disagree the labels follow the
+ * majority (each transitional anomaly — 11 or 13 rib pairs, a sacralised L5, a cervical rib — moves one
+ * anchor only), or the sacrum when there is none, and every label is flagged `levelUncertain`, as it is when
+ * only one anchor exists (partial coverage). Missing bodies inside the column are bridged by counting gaps
+ * that are much longer than their neighbours' spacing.
  */
 import { SPINE_LEVELS, type SpineLevel } from '../domain/vocabulary';
 import { REFERENCE_POSTERIOR_MM } from './grading';
@@ -19,20 +22,28 @@ export interface LabelInput {
   sacral: boolean | null;
   /** Ribs attach at this body's level (null: not assessed, e.g. too close to the scan's edge). */
   ribBearing: boolean | null;
+  /** Next to no bone where a rib would run (ribs.ts; null: not assessed). Absent: taken as not known. */
+  ribFree?: boolean | null;
   /** Posterior height (mm), for the size fallback. */
   posteriorMm: number | null;
 }
+
+/** The anchors, in the order that breaks a tie between two that disagree. */
+type Anchor = 'sacrum' | 'ribs' | 'first-rib';
+const ANCHOR_NAMES: Record<Anchor, string> = { sacrum: 'the sacrum', ribs: 'the last rib-bearing vertebra', 'first-rib': 'the first rib-bearing vertebra' };
 
 export interface LabelResult {
   /** Level per input body (same order), null when it falls outside T1–S1. */
   levels: Array<SpineLevel | null>;
   uncertain: boolean;
-  method: 'both-agree' | 'sacrum' | 'ribs' | 'disagree-sacrum' | 'size';
+  /** 'both-agree': two or more anchors agree; one anchor alone; `disagree-<anchor>`: labelled from that one. */
+  method: 'both-agree' | Anchor | `disagree-${Anchor}` | 'size';
   notes: string[];
 }
 
 const S1 = SPINE_LEVELS.indexOf('S1');
 const T12 = SPINE_LEVELS.indexOf('T12');
+const T1 = SPINE_LEVELS.indexOf('T1');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -71,6 +82,16 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
     if (below.filter((b) => b.ribBearing === true).length < below.filter((b) => b.ribBearing === false).length) ribIndex = i;
   }
   const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
+  // First-rib anchor: the topmost rib-bearing body is T1 when the body above it has next to no bone where a
+  // rib would run (C7), and ribs go on below it. No body above (a crop), one not assessed, or one with a
+  // rib the test did not accept is no anchor: a rib missed beside an upper thoracic body at the top of a
+  // crop would otherwise pass for C7.
+  const top = bodies.findIndex((b) => b.ribBearing === true);
+  let firstRibOffset: number | null = null;
+  if (top >= 1 && (bodies[top - 1] as LabelInput).ribBearing === false && (bodies[top - 1] as LabelInput).ribFree === true) {
+    const below = bodies.slice(top, top + 6);
+    if (below.filter((b) => b.ribBearing === true).length > below.filter((b) => b.ribBearing === false).length) firstRibOffset = T1 - (pos[top] as number);
+  }
   // Sacrum anchor. The model calls a body S1 when most of it is S1-like; it may call L5 or S2 S1-like too,
   // so its S1 is the lowest such body. The alae (sacrum.ts) then decide between it and its neighbours: S1
   // is the lowest body with alae below one without, if it lies below the last rib-bearing body (ribs
@@ -96,25 +117,36 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   }
   let offset: number;
   let method: LabelResult['method'];
-  let uncertain = false;
-  if (sacrumOffset !== null && ribOffset !== null) {
-    offset = sacrumOffset;
-    if (sacrumOffset === ribOffset) method = 'both-agree';
-    else {
-      method = 'disagree-sacrum';
-      uncertain = true;
-      notes.push(`counting from the sacrum and from the last rib-bearing vertebra disagree by ${Math.abs(sacrumOffset - ribOffset)} level(s); labelled from the sacrum`);
+  let uncertain = true;
+  const anchors = (
+    [
+      ['sacrum', sacrumOffset],
+      ['ribs', ribOffset],
+      ['first-rib', firstRibOffset],
+    ] as Array<[Anchor, number | null]>
+  ).filter((a): a is [Anchor, number] => a[1] !== null);
+  if (anchors.length > 0) {
+    // The offset most anchors give; a tie goes to the first in ANCHOR order (the sacrum).
+    const votes = (off: number): number => anchors.filter(([, o]) => o === off).length;
+    const [from, chosen] = anchors.reduce((best, a) => (votes(a[1]) > votes(best[1]) ? a : best));
+    offset = chosen;
+    if (anchors.length === 1) {
+      method = from;
+      notes.push(
+        from === 'sacrum'
+          ? 'no transition from rib-bearing to lumbar vertebrae seen: labelled from the sacrum only'
+          : from === 'ribs'
+            ? 'sacrum not seen: labelled from the last rib-bearing vertebra only'
+            : 'neither sacrum nor last rib-bearing vertebra seen: labelled from the first rib-bearing vertebra (T1) only',
+      );
+    } else if (votes(chosen) === anchors.length) {
+      method = 'both-agree';
+      uncertain = false;
+    } else {
+      method = `disagree-${from}`;
+      const others = anchors.filter(([, o]) => o !== chosen).map(([a, o]) => `${ANCHOR_NAMES[a]} by ${Math.abs(o - chosen)} level(s)`);
+      notes.push(`counting from ${anchors.filter(([, o]) => o === chosen).map(([a]) => ANCHOR_NAMES[a]).join(' and ')} disagrees with ${others.join(' and ')}; labelled from ${ANCHOR_NAMES[from]}${votes(chosen) > 1 ? ' (the majority)' : ''}`);
     }
-  } else if (sacrumOffset !== null) {
-    offset = sacrumOffset;
-    method = 'sacrum';
-    uncertain = true;
-    notes.push('no transition from rib-bearing to lumbar vertebrae seen: labelled from the sacrum only');
-  } else if (ribOffset !== null) {
-    offset = ribOffset;
-    method = 'ribs';
-    uncertain = true;
-    notes.push('sacrum not seen: labelled from the last rib-bearing vertebra only');
   } else {
     // Neither anchor: the offset whose reference heights best match the measured posterior heights, among
     // those that keep every rib-bearing body thoracic (a chest scan's column bears ribs from top to bottom:

@@ -16,9 +16,16 @@ const BONE_HU = 250;
 const MIN_RIB_MM3 = 400;
 /** Bone volume (mm³) in a side's rib-head window that puts the rib's head against this body. */
 const MIN_HEAD_MM3 = 100;
+/** At most this bone volume (mm³) in both rib windows: no rib there at all (see `ribFree`). */
+const RIB_FREE_MM3 = 100;
 
 export interface RibTest {
   ribBearing: boolean | null;
+  /**
+   * Next to no bone in either rib window (< RIB_FREE_MM3): a cervical or lumbar vertebra, not a thoracic one
+   * whose rib was missed (thick slices leave a missed rib hundreds of mm³). Null when not assessed.
+   */
+  ribFree: boolean | null;
   /** Bone volume (mm³) in the left and right rib windows. */
   leftMm3: number;
   rightMm3: number;
@@ -63,6 +70,10 @@ export function ribTest(v: Volume, center: Vec3, heightMm: number, depthMm: numb
   const [left, right] = rib.mm3;
   const [headLeft, headRight] = head.mm3;
   const result = { leftMm3: left, rightMm3: right, headLeftMm3: headLeft, headRightMm3: headRight };
-  if (rib.outside > 0.2) return { ribBearing: null, ...result };
-  return { ribBearing: (left >= MIN_RIB_MM3 && headLeft >= MIN_HEAD_MM3) || (right >= MIN_RIB_MM3 && headRight >= MIN_HEAD_MM3), ...result };
+  if (rib.outside > 0.2) return { ribBearing: null, ribFree: null, ...result };
+  return {
+    ribBearing: (left >= MIN_RIB_MM3 && headLeft >= MIN_HEAD_MM3) || (right >= MIN_RIB_MM3 && headRight >= MIN_HEAD_MM3),
+    ribFree: left < RIB_FREE_MM3 && right < RIB_FREE_MM3,
+    ...result,
+  };
 }

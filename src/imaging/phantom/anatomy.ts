@@ -80,6 +80,8 @@ interface RibModel {
 
 export interface AnatomyModel {
   vertebrae: VertebraModel[];
+  /** Cervical bodies above T1, top down (alternate anatomy; empty in the reference). */
+  cervical: VertebraModel[];
   bone: BoneDensity;
   /** Vertebra centre z per level (for interpolating body-wall parameters). */
   levelZ: number[];
@@ -166,8 +168,9 @@ export function buildAnatomy(
   anatomy: Anatomy = 'reference',
 ): AnatomyModel {
   const enh = ENHANCEMENT[contrast];
-  // The sacral segments fused below S1 (alternate anatomy) are painted like bodies.
-  const vertebrae = [...spine, ...spine.flatMap((v) => v.fusedBelow)];
+  // The sacral segments fused below S1 (alternate anatomy) are painted like bodies; the cervical ones above
+  // T1 are painted from `cervical`, outside the level index that places the organs.
+  const vertebrae = [...spine, ...(spine[spine.length - 1] as VertebraModel).beyond];
   const levelZ = vertebrae.map((v) => v.frameCenter[2]);
   const vz = (i: number): number => levelZ[i] as number;
   const vy = (i: number): number => (vertebrae[i] as VertebraModel).frameCenter[1];
@@ -213,6 +216,7 @@ export function buildAnatomy(
   }
   return {
     vertebrae,
+    cervical: (spine[0] as VertebraModel).beyond,
     bone: osteoporotic
       ? { cortical: 620, cancellous: 85 + j(15), corticalThickness: 0.9 }
       : { cortical: 900, cancellous: 210 + j(25), corticalThickness: 1.4 },
@@ -512,11 +516,15 @@ function bboxRows(cv: SliceCanvas, y0: number, y1: number): [number, number] {
 
 /** Spine: canal and discs first, then bodies and posterior elements of each vertebra near this slice. */
 function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
-  const vs = m.vertebrae;
+  const vs = [...m.cervical, ...m.vertebrae];
+  const t1 = m.cervical.length;
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < vs.length; i++) {
       const v = vs[i] as VertebraModel;
       const next = vs[i + 1];
+      // Label map index: T1 = 0 … S1 = 17; the cervical and fused sacral bodies beyond them are unlabelled.
+      const level = i - t1;
+      const labelled = level >= 0 && level < SPINE_LEVELS.length;
       const reach = v.heights.posterior / 2 + v.discBelow + 45;
       if (abs(z - v.frameCenter[2]) > reach) continue;
       const [c0, c1] = bboxCols(cv, v.frameCenter[0], v.width / 2 + 45);
@@ -537,8 +545,7 @@ function paintSpine(cv: SliceCanvas, m: AnatomyModel, z: number): void {
             const hu = vertebraHu(v, m.bone, s, a, l, px, py + v.frameCenter[1], z);
             if (hu !== null) {
               cv.hu[idx] = hu;
-              // Fused sacral segments below S1 (i ≥ 18) are bone but no labelled vertebra.
-              if (cv.labels) cv.labels[idx] = i >= SPINE_LEVELS.length ? 0 : lastPart === 1 ? i + 1 : 101 + i;
+              if (cv.labels) cv.labels[idx] = !labelled ? 0 : lastPart === 1 ? level + 1 : 101 + level;
             }
           }
         }

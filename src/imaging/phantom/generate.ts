@@ -255,7 +255,9 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const from = spine[spineLevelIndex(o.coverage.from)] as VertebraModel;
   const to = spine[spineLevelIndex(o.coverage.to)] as VertebraModel;
   if (spineLevelIndex(o.coverage.from) > spineLevelIndex(o.coverage.to)) throw new Error('coverage must go from a higher to a lower level');
-  const zTopCov = bodyCenter(from)[2] + from.heights.posterior / 2 + 15;
+  // A scan that covers T1 in the alternate anatomy starts above C7, as chest CTs start above the lung apices.
+  const top = from.level === 'T1' ? (from.beyond[from.beyond.length - 1] ?? from) : from;
+  const zTopCov = bodyCenter(top)[2] + top.heights.posterior / 2 + 15;
   const zBotCov = bodyCenter(to)[2] - to.heights.posterior / 2 - 15;
   const nNeeded = ceil((zTopCov - zBotCov) / o.sliceSpacing) + 1;
   const n = o.slices ?? nNeeded;

@@ -99,10 +99,11 @@ export interface VertebraModel {
   /** Sacral alae beside the body: S1's, or the broad transverse processes of a sacralised L5 fused with it. */
   alae: boolean;
   /**
-   * S1 only: the sacral segments fused below it (alternate anatomy), painted as bone but not vertebrae of the
-   * ground truth. They carry level 'S1' because the vocabulary ends there.
+   * Bodies beyond the labelled T1–S1 column (alternate anatomy), painted but not vertebrae of the ground truth:
+   * on T1, C6 and C7 above it (top down); on S1, the sacral segments S2–S4 fused below it. They carry the level
+   * of the vertebra they hang from, since the vocabulary is T1–S1.
    */
-  fusedBelow: VertebraModel[];
+  beyond: VertebraModel[];
   /**
    * Axial outline: how far (mm) the posterior wall bows into the body at the midline, and how much the body
    * narrows towards its anterior wall (0: an ellipse; 0.25: a thoracic heart shape).
@@ -168,6 +169,8 @@ interface AnatomyParams {
   shape: (level: SpineLevel) => VertebraModel['shape'];
   /** Sacral segments fused below S1, top down (none in the reference, whose spine ends at S1). */
   sacrumBelow: Array<{ hp: number; depth: number; width: number; discBelow: number }>;
+  /** Cervical bodies above T1, bottom up (none in the reference, whose spine starts at T1). */
+  cervicalAbove: Array<{ hp: number; depth: number; width: number; discBelow: number }>;
 }
 
 function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
@@ -182,6 +185,7 @@ function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
       middleRatio: 0.96,
       shape: () => ({ posteriorConcavity: 1.5, anteriorTaper: 0 }),
       sacrumBelow: [],
+      cervicalAbove: [],
     };
   }
   const perLevel = new Map(SPINE_LEVELS.map((l) => [l, 1 + rng.range(-0.05, 0.05)]));
@@ -202,6 +206,11 @@ function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
       { hp: 22, depth: 29, width: 42, discBelow: 1.2 },
       { hp: 18, depth: 24, width: 34, discBelow: 1 },
       { hp: 14, depth: 19, width: 26, discBelow: 0 },
+    ],
+    // C7 and C6 (no ribs: on a chest CT the first rib-bearing body below them is T1).
+    cervicalAbove: [
+      { hp: 14, depth: 16, width: 25, discBelow: 4 },
+      { hp: 13, depth: 15.5, width: 23, discBelow: 4.5 },
     ],
   };
 }
@@ -344,7 +353,7 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
       },
       // The lateral masses of S2 continue the alae; S3 and below are narrow.
       alae: seg.level === 'S1' && idx <= SPINE_LEVELS.length,
-      fusedBelow: [],
+      beyond: [],
       shape: params.shape(seg.level),
       lesion: null,
       schmorl: null,
@@ -361,8 +370,46 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
     return v;
   });
   const spine = models.slice(0, SPINE_LEVELS.length);
-  (spine[spine.length - 1] as VertebraModel).fusedBelow = models.slice(SPINE_LEVELS.length);
+  (spine[spine.length - 1] as VertebraModel).beyond = models.slice(SPINE_LEVELS.length);
+  const t1 = spine[0] as VertebraModel;
+  t1.beyond = cervicalAbove(t1, params.cervicalAbove, globalScale);
   return spine;
+}
+
+/**
+ * The cervical bodies above T1 (bottom up in `dims`, returned top down), stacked along T1's axis: the
+ * cervicothoracic junction is nearly straight over two levels. No fractures, no lesions, no alae.
+ */
+function cervicalAbove(t1: VertebraModel, dims: AnatomyParams['cervicalAbove'], scale: number): VertebraModel[] {
+  const out: VertebraModel[] = [];
+  let below = t1;
+  let offset = t1.heights.posterior / 2;
+  for (const d of dims) {
+    const hp = d.hp * scale;
+    offset += d.discBelow * scale + hp / 2;
+    const heights = { anterior: hp, middle: hp * (t1.normalHeights.middle / t1.normalHeights.posterior), posterior: hp };
+    const c = t1.frameCenter;
+    below = {
+      ...below,
+      frameCenter: [c[0] + t1.up[0] * offset, c[1] + t1.up[1] * offset, c[2] + t1.up[2] * offset],
+      normalHeights: heights,
+      heights,
+      depth: d.depth * scale,
+      width: d.width * scale,
+      discBelow: d.discBelow * scale,
+      grade: 0,
+      morphology: null,
+      heightLoss: 0,
+      flags: { scleroticMetastasis: false, lyticMetastasis: false, schmorlNode: false, osteophytes: false },
+      alae: false,
+      beyond: [],
+      lesion: null,
+      schmorl: null,
+    };
+    offset += hp / 2;
+    out.unshift(below);
+  }
+  return out;
 }
 
 /**

@@ -5,23 +5,21 @@
  */
 import type { Volume } from '../../imaging/volume';
 import { assignLevels, type LabelResult } from '../labelling';
-import { ribTest } from '../ribs';
+import { ribTest, type RibTest } from '../ribs';
 import { sacralTest, type SacralTest } from '../sacrum';
 import type { VertebralBodies } from './bodies';
 
 /** The labelling, with the anatomical tests behind it (per body, in the bodies' order). */
 export interface LevelAssignment extends LabelResult {
-  /** Ribs attach at the body (null: not tested, the body is cut by the edge of the scan). */
-  ribBearing: Array<boolean | null>;
+  /** The rib test beside the body (null: not tested, the body is cut by the edge of the scan). */
+  ribs: Array<RibTest | null>;
   /** Sacral alae beside the body (null: not tested, cut by the edge of the scan). */
   sacral: Array<SacralTest | null>;
 }
 
 export function labelLevels(volume: Volume, found: VertebralBodies): LevelAssignment {
   const { bodies } = found;
-  const ribBearing = bodies.map(({ component: c, measurement: m, centerMm }) =>
-    c.touchesEdge ? null : ribTest(volume, centerMm, m.heightsMm.posterior, m.depthMm).ribBearing,
-  );
+  const ribs = bodies.map(({ component: c, measurement: m, centerMm }) => (c.touchesEdge ? null : ribTest(volume, centerMm, m.heightsMm.posterior, m.depthMm)));
   const sacral = bodies.map(({ component: c, measurement: m, centerMm }) =>
     c.touchesEdge ? null : sacralTest(volume, centerMm, m.heightsMm.posterior, m.depthMm),
   );
@@ -30,9 +28,10 @@ export function labelLevels(volume: Volume, found: VertebralBodies): LevelAssign
       z: centerMm[2],
       s1Fraction: found.s1Class ? c.s1Fraction : null,
       sacral: sacral[i]?.sacral ?? null,
-      ribBearing: ribBearing[i] ?? null,
+      ribBearing: ribs[i]?.ribBearing ?? null,
+      ribFree: ribs[i]?.ribFree ?? null,
       posteriorMm: c.touchesEdge ? null : m.heightsMm.posterior,
     })),
   );
-  return { ...labelled, ribBearing, sacral };
+  return { ...labelled, ribs, sacral };
 }

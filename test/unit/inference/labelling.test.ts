@@ -99,6 +99,40 @@ describe('vertebra labelling', () => {
     expect(r.levels[0]).toBe('T4');
   });
 
+  it('a chest scan that reaches the neck counts from the first rib: C7 above T1 bears none, flagged (one anchor)', () => {
+    // C6 cut by the top of the scan (not assessed), C7 rib-free, T1–T12 rib-bearing, L1 cut at the bottom.
+    const c7 = { z: 272, s1Fraction: 0, sacral: false, ribBearing: false, ribFree: true, posteriorMm: 14 };
+    const c6 = { ...c7, z: 290, ribBearing: null, ribFree: null };
+    const chest = column(0, 12, (i, b) => ({ ...b, ribBearing: i <= 11 ? true : null, ribFree: i <= 11 ? false : null }));
+    const r = assignLevels([c6, c7, ...chest]);
+    expect(r.levels).toEqual([null, null, ...SPINE_LEVELS.slice(0, 13)]);
+    expect(r).toMatchObject({ uncertain: true, method: 'first-rib' });
+    // Without a rib-free body above the first rib-bearing one there is no anchor: sizes decide.
+    expect(assignLevels(chest).method).toBe('size');
+  });
+
+  it('a rib missed at the top of a crop is no C7: bone where the rib runs keeps it from being an anchor', () => {
+    // A crop from T3: T3's rib is missed (not accepted, but hundreds of mm³ of bone), T4–T11 bear ribs.
+    const crop = column(2, 10, (i, b) => ({ ...b, ribBearing: i !== 2, ribFree: false }));
+    expect(assignLevels(crop).method).toBe('size');
+  });
+
+  it('three anchors: the majority labels, and a lone dissenter flags (a sacralised L5 read as S1)', () => {
+    const c7 = { z: 272, s1Fraction: 0, sacral: false, ribBearing: false, ribFree: true, posteriorMm: 14 };
+    // The alae begin at L5 (sacralised): the sacrum counts one level off, both rib anchors agree.
+    const whole = column(0, 17, (i, b) => ({ ...b, sacral: i >= 16, s1Fraction: i >= 16 ? 0.6 : 0, ribFree: i > 11 }));
+    const r = assignLevels([c7, ...whole]);
+    expect(r.levels).toEqual([null, ...SPINE_LEVELS]);
+    expect(r).toMatchObject({ uncertain: true, method: 'disagree-ribs' });
+    expect(r.notes).toContain(
+      'counting from the last rib-bearing vertebra and the first rib-bearing vertebra disagrees with the sacrum by 1 level(s); labelled from the last rib-bearing vertebra (the majority)',
+    );
+    // All three agree: trusted.
+    const agree = assignLevels([c7, ...column(0, 17, (i, b) => ({ ...b, ribFree: i > 11 }))]);
+    expect(agree).toMatchObject({ uncertain: false, method: 'both-agree' });
+    expect(agree.levels).toEqual([null, ...SPINE_LEVELS]);
+  });
+
   it('one rib missed beside a thoracic body is no thoracolumbar transition: ribs further down keep the count off T12', () => {
     // A chest scan (T3–T11) on thick slices: the rib test misses T6's ribs.
     const bodies = column(2, 10, (i, b) => ({ ...b, ribBearing: i !== 5 }));
