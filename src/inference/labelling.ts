@@ -6,9 +6,9 @@
  * on phantoms that end at S1 may call L5 or S2 S1-like.
  * When two or more anchors exist and agree the labels are trusted. When they disagree the labels follow the
  * majority (each transitional anomaly — 11 or 13 rib pairs, a sacralised L5, a cervical rib — moves one
- * anchor only), or the sacrum when there is none, and every label is flagged `levelUncertain`, as it is when
- * only one anchor exists (partial coverage). Missing bodies inside the column are bridged by counting gaps
- * that are much longer than their neighbours' spacing.
+ * anchor only), or on a tie the first rib, else the sacrum (see `Anchor`), and every label is flagged
+ * `levelUncertain`, as it is when only one anchor exists (partial coverage). Missing bodies inside the
+ * column are bridged by counting gaps that are much longer than their neighbours' spacing.
  */
 import { SPINE_LEVELS, type SpineLevel } from '../domain/vocabulary';
 import { REFERENCE_POSTERIOR_MM } from './grading';
@@ -28,7 +28,12 @@ export interface LabelInput {
   posteriorMm: number | null;
 }
 
-/** The anchors, in the order that breaks a tie between two that disagree. */
+/**
+ * The anchors. A tie between two that disagree goes to the first in `anchors` below: the first rib, then the
+ * sacrum, then the last rib. Lumbosacral transitional vertebrae (a sacralised L5, a lumbarised S1) are
+ * common, 11 or 13 rib pairs and hypoplastic 12th ribs less so, a cervical rib rare; and the rib test reads
+ * a short 12th rib less surely than the first (the alternate phantom's missed 12th ribs).
+ */
 type Anchor = 'sacrum' | 'ribs' | 'first-rib';
 const ANCHOR_NAMES: Record<Anchor, string> = { sacrum: 'the sacrum', ribs: 'the last rib-bearing vertebra', 'first-rib': 'the first rib-bearing vertebra' };
 
@@ -120,13 +125,13 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   let uncertain = true;
   const anchors = (
     [
+      ['first-rib', firstRibOffset],
       ['sacrum', sacrumOffset],
       ['ribs', ribOffset],
-      ['first-rib', firstRibOffset],
     ] as Array<[Anchor, number | null]>
   ).filter((a): a is [Anchor, number] => a[1] !== null);
   if (anchors.length > 0) {
-    // The offset most anchors give; a tie goes to the first in ANCHOR order (the sacrum).
+    // The offset most anchors give; a tie goes to the first listed.
     const votes = (off: number): number => anchors.filter(([, o]) => o === off).length;
     const [from, chosen] = anchors.reduce((best, a) => (votes(a[1]) > votes(best[1]) ? a : best));
     offset = chosen;

@@ -123,10 +123,15 @@ describe('vertebra labelling', () => {
     const whole = column(0, 17, (i, b) => ({ ...b, sacral: i >= 16, s1Fraction: i >= 16 ? 0.6 : 0, ribFree: i > 11 }));
     const r = assignLevels([c7, ...whole]);
     expect(r.levels).toEqual([null, ...SPINE_LEVELS]);
-    expect(r).toMatchObject({ uncertain: true, method: 'disagree-ribs' });
+    expect(r).toMatchObject({ uncertain: true, method: 'disagree-first-rib' });
     expect(r.notes).toContain(
-      'counting from the last rib-bearing vertebra and the first rib-bearing vertebra disagrees with the sacrum by 1 level(s); labelled from the last rib-bearing vertebra (the majority)',
+      'counting from the first rib-bearing vertebra and the last rib-bearing vertebra disagrees with the sacrum by 1 level(s); labelled from the first rib-bearing vertebra (the majority)',
     );
+    // Two anchors that disagree (the 12th rib missed, no sacrum in view): the first rib wins the tie.
+    const chest = [c7, ...column(0, 14, (i, b) => ({ ...b, ribBearing: i <= 10, ribFree: i > 11 }))];
+    const tie = assignLevels(chest);
+    expect(tie).toMatchObject({ uncertain: true, method: 'disagree-first-rib' });
+    expect(tie.levels).toEqual([null, ...SPINE_LEVELS.slice(0, 15)]);
     // All three agree: trusted.
     const agree = assignLevels([c7, ...column(0, 17, (i, b) => ({ ...b, ribFree: i > 11 }))]);
     expect(agree).toMatchObject({ uncertain: false, method: 'both-agree' });
