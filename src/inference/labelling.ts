@@ -88,14 +88,18 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   }
   const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
   // First-rib anchor: the topmost rib-bearing body is T1 when the body above it has next to no bone where a
-  // rib would run (C7), and ribs go on below it. No body above (a crop), one not assessed, or one with a
-  // rib the test did not accept is no anchor: a rib missed beside an upper thoracic body at the top of a
-  // crop would otherwise pass for C7.
+  // rib would run (C7), no body above that has rib bone, and ribs go on below it. No body above (a crop),
+  // one not assessed, or one with a rib the test did not accept is no anchor: a rib missed beside an upper
+  // thoracic body at the top of a crop would otherwise pass for C7. With the last rib in view too, T1 to
+  // T12 must span 11–13 bodies (transitional anatomy moves one anchor by one level, not more): a body
+  // misplaced off a scoliotic column once read rib-free six levels below the top of a chest.
   const top = bodies.findIndex((b) => b.ribBearing === true);
   let firstRibOffset: number | null = null;
-  if (top >= 1 && (bodies[top - 1] as LabelInput).ribBearing === false && (bodies[top - 1] as LabelInput).ribFree === true) {
+  if (top >= 1 && (bodies[top - 1] as LabelInput).ribFree === true && bodies.slice(0, top).every((b) => b.ribFree !== false)) {
     const below = bodies.slice(top, top + 6);
-    if (below.filter((b) => b.ribBearing === true).length > below.filter((b) => b.ribBearing === false).length) firstRibOffset = T1 - (pos[top] as number);
+    const span = ribIndex === null ? null : (pos[ribIndex] as number) - (pos[top] as number) + 1;
+    if (span !== null && (span < 11 || span > 13)) notes.push(`the first and last rib-bearing vertebrae are ${span} bodies apart: the first rib is not used as an anchor`);
+    else if (below.filter((b) => b.ribBearing === true).length > below.filter((b) => b.ribBearing === false).length) firstRibOffset = T1 - (pos[top] as number);
   }
   // Sacrum anchor. The model calls a body S1 when most of it is S1-like; it may call L5 or S2 S1-like too,
   // so its S1 is the lowest such body. The alae (sacrum.ts) then decide between it and its neighbours: S1

@@ -117,6 +117,18 @@ describe('vertebra labelling', () => {
     expect(assignLevels(crop).method).toBe('size');
   });
 
+  it('a rib-free body below a body with rib bone, or eight levels above the last rib, is no C7', () => {
+    // A scoliotic chest (T3–T11): T3's rib is not accepted (but there is rib bone), and T4, misplaced off
+    // the column, reads rib-free. Without the rib bone above it, T4 would pass for C7 and T5 for T1.
+    const chest = column(2, 10, (i, b) => ({ ...b, ribBearing: i >= 4, ribFree: i === 3 }));
+    expect(assignLevels(chest).method).toBe('size');
+    // T4 at the top of a T4–L1 scan: it passes for C7, but T1 to T12 would then span 8 bodies.
+    const r = assignLevels(column(3, 12, (i, b) => ({ ...b, ribBearing: i >= 4 && i <= 11, ribFree: i === 3 || i > 11 })));
+    expect(r.method).toBe('ribs');
+    expect(r.levels).toEqual(SPINE_LEVELS.slice(3, 13));
+    expect(r.notes).toContain('the first and last rib-bearing vertebrae are 8 bodies apart: the first rib is not used as an anchor');
+  });
+
   it('three anchors: the majority labels, and a lone dissenter flags (a sacralised L5 read as S1)', () => {
     const c7 = { z: 272, s1Fraction: 0, sacral: false, ribBearing: false, ribFree: true, posteriorMm: 14 };
     // The alae begin at L5 (sacralised): the sacrum counts one level off, both rib anchors agree.
