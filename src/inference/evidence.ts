@@ -19,6 +19,10 @@
  *   height against the neighbours; a posterior reading low under anterior and middle heights that stand at
  *   the neighbours' height is a mask cut at its posterior corner (a disc or the next body's share), not a
  *   fracture;
+ * - a local loss: a wedge's anterior height (a biconcave body's middle) must stand below LOCAL_LOSS_MAX of the
+ *   same height of the better-preserved adjacent body. A fracture lowers one body; where the neighbours
+ *   read as low the reading is the column's (physiological thoracic wedging, the network under-reading
+ *   small heart-shaped upper thoracic bodies at 3 mm slices on the alternate phantom), not a fracture;
  * - a reference height the size of the level's: adult posterior heights vary by ~8% (one SD) about the
  *   reference for the level (grading.ts), and a fracture leaves that wall (wedge, biconcave) or the
  *   neighbours' (crush) standing, so a reference more than 25% off is a mask or a label gone wrong —
@@ -50,6 +54,12 @@ export const MAX_MIDDLE_OVER_WALLS = 1.5;
 export const CRUSH_MAX_OTHER_HEIGHTS = 0.9;
 /** A reference height may differ from the level's reference posterior height by at most this fraction. */
 export const MAX_LEVEL_SIZE_DEVIATION = 0.25;
+/**
+ * A grade-2 wedge leaves the anterior height at ≤ 75% of the posterior; a normal thoracic neighbour stands at
+ * 88–100% of its own posterior in front, so a true fracture's anterior is ≤ 0.75 / 0.88 ≈ 85% of the
+ * neighbour's. 90% leaves room for measurement noise.
+ */
+export const LOCAL_LOSS_MAX = 0.9;
 
 export interface EvidenceInput {
   heights: Heights;
@@ -64,6 +74,11 @@ export interface EvidenceInput {
   axialSamplingMm: number;
   /** The level and its reference posterior height (grading.ts `REFERENCE_POSTERIOR_MM`). */
   level: { name: string; referencePosteriorMm: number };
+  /**
+   * The better-preserved adjacent body's anterior and middle heights, scaled to this level (grading.ts
+   * `adjacentHeight`), or null when neither neighbour is usable.
+   */
+  adjacent: { anterior: number | null; middle: number | null };
 }
 
 /** The grade the evidence supports (at most the measured one), and why it is lower. */
@@ -87,6 +102,10 @@ export function supportedGrade(g: GenantResult, e: EvidenceInput): { grade: Grad
     reasons.push(
       `a crush lowers the whole body, but its anterior (${r1(h.anterior)} mm) and middle (${r1(h.middle)} mm) heights stand at its neighbours' (${r1(e.expectedPosterior)} mm): only the posterior reading is low`,
     );
+  }
+  const local = g.morphology === 'wedge' ? ({ name: 'anterior', own: h.anterior, adjacent: e.adjacent.anterior } as const) : g.morphology === 'biconcave' ? ({ name: 'middle', own: h.middle, adjacent: e.adjacent.middle } as const) : null;
+  if (local && local.adjacent !== null && local.own >= LOCAL_LOSS_MAX * local.adjacent) {
+    reasons.push(`its ${local.name} height (${r1(local.own)} mm) is not lower than the adjacent vertebra's (${r1(local.adjacent)} mm at this level's size): a fracture is a local loss`);
   }
   const reference = g.morphology === 'crush' ? e.expectedPosterior : h.posterior;
   if (reference !== null && reference < MIN_REFERENCE_HEIGHT_MM) {

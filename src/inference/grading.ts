@@ -90,3 +90,25 @@ export function expectedPosteriorHeight(
   const m = est.length >> 1;
   return est.length % 2 ? (est[m] as number) : ((est[m - 1] as number) + (est[m] as number)) / 2;
 }
+
+/**
+ * The best-preserved adjacent body's `which` height (the taller of the two next to body i, scaled to its
+ * level), or null when neither is usable: what a wedge's anterior or a biconcave middle height is compared
+ * with to tell a local loss from a reading the column shares.
+ */
+export function adjacentHeight(
+  items: Array<{ level: SpineLevel | null; heights: Heights | null; usable: boolean }>,
+  i: number,
+  which: keyof Heights,
+): number | null {
+  const me = items[i];
+  if (!me) return null;
+  let best: number | null = null;
+  for (const j of [i - 1, i + 1]) {
+    const n = items[j];
+    if (!n || !n.usable || !n.heights) continue;
+    const scale = me.level && n.level ? REFERENCE_POSTERIOR_MM[me.level] / REFERENCE_POSTERIOR_MM[n.level] : 1;
+    best = Math.max(best ?? 0, n.heights[which] * scale);
+  }
+  return best;
+}

@@ -7,7 +7,7 @@ import { SPINE_LEVELS, type Grade, type Morphology, type SpineLevel, type Verteb
 import type { Volume } from '../../imaging/volume';
 import { intensityFlags } from '../bodies';
 import { axialSamplingMm, supportedGrade } from '../evidence';
-import { expectedPosteriorHeight, genantGrade, REFERENCE_POSTERIOR_MM } from '../grading';
+import { adjacentHeight, expectedPosteriorHeight, genantGrade, REFERENCE_POSTERIOR_MM } from '../grading';
 import type { VertebralBodies, VertebralBody } from './bodies';
 import type { LevelAssignment } from './levels';
 import type { SpineSlab } from './preprocess';
@@ -84,6 +84,7 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
           expectedPosterior: expected,
           axialSamplingMm: sampling,
           level: { name: level, referencePosteriorMm: REFERENCE_POSTERIOR_MM[level] },
+          adjacent: { anterior: adjacentHeight(items, i, 'anterior'), middle: adjacentHeight(items, i, 'middle') },
         })
       : null;
     if (measured && supported && supported.grade < measured.grade) {

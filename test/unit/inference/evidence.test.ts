@@ -10,6 +10,7 @@ const good: EvidenceInput = {
   expectedPosterior: 23.5,
   axialSamplingMm: 1.25,
   level: { name: 'T12', referencePosteriorMm: 23 },
+  adjacent: { anterior: 22.5, middle: 22 },
 };
 const grade = (e: EvidenceInput) => supportedGrade(genantGrade(e.heights, e.expectedPosterior, e.crushPosterior), e);
 
@@ -47,10 +48,10 @@ describe('evidence for a grade of 2 or 3', () => {
 
   it('caps at 1 a wedge whose posterior wall stands well above what the neighbours predict (a merged pedicle)', () => {
     const l3 = { name: 'L3', referencePosteriorMm: 26.5 };
-    const r = grade({ ...good, heights: { anterior: 22, middle: 27, posterior: 32.9 }, crushPosterior: 32.9, expectedPosterior: 25.8, level: l3 });
+    const r = grade({ ...good, heights: { anterior: 22, middle: 27, posterior: 32.9 }, crushPosterior: 32.9, expectedPosterior: 25.8, level: l3, adjacent: { anterior: 26, middle: 25 } });
     expect(r).toMatchObject({ grade: 1, reasons: [expect.stringMatching(/posterior height \(32.9 mm\) is more than 20% above what its neighbours predict \(25.8 mm\)/)] });
     // Within 20% of the neighbours the wedge stands.
-    expect(grade({ ...good, heights: { anterior: 20, middle: 25, posterior: 30 }, crushPosterior: 30, expectedPosterior: 25.8, level: l3 }).grade).toBe(2);
+    expect(grade({ ...good, heights: { anterior: 20, middle: 25, posterior: 30 }, crushPosterior: 30, expectedPosterior: 25.8, level: l3, adjacent: { anterior: 26, middle: 25 } }).grade).toBe(2);
   });
 
   it("caps at 1 when the height it is compared with is not the size of the level's (a lumbar body counted as mid-thoracic)", () => {
@@ -73,6 +74,23 @@ describe('evidence for a grade of 2 or 3', () => {
   it('caps at 1 a "crush" measured against neighbours a few millimetres tall (fragments, not bodies)', () => {
     const r = grade({ ...good, heights: { anterior: 4.5, middle: 5.2, posterior: 3.4 }, crushPosterior: 3.4, expectedPosterior: 5 });
     expect(r).toMatchObject({ grade: 1, reasons: expect.arrayContaining([expect.stringMatching(/height it is compared with \(5 mm\) is too small for a whole vertebral body/)]) });
+  });
+
+  it('caps at 1 a wedge or biconcave loss the adjacent vertebrae share (the column\'s reading, not a local fracture)', () => {
+    // T4 at 3 mm: anterior 13.4 mm under a 20.1 mm posterior (33%), but T3 and T5 read 13.2 and 13.5 mm in front.
+    const t4 = { ...good, heights: { anterior: 13.4, middle: 18, posterior: 20.1 }, crushPosterior: 20.1, expectedPosterior: 18.5, depthMm: 19, level: { name: 'T4', referencePosteriorMm: 17.2 } };
+    expect(grade({ ...t4, adjacent: { anterior: 13.6, middle: 17 } })).toEqual({
+      grade: 1,
+      reasons: ["its anterior height (13.4 mm) is not lower than the adjacent vertebra's (13.6 mm at this level's size): a fracture is a local loss"],
+    });
+    // A neighbour that keeps its front (17.5 mm): the same reading is a local wedge, kept at 2.
+    expect(grade({ ...t4, adjacent: { anterior: 17.5, middle: 17 } }).grade).toBe(2);
+    // No usable neighbour: nothing to compare with here (the other checks decide).
+    expect(grade({ ...t4, adjacent: { anterior: null, middle: null } }).grade).toBe(2);
+    // Biconcave: the middle against the neighbours' middle.
+    const biconcave = { ...good, heights: { anterior: 23, middle: 16, posterior: 24 } };
+    expect(grade({ ...biconcave, adjacent: { anterior: 23, middle: 17 } }).grade).toBe(1);
+    expect(grade({ ...biconcave, adjacent: { anterior: 23, middle: 22 } }).grade).toBe(2);
   });
 
   it('caps at 1 when no normal-looking neighbour exists to compare with', () => {
