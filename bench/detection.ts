@@ -293,6 +293,7 @@ async function main(): Promise<void> {
   if (keyDir) mkdirSync(keyDir, { recursive: true });
   const vert = { 1: new Counts(), 2: new Counts() };
   const study = { 1: new Counts(), 2: new Counts() };
+  const studyLocated = { 1: new Counts(), 2: new Counts() };
   let gradePairs = 0;
   let gradeExact = 0;
   let gradeWithin1 = 0;
@@ -397,11 +398,18 @@ async function main(): Promise<void> {
     for (const g of [1, 2] as const) {
       const tPos = inFov.some((v) => GRADED.has(v.level) && v.grade >= g);
       const pPos = det.vertebrae.some((v) => GRADED.has(v.level) && v.grade >= g);
-      const c = study[g];
-      if (tPos && pPos) c.tp++;
-      else if (tPos) c.fn++;
-      else if (pPos) c.fp++;
-      else c.tn++;
+      // Found where it is: a call of grade ≥ g on the fractured body itself (matched by position), not on a
+      // misplaced body that happens to carry a fracture's label.
+      const located = pairs.some((p) => GRADED.has(p.truth.level) && p.truth.grade >= g && (p.pred?.grade ?? 0) >= g);
+      for (const [c, found] of [
+        [study[g], pPos],
+        [studyLocated[g], located],
+      ] as const) {
+        if (tPos && found) c.tp++;
+        else if (tPos) c.fn++;
+        else if (pPos) c.fp++;
+        else c.tn++;
+      }
     }
     if (values.verbose) process.stderr.write(`study ${s}: ${det.vertebrae.length} vertebrae, fractures ${det.fractures.map((f) => `${f.level}:${f.grade}`).join(',') || '-'} (truth ${truth.fractures.map((f) => `${f.level}:${f.grade}`).join(',') || '-'}) ${Math.round(t2 - t0)} ms\n`);
   }
@@ -440,7 +448,10 @@ async function main(): Promise<void> {
         T1T12: { bodies: alae.T1T12.length, max: alae.T1T12.length ? Math.max(...alae.T1T12) : null },
       },
       perVertebra: { grade1plus: vert[1].summary(), grade2plus: vert[2].summary(), unmatchedPositives: fpUnmatched },
+      // perStudy: a fractured study counts as found by any call of the grade; perStudyLocated only by one on the
+      // fractured body (the targets use it).
       perStudy: { grade1plus: study[1].summary(), grade2plus: study[2].summary() },
+      perStudyLocated: { grade1plus: studyLocated[1].summary(), grade2plus: studyLocated[2].summary() },
       gradeAgreement: { pairs: gradePairs, exact: r3(gradeExact / Math.max(1, gradePairs)), within1: r3(gradeWithin1 / Math.max(1, gradePairs)) },
       heightAbsErrorMm: { mean: r3(heightErr.reduce((a, b) => a + b, 0) / Math.max(1, heightErr.length)), p95: r3([...heightErr].sort((a, b) => a - b)[Math.floor(0.95 * heightErr.length)] ?? 0) },
       heightBiasMm: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([h, xs]) => [h, r3(mean(xs))]))])),
@@ -452,8 +463,8 @@ async function main(): Promise<void> {
       timePerStudyMs: { load: stats(times.load), detect: stats(times.detect), total: stats(times.total) },
     },
     targets: {
-      perStudySensitivityG2: { target: 0.95, met: (study[2].summary().sensitivity ?? 0) >= 0.95 },
-      perStudyPpvG2: { target: 0.9, met: (study[2].summary().ppv ?? 0) >= 0.9 },
+      perStudySensitivityG2: { target: 0.95, met: (studyLocated[2].summary().sensitivity ?? 0) >= 0.95 },
+      perStudyPpvG2: { target: 0.9, met: (studyLocated[2].summary().ppv ?? 0) >= 0.9 },
       levelAccuracy: { target: 0.97, met: levelOk / Math.max(1, levelPairs) >= 0.97 },
       scleroticFalseFractureRate: { target: 0.05, met: sclerNoLossCalled / Math.max(1, sclerNoLoss) <= 0.05 },
     },
