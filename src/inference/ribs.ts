@@ -23,7 +23,8 @@ export interface RibTest {
   ribBearing: boolean | null;
   /**
    * Next to no bone in either rib window (< RIB_FREE_MM3): a cervical or lumbar vertebra, not a thoracic one
-   * whose rib was missed (thick slices leave a missed rib hundreds of mm³). Null when not assessed.
+   * whose rib the test missed (missed ribs left 1,000–1,500 mm³ there on the 8 mm real chest and on the
+   * alternate phantom; C7 and L2–L5 hold 0–10). Null when not assessed.
    */
   ribFree: boolean | null;
   /** Bone volume (mm³) in the left and right rib windows. */

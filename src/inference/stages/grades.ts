@@ -84,7 +84,7 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
           expectedPosterior: expected,
           axialSamplingMm: sampling,
           level: { name: level, referencePosteriorMm: REFERENCE_POSTERIOR_MM[level] },
-          adjacent: { anterior: adjacentHeight(items, i, 'anterior'), middle: adjacentHeight(items, i, 'middle') },
+          adjacent: { anterior: adjacentHeight(items, i, 'anterior', expected), middle: adjacentHeight(items, i, 'middle', expected) },
         })
       : null;
     if (measured && supported && supported.grade < measured.grade) {

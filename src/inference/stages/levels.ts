@@ -1,7 +1,7 @@
 /**
  * Post-process, levels: which vertebra each body is. Ribs and sacral alae are looked for beside each whole
  * body in the volume (../ribs.ts, ../sacrum.ts), then the bodies are counted up from the sacrum and down
- * from the last rib-bearing vertebra (../labelling.ts).
+ * from the last and the first rib-bearing vertebrae (../labelling.ts).
  */
 import type { Volume } from '../../imaging/volume';
 import { assignLevels, type LabelResult } from '../labelling';

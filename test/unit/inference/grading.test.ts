@@ -1,4 +1,4 @@
-import { expectedPosteriorHeight, genantGrade, gradeForLoss } from '../../../src/inference/grading';
+import { adjacentHeight, expectedPosteriorHeight, genantGrade, gradeForLoss } from '../../../src/inference/grading';
 
 describe('Genant grading (CLINICAL.md)', () => {
   it('maps height reduction to grades at 20/25/40%', () => {
@@ -37,5 +37,18 @@ describe('Genant grading (CLINICAL.md)', () => {
     items[1] = n('T12', 23, 15);
     expect(expectedPosteriorHeight(items, 2)).toBeCloseTo(24.5, 1);
     expect(expectedPosteriorHeight([n('L1', 16)], 0)).toBeNull();
+  });
+
+  it('adjacent height: the taller neighbour, scaled to the level; wedged or crushed neighbours are no comparator', () => {
+    const n = (level: 'L3' | 'L4' | 'L5' | 'S1', ha: number, hp: number) => ({ level, heights: { anterior: ha, middle: hp, posterior: hp }, usable: true });
+    // L5 between L4 and S1 (26 mm reference against L5's 27.5).
+    const items = [n('L4', 26, 27.5), n('L5', 19.7, 26.7), n('S1', 24, 26)];
+    expect(adjacentHeight(items, 1, 'anterior', 27)).toBeCloseTo(26, 5);
+    // L4 crushed (its posterior 14.9 mm against 27 expected) and S1 cut by the scan: nothing to compare with.
+    const crushed = [n('L4', 15, 14.9), items[1]!, { ...items[2]!, usable: false }];
+    expect(adjacentHeight(crushed, 1, 'anterior', 27)).toBeNull();
+    // A wedged neighbour (anterior 15 under a 27.5 posterior) is none either.
+    expect(adjacentHeight([n('L4', 15, 27.5), items[1]!], 1, 'anterior', 27)).toBeNull();
+    expect(adjacentHeight([n('L4', 26, 27.5), items[1]!], 1, 'anterior', null)).toBeCloseTo(26, 5);
   });
 });
