@@ -94,27 +94,22 @@ export function expectedPosteriorHeight(
 /**
  * The best-preserved adjacent body's `which` height (the taller of the two next to body i, scaled to its
  * level), or null when neither is usable: what a wedge's anterior or a biconcave middle height is compared
- * with to tell a local loss from a reading the column shares. A neighbour that is itself fractured is no
- * comparator: one whose anterior or middle height is 20% under its posterior, or whose posterior (scaled)
- * stands under 80% of `expectedPosterior` (a crushed neighbour).
+ * with to tell a local loss from a reading the column shares. A neighbour whose own measurement grades 1 or
+ * more is no comparator (adjacent fractures are common).
  */
 export function adjacentHeight(
-  items: Array<{ level: SpineLevel | null; heights: Heights | null; usable: boolean }>,
+  items: Array<{ level: SpineLevel | null; heights: Heights | null; usable: boolean; fractured?: boolean }>,
   i: number,
   which: keyof Heights,
-  expectedPosterior: number | null,
 ): number | null {
   const me = items[i];
   if (!me) return null;
   let best: number | null = null;
   for (const j of [i - 1, i + 1]) {
     const n = items[j];
-    if (!n || !n.usable || !n.heights) continue;
-    const h = n.heights;
+    if (!n || !n.usable || !n.heights || n.fractured) continue;
     const scale = me.level && n.level ? REFERENCE_POSTERIOR_MM[me.level] / REFERENCE_POSTERIOR_MM[n.level] : 1;
-    if (h.anterior < 0.8 * h.posterior || h.middle < 0.8 * h.posterior) continue;
-    if (expectedPosterior !== null && h.posterior * scale < 0.8 * expectedPosterior) continue;
-    best = Math.max(best ?? 0, h[which] * scale);
+    best = Math.max(best ?? 0, n.heights[which] * scale);
   }
   return best;
 }

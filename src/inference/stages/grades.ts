@@ -55,6 +55,12 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
     heights: { ...m.heightsMm, posterior: m.posteriorDirectMm },
     usable: !c.touchesEdge,
   }));
+  // Which bodies measure as fractured (grade ≥ 1, before the evidence check): no comparator for a neighbour's
+  // local loss.
+  const compared = items.map((item, i) => ({
+    ...item,
+    fractured: genantGrade((bodies[i] as VertebralBody).measurement.heightsMm, expectedPosteriorHeight(items, i), item.heights.posterior).grade >= 1,
+  }));
   const vertebrae: GradedVertebra[] = [];
   bodies.forEach((body, i) => {
     const level = levels.levels[i];
@@ -84,7 +90,7 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
           expectedPosterior: expected,
           axialSamplingMm: sampling,
           level: { name: level, referencePosteriorMm: REFERENCE_POSTERIOR_MM[level] },
-          adjacent: { anterior: adjacentHeight(items, i, 'anterior', expected), middle: adjacentHeight(items, i, 'middle', expected) },
+          adjacent: { anterior: adjacentHeight(compared, i, 'anterior'), middle: adjacentHeight(compared, i, 'middle') },
         })
       : null;
     if (measured && supported && supported.grade < measured.grade) {

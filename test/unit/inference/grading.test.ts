@@ -39,16 +39,13 @@ describe('Genant grading (CLINICAL.md)', () => {
     expect(expectedPosteriorHeight([n('L1', 16)], 0)).toBeNull();
   });
 
-  it('adjacent height: the taller neighbour, scaled to the level; wedged or crushed neighbours are no comparator', () => {
-    const n = (level: 'L3' | 'L4' | 'L5' | 'S1', ha: number, hp: number) => ({ level, heights: { anterior: ha, middle: hp, posterior: hp }, usable: true });
+  it('adjacent height: the taller neighbour, scaled to the level; a neighbour measured as fractured is no comparator', () => {
+    const n = (level: 'L4' | 'L5' | 'S1', ha: number, hp: number, fractured = false) => ({ level, heights: { anterior: ha, middle: hp, posterior: hp }, usable: true, fractured });
     // L5 between L4 and S1 (26 mm reference against L5's 27.5).
     const items = [n('L4', 26, 27.5), n('L5', 19.7, 26.7), n('S1', 24, 26)];
-    expect(adjacentHeight(items, 1, 'anterior', 27)).toBeCloseTo(26, 5);
-    // L4 crushed (its posterior 14.9 mm against 27 expected) and S1 cut by the scan: nothing to compare with.
-    const crushed = [n('L4', 15, 14.9), items[1]!, { ...items[2]!, usable: false }];
-    expect(adjacentHeight(crushed, 1, 'anterior', 27)).toBeNull();
-    // A wedged neighbour (anterior 15 under a 27.5 posterior) is none either.
-    expect(adjacentHeight([n('L4', 15, 27.5), items[1]!], 1, 'anterior', 27)).toBeNull();
-    expect(adjacentHeight([n('L4', 26, 27.5), items[1]!], 1, 'anterior', null)).toBeCloseTo(26, 5);
+    expect(adjacentHeight(items, 1, 'anterior')).toBeCloseTo(26, 5);
+    expect(adjacentHeight([{ ...items[0]!, fractured: true }, items[1]!, items[2]!], 1, 'anterior')).toBeCloseTo((24 * 27.5) / 26, 5);
+    // L4 crushed and S1 cut by the scan: nothing to compare with.
+    expect(adjacentHeight([n('L4', 15, 14.9, true), items[1]!, { ...items[2]!, usable: false }], 1, 'anterior')).toBeNull();
   });
 });
