@@ -157,12 +157,12 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
       notes.push(`counting from ${anchors.filter(([, o]) => o === chosen).map(([a]) => ANCHOR_NAMES[a]).join(' and ')} disagrees with ${others.join(' and ')}; labelled from ${ANCHOR_NAMES[from]}${votes(chosen) > 1 ? ' (the majority)' : ''}`);
     }
   } else {
-    // Neither anchor: the offset whose reference heights best match the measured posterior heights, among
+    // No anchor: the offset whose reference heights best match the measured posterior heights, among
     // those that keep every rib-bearing body thoracic (a chest scan's column bears ribs from top to bottom:
     // sizes alone, on thick slices, once counted it as L1–L5).
     method = 'size';
     uncertain = true;
-    notes.push('neither sacrum nor last rib-bearing vertebra seen: levels estimated from body sizes');
+    notes.push('no anchor seen (the sacrum, the last or the first rib-bearing vertebra): levels estimated from body sizes');
     let best = 0;
     let bestErr = Infinity;
     const span = pos[n - 1] as number;
