@@ -7,7 +7,7 @@ import { SPINE_LEVELS, type Grade, type Morphology, type SpineLevel, type Verteb
 import type { Volume } from '../../imaging/volume';
 import { intensityFlags } from '../bodies';
 import { axialSamplingMm, supportedGrade } from '../evidence';
-import { adjacentHeight, expectedPosteriorHeight, genantGrade, REFERENCE_POSTERIOR_MM } from '../grading';
+import { adjacentHeight, expectedPosteriorHeight, genantGrade, REFERENCE_POSTERIOR_MM, type GenantResult } from '../grading';
 import type { VertebralBodies, VertebralBody } from './bodies';
 import type { LevelAssignment } from './levels';
 import type { SpineSlab } from './preprocess';
@@ -55,12 +55,11 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
     heights: { ...m.heightsMm, posterior: m.posteriorDirectMm },
     usable: !c.touchesEdge,
   }));
-  // Which bodies measure as fractured (grade ≥ 1, before the evidence check): no comparator for a neighbour's
-  // local loss.
-  const compared = items.map((item, i) => ({
-    ...item,
-    fractured: genantGrade((bodies[i] as VertebralBody).measurement.heightsMm, expectedPosteriorHeight(items, i), item.heights.posterior).grade >= 1,
-  }));
+  // Every body's measured grade, once (before the evidence check): the graded ones report it, and a body
+  // that measures as fractured is no comparator for a neighbour's local loss.
+  const expectedAll = items.map((_, i) => expectedPosteriorHeight(items, i));
+  const measuredAll = bodies.map(({ measurement: m }, i) => genantGrade(m.heightsMm, expectedAll[i] ?? null, m.posteriorDirectMm));
+  const compared = items.map((item, i) => ({ ...item, fractured: (measuredAll[i] as GenantResult).grade >= 1 }));
   const vertebrae: GradedVertebra[] = [];
   bodies.forEach((body, i) => {
     const level = levels.levels[i];
@@ -79,8 +78,8 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
     if (c.touchesEdge) gradingNotes.push('not graded: the body is cut by the edge of the scan');
     else if (SPINE_LEVELS.indexOf(level) < SPINE_LEVELS.indexOf('T4')) gradingNotes.push('not graded: Genant grading applies from T4 to L5');
     const graded = gradingNotes.length === 0 && level !== 'S1';
-    const expected = expectedPosteriorHeight(items, i);
-    const measured = graded ? genantGrade(m.heightsMm, expected, m.posteriorDirectMm) : null;
+    const expected = expectedAll[i] ?? null;
+    const measured = graded ? (measuredAll[i] as GenantResult) : null;
     const supported = measured
       ? supportedGrade(measured, {
           heights: m.heightsMm,
