@@ -9,7 +9,7 @@
  *      result in the model card (exit 1 when it does not).
  * Then `npm run bench:detection -- --update-card` measures it on the held-out bench.
  *
- *   npm run train [-- --phantoms 100 --per 4 --steps 2500 --minutes 26 --jobs 2 --out models/vcf-unet-ref]
+ *   npm run train [-- --phantoms 100 --per 4 --steps 2500 --minutes 26 --jobs 2 --inserted-fractures 0 --out models/vcf-unet-ref]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '2500' },
     minutes: { type: 'string', default: '26' },
     jobs: { type: 'string', default: '2' },
+    // Share of real slabs given an inserted fracture (train.py --inserted-fractures).
+    'inserted-fractures': { type: 'string', default: '0' },
   },
 });
 
@@ -65,7 +67,7 @@ async function main(): Promise<number> {
   // Real CT with published body masks (skipped, saying so, without ../shared/fixtures).
   await run(TSX, [join(__dirname, 'export-real.ts'), '--out', data]);
   const tExport = performance.now() - t0;
-  await run(PY, [join(__dirname, 'train.py'), '--data', data, '--out', values.out as string, '--steps', values.steps as string, '--minutes', values.minutes as string]);
+  await run(PY, [join(__dirname, 'train.py'), '--data', data, '--out', values.out as string, '--steps', values.steps as string, '--minutes', values.minutes as string, '--inserted-fractures', values['inserted-fractures'] as string]);
   const modelPath = join(values.out as string, 'model.onnx');
   const parity = await checkOnnxParity(modelPath, data);
   const cardPath = join(values.out as string, 'model.card.json');
