@@ -9,7 +9,11 @@ import type { ErrorCode } from '../errors';
 /** A retryable failure is a plain Error (BullMQ tries again); any other an UnrecoverableError. */
 export function jobFailure(code: ErrorCode, detail: string, retryable: boolean, cause?: unknown): Error {
   const message = `${code}: ${detail}`;
-  return retryable ? new Error(message, cause === undefined ? undefined : { cause }) : new UnrecoverableError(message);
+  if (retryable) return new Error(message, cause === undefined ? undefined : { cause });
+  const err = new UnrecoverableError(message);
+  // BullMQ's UnrecoverableError takes no options: the cause is set as Error's constructor would set it.
+  if (cause !== undefined) Object.defineProperty(err, 'cause', { value: cause, writable: true, configurable: true, enumerable: false });
+  return err;
 }
 
 /** The code at the head of a job failure's message (see jobFailure), or null when there is none. */

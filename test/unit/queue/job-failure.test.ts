@@ -10,6 +10,10 @@ describe('job failures', () => {
     expect(retry.message).toBe('DICOMWEB_UNAVAILABLE: connect ECONNREFUSED');
     expect(retry.cause).toBe(cause);
     expect(jobFailure('INTERNAL', 'boom', false)).toBeInstanceOf(UnrecoverableError);
+    // An unrecoverable failure keeps its cause too (the worker's log reads it), and none when none is given.
+    const bad = new AppError('STUDY_UNUSABLE');
+    expect(jobFailure('STUDY_UNUSABLE', 'no CT series', false, bad).cause).toBe(bad);
+    expect('cause' in jobFailure('INTERNAL', 'boom', false)).toBe(false);
   });
 
   it('reads the code back, and nothing from a message that does not start with one', () => {
