@@ -70,6 +70,11 @@ export function stepPositions(zs: number[]): number[] {
   return pos;
 }
 
+/** More of `bodies` were found rib-bearing (`bearing` true) or without ribs (false) than the other way; not-assessed ones do not count. */
+function mostly(bodies: LabelInput[], bearing: boolean): boolean {
+  return bodies.filter((b) => b.ribBearing === bearing).length > bodies.filter((b) => b.ribBearing === !bearing).length;
+}
+
 /** Bodies must be ordered top (superior) to bottom. */
 export function assignLevels(bodies: LabelInput[]): LabelResult {
   const n = bodies.length;
@@ -84,7 +89,7 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
   for (let i = n - 2; i >= 0 && ribIndex === null; i--) {
     if ((bodies[i] as LabelInput).ribBearing !== true || (bodies[i + 1] as LabelInput).ribBearing !== false) continue;
     const below = bodies.slice(i + 1);
-    if (below.filter((b) => b.ribBearing === true).length < below.filter((b) => b.ribBearing === false).length) ribIndex = i;
+    if (mostly(below, false)) ribIndex = i;
   }
   const ribOffset = ribIndex === null ? null : T12 - (pos[ribIndex] as number);
   // First-rib anchor: the topmost rib-bearing body is T1 when the body above it has next to no bone where a
@@ -99,7 +104,7 @@ export function assignLevels(bodies: LabelInput[]): LabelResult {
     const below = bodies.slice(top, top + 6);
     const span = ribIndex === null ? null : (pos[ribIndex] as number) - (pos[top] as number) + 1;
     if (span !== null && (span < 11 || span > 13)) notes.push(`the first and last rib-bearing vertebrae are ${span} bodies apart: the first rib is not used as an anchor`);
-    else if (below.filter((b) => b.ribBearing === true).length > below.filter((b) => b.ribBearing === false).length) firstRibOffset = T1 - (pos[top] as number);
+    else if (mostly(below, true)) firstRibOffset = T1 - (pos[top] as number);
   }
   // Sacrum anchor. The model calls a body S1 when most of it is S1-like; it may call L5 or S2 S1-like too,
   // so its S1 is the lowest such body. The alae (sacrum.ts) then decide between it and its neighbours: S1
