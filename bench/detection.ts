@@ -10,6 +10,7 @@
  *   npm run bench:detection -- --rib-pairs mixed --no-real --no-speed   # transitional anatomy: 11, 12 or 13
  *                                                 # rib pairs by seed (or --rib-pairs 11|13 for all)
  *   npm run bench:detection -- --sacralised-l5 --no-real --no-speed   # every L5 carries sacral alae
+ *   npm run bench:detection -- --lumbarised-s1 --no-real --no-speed   # six lumbar-type vertebrae: S1 free, sacrum from S2
  *   npm run bench:detection -- --anatomy alternate --no-real --no-speed   # the generator's second anatomy
  *                                                 # (spine.ts): anatomy the model was not trained on
  *   npm run bench:detection -- --real --table     # also the six real development scans (bench/real-ct.ts),
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     contrast: { type: 'string', default: 'none' },
     'rib-pairs': { type: 'string', default: '12' },
     'sacralised-l5': { type: 'boolean', default: false },
+    'lumbarised-s1': { type: 'boolean', default: false },
     anatomy: { type: 'string', default: 'reference' },
     'no-speed': { type: 'boolean', default: false },
     'update-card': { type: 'boolean', default: false },
@@ -288,6 +290,7 @@ async function main(): Promise<void> {
   const anatomy = values.anatomy as string;
   if (!isAnatomy(anatomy)) throw new Error(`--anatomy must be one of ${ANATOMIES.join(', ')}`);
   const sacralisedL5 = values['sacralised-l5'] === true;
+  const lumbarisedS1 = values['lumbarised-s1'] === true;
   const seed0 = Number(values.seed0);
   const keyDir = values['key-images'];
   if (keyDir) mkdirSync(keyDir, { recursive: true });
@@ -321,7 +324,7 @@ async function main(): Promise<void> {
   const times = { load: [] as number[], detect: [] as number[], total: [] as number[] };
   const failures: Array<Record<string, unknown>> = [];
   for (let s = seed0; s < seed0 + n; s++) {
-    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s), sacralisedL5, anatomy };
+    const opts = { ...benchPhantomOptions(s), contrast, ribPairs: ribPairsFor(s), sacralisedL5, lumbarisedS1, anatomy };
     const { truth, files } = phantomBuffers(opts);
     const t0 = performance.now();
     const { volume } = analyzeSeriesBuffers(files.filter((f) => f.name.startsWith('CT.')).map((f) => f.data));
@@ -431,6 +434,7 @@ async function main(): Promise<void> {
       contrast,
       ribPairs: ribArg,
       sacralisedL5,
+      lumbarisedS1,
       anatomy,
       truthVertebraeInFov: truthInFov,
       detectionRate: r3(detected / Math.max(1, truthInFov)),
@@ -490,6 +494,7 @@ async function main(): Promise<void> {
       if (contrast !== 'none') variants.push([` --contrast ${contrast}`, `Contrast-${contrast}`]);
       if (ribArg !== '12') variants.push([` --rib-pairs ${ribArg}`, `RibPairs-${ribArg}`]);
       if (sacralisedL5) variants.push([' --sacralised-l5', 'SacralisedL5']);
+      if (lumbarisedS1) variants.push([' --lumbarised-s1', 'LumbarisedS1']);
       if (anatomy !== 'reference') variants.push([` --anatomy ${anatomy}`, `Anatomy-${anatomy}`]);
       const key = `heldOutBench${variants.map(([, k]) => k).join('')}`;
       metrics[key] = { command: `npm run bench:detection -- --studies ${n}${variants.map(([flag]) => flag).join('')}`, date: new Date().toISOString().slice(0, 10), ...summary.heldOut, targets: summary.targets };

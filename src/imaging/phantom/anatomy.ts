@@ -568,7 +568,7 @@ function canalAndDisc(v: VertebraModel, next: VertebraModel | undefined, s: numb
   const qa = (a - ca) / v.canal.apRadius;
   const ql = l / v.canal.latRadius;
   const q = qa * qa + ql * ql;
-  if (q < 1 && v.level !== 'S1') {
+  if (q < 1 && !v.sacral) {
     const cord = v.level.startsWith('T') || v.level === 'L1';
     return cord && qa * qa * 2.2 + ql * ql * 3 < 1 ? HU.cord : HU.csf;
   }
@@ -652,7 +652,7 @@ function vertebraHu(v: VertebraModel, bone: BoneDensity, s: number, a: number, l
     }
   }
   // The sacrum has no neural arch here (its dorsal surface is not modelled).
-  if (v.level === 'S1') return null;
+  if (v.sacral) return null;
   // Posterior elements (one arch per vertebra, around the canal).
   const lumbar = v.level.startsWith('L');
   const ca = canalCenterA(v);

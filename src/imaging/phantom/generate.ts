@@ -60,6 +60,8 @@ export interface PhantomOptions {
   ribPairs: 11 | 12 | 13;
   /** Transitional lumbosacral anatomy: L5 carries sacral alae fused with the sacrum (it keeps its level). */
   sacralisedL5: boolean;
+  /** Transitional lumbosacral anatomy the other way: six lumbar-type vertebrae, S1 free and the sacrum from S2 (spine.ts). */
+  lumbarisedS1: boolean;
   /**
    * 'reference' (default, what the model was trained on) or 'alternate': a second, separately parameterised
    * anatomy (spine.ts) for measuring the detector on anatomy it has not learnt.
@@ -101,6 +103,7 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   contrast: 'none',
   ribPairs: 12,
   sacralisedL5: false,
+  lumbarisedS1: false,
   anatomy: 'reference',
   scoliosisMm: 0,
   sclerotic: [],
@@ -171,7 +174,7 @@ export interface GroundTruth {
   };
   vertebrae: TruthVertebra[];
   fractures: TruthVertebra[];
-  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; sacralisedL5: boolean; anatomy: Anatomy; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
+  confounders: { osteoporotic: boolean; contrast: ContrastPhase; ribPairs: 11 | 12 | 13; sacralisedL5: boolean; lumbarisedS1: boolean; anatomy: Anatomy; scoliosisMm: number; noiseSigmaHu: number; partialCoverage: boolean };
 }
 
 export interface PhantomFile {
@@ -245,6 +248,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       t1CenterY: 30,
       sizeJitter: 0.04,
       anatomy: o.anatomy,
+      lumbarisedS1: o.lumbarisedS1,
     },
     rng.fork('spine'),
   );
@@ -278,8 +282,9 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
   const ippX = sx > 0 ? xmin : xmin + (cols - 1) * ps;
   const ippY = sy > 0 ? ymin : ymin + (rows - 1) * ps;
 
-  // The reference anatomy is left out of the hash, so that its UIDs are those it had before `anatomy` existed.
-  const hashed = o.anatomy === 'reference' ? { ...o, anatomy: undefined } : o;
+  // The reference anatomy and a sacrum from S1 are left out of the hash, so that UIDs are those they had
+  // before `anatomy` and `lumbarisedS1` existed.
+  const hashed = { ...o, anatomy: o.anatomy === 'reference' ? undefined : o.anatomy, lumbarisedS1: o.lumbarisedS1 || undefined };
   const uid = (label: string): string => deterministicUid(o.seed, `${label}:${JSON.stringify(hashed)}`);
   const salt = o.uidSalt ?? '';
   const studyUid = deterministicUid(o.seed, `study${salt}`);
@@ -558,6 +563,7 @@ export function generatePhantom(partial: Partial<PhantomOptions>, sink: (file: P
       contrast: o.contrast,
       ribPairs: o.ribPairs,
       sacralisedL5: o.sacralisedL5,
+      lumbarisedS1: o.lumbarisedS1,
       anatomy: o.anatomy,
       scoliosisMm: o.scoliosisMm,
       noiseSigmaHu: o.noiseSigma,

@@ -98,6 +98,8 @@ export interface VertebraModel {
   flags: { scleroticMetastasis: boolean; lyticMetastasis: boolean; schmorlNode: boolean; osteophytes: boolean };
   /** Sacral alae beside the body: S1's, or the broad transverse processes of a sacralised L5 fused with it. */
   alae: boolean;
+  /** Part of the sacrum: no neural arch and no canal contents painted (S1 and below, unless S1 is lumbarised). */
+  sacral: boolean;
   /**
    * Bodies beyond the labelled T1–S1 column (alternate anatomy), painted but not vertebrae of the ground truth:
    * on T1, C6 and C7 above it (top down); on S1, the sacral segments S2–S4 fused below it. They carry the level
@@ -152,6 +154,11 @@ export interface SpineOptions {
   sizeJitter: number;
   /** Which anatomy (default reference; see the module comment). */
   anatomy?: Anatomy;
+  /**
+   * Six lumbar-type vertebrae: S1 is lumbarised (a free body with its own arch and a disc below it, no alae)
+   * and the sacrum, alae and all, begins at S2 (painted below it, as the alternate anatomy's S2–S4).
+   */
+  lumbarisedS1?: boolean;
 }
 
 /** The patient-level parameters of an anatomy. The reference draws nothing here, so its phantoms never change. */
@@ -172,6 +179,15 @@ interface AnatomyParams {
   /** Cervical bodies above T1, bottom up (none in the reference, whose spine starts at T1). */
   cervicalAbove: Array<{ hp: number; depth: number; width: number; discBelow: number }>;
 }
+
+/** S2–S4, shrinking, with rudimentary (partly ossified) discs between them. */
+const SACRUM_BELOW: AnatomyParams['sacrumBelow'] = [
+  { hp: 22, depth: 29, width: 42, discBelow: 1.2 },
+  { hp: 18, depth: 24, width: 34, discBelow: 1 },
+  { hp: 14, depth: 19, width: 26, discBelow: 0 },
+];
+/** The disc below a lumbarised S1, as a fraction of L5's (transitional discs are often narrower). */
+const LUMBARISED_DISC = 0.8;
 
 function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
   if (anatomy === 'reference') {
@@ -201,12 +217,7 @@ function anatomyParams(anatomy: Anatomy, rng: Prng): AnatomyParams {
     anteriorRatio: (level) => (level.startsWith('T') ? thoracicWedge : level === 'L5' ? 1.12 : level === 'S1' ? 1.06 : 1.0),
     middleRatio: rng.range(0.91, 0.94),
     shape: (level) => (level.startsWith('T') ? { posteriorConcavity: 1.0, anteriorTaper: 0.25 } : { posteriorConcavity: 3.5, anteriorTaper: 0.05 }),
-    // S2–S4, shrinking, with rudimentary (partly ossified) discs between them.
-    sacrumBelow: [
-      { hp: 22, depth: 29, width: 42, discBelow: 1.2 },
-      { hp: 18, depth: 24, width: 34, discBelow: 1 },
-      { hp: 14, depth: 19, width: 26, discBelow: 0 },
-    ],
+    sacrumBelow: SACRUM_BELOW,
     // C7 and C6 (no ribs: on a chest CT the first rib-bearing body below them is T1).
     cervicalAbove: [
       { hp: 14, depth: 16, width: 25, discBelow: 4 },
@@ -245,6 +256,9 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
   const anatomy = opts.anatomy ?? 'reference';
   const params = anatomyParams(anatomy, rng.fork('anatomy-params'));
   const fracByLevel = new Map(opts.fractures.map((f) => [f.level, f]));
+  const lumbarised = opts.lumbarisedS1 === true;
+  // A lumbarised S1 needs a sacrum below it; the reference has none of its own and takes the alternate's S2–S4.
+  const sacrumBelow = lumbarised && params.sacrumBelow.length === 0 ? SACRUM_BELOW : params.sacrumBelow;
   const totalLength = 560; // long enough for the layout, mm of arc
   // Integrate the centreline: positions by arc length s (1 mm steps), with the level position (in vertebra
   // units) driving the sagittal curve. First compute each segment's arc length (body + disc below).
@@ -276,11 +290,11 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
           f.morphology satisfies never;
       }
     }
-    const discBelow = d.discBelow * scale * params.discScale(level);
+    const discBelow = (lumbarised && level === 'S1' ? params.dimensions.L5.discBelow * LUMBARISED_DISC : d.discBelow) * scale * params.discScale(level);
     const length = max(heights.anterior, heights.posterior) + discBelow;
     return { level, d, f, normal, heights, loss, length, scale, discBelow };
   });
-  for (const d of params.sacrumBelow) {
+  for (const d of sacrumBelow) {
     const hp = d.hp * globalScale;
     const normal = { posterior: hp, anterior: hp, middle: hp * params.middleRatio };
     const discBelow = d.discBelow * globalScale;
@@ -351,8 +365,9 @@ export function buildSpine(opts: SpineOptions, rng: Prng): VertebraModel[] {
         schmorlNode: !fused && opts.schmorl.includes(seg.level),
         osteophytes: !fused && opts.osteophytes.includes(seg.level),
       },
-      // The lateral masses of S2 continue the alae; S3 and below are narrow.
-      alae: seg.level === 'S1' && idx <= SPINE_LEVELS.length,
+      // The lateral masses of S2 continue the alae; S3 and below are narrow. A lumbarised S1 has none: its S2 carries them.
+      alae: seg.level === 'S1' && (lumbarised ? idx === SPINE_LEVELS.length : idx <= SPINE_LEVELS.length),
+      sacral: seg.level === 'S1' && !(lumbarised && !fused),
       beyond: [],
       shape: params.shape(seg.level),
       lesion: null,
@@ -402,6 +417,7 @@ function cervicalAbove(t1: VertebraModel, dims: AnatomyParams['cervicalAbove'], 
       heightLoss: 0,
       flags: { scleroticMetastasis: false, lyticMetastasis: false, schmorlNode: false, osteophytes: false },
       alae: false,
+      sacral: false,
       beyond: [],
       lesion: null,
       schmorl: null,

@@ -140,6 +140,46 @@ describe('phantom', () => {
     expect(below(ref)).toBeLessThan(120);
   });
 
+  it('makes six lumbar-type vertebrae on request: S1 free with an arch and a disc below it, the sacrum and its alae from S2', () => {
+    const base = { ...SMALL, pixelSpacing: 2, size: 192, seed: 5, noiseSigma: 0, coverage: { from: 'L3', to: 'S1' } } as const;
+    const [plain, six] = [false, true].map((lumbarisedS1) => {
+      const { truth, files } = phantomBuffers({ ...base, lumbarisedS1 });
+      const ct = files.filter((f) => f.name.startsWith('CT.'));
+      return { truth, volume: analyzeSeriesBuffers(ct.map((f) => f.data)).volume };
+    });
+    expect(six!.truth.confounders.lumbarisedS1).toBe(true);
+    const s1 = (r: typeof plain) => r!.truth.vertebrae.find((v) => v.level === 'S1')!;
+    // Along S1's axis from its centre: `s` mm up, `a` anterior (LPS −y), `l` to the patient's left (+x).
+    const at = (r: typeof plain, s: number, a: number, l: number): number => {
+      const { centerMm: c, endplates } = s1(r);
+      const u = endplates.upAxis;
+      return huAt(r!.volume, [c[0] + l + s * u[0], c[1] - a + s * u[1], c[2] + s * u[2]]);
+    };
+    // Alae 12 mm beyond the side of S1's body, in its front half (the iliac wings run behind): bone on a plain
+    // sacrum, none beside a lumbarised S1.
+    const ala = (r: typeof plain): number => {
+      const a = s1(r).depthMm * 0.15;
+      return Math.min(at(r, 0, a, s1(r).widthMm / 2 + 12), at(r, 0, a, -s1(r).widthMm / 2 - 12));
+    };
+    expect(ala(plain)).toBeGreaterThan(150);
+    expect(ala(six)).toBeLessThan(100);
+    // Its arch: bone behind the canal (the plain sacrum's dorsal surface is not drawn).
+    const arch = (r: typeof plain): number => {
+      let m = -1024;
+      for (let a = -s1(r).depthMm / 2 - 10; a > -s1(r).depthMm / 2 - 40; a -= 1) for (let l = -20; l <= 20; l += 2) for (const s of [-4, 0, 4]) m = Math.max(m, at(r, s, a, l));
+      return m;
+    };
+    expect(arch(six)).toBeGreaterThan(300);
+    expect(arch(plain)).toBeLessThan(150);
+    // 12 mm below S1's inferior endplate: the S2 body past a disc when S1 is lumbarised, nothing on the plain spine.
+    const below = (r: typeof plain): number => {
+      const { inferiorCenterMm: p, upAxis: u } = s1(r).endplates;
+      return huAt(r!.volume, [p[0] - 12 * u[0], p[1] - 12 * u[1], p[2] - 12 * u[2]]);
+    };
+    expect(below(six)).toBeGreaterThan(120);
+    expect(below(plain)).toBeLessThan(120);
+  });
+
   it('enhances the aorta with contrast and leaves the bone alone', () => {
     const base = { ...SMALL, seed: 9, noiseSigma: 0 };
     const [native, venous] = (['none', 'portal-venous'] as const).map((contrast) => {
