@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { analyzeDirectory, analyzeVolumeFile } from '../src/imaging/analyze';
 import { insertFracture, type BodyGeometry, type InsertedShape } from '../src/imaging/phantom/insert-fracture';
+import { gradeForLoss } from '../src/imaging/phantom/spine';
 import { volumeFileFormat } from '../src/imaging/volume-file';
 import { huNearest, type Volume } from '../src/imaging/volume';
 import { bodyHalfWidthMm } from '../src/inference/bodies';
@@ -29,14 +30,10 @@ import { SPINE_LEVELS } from '../src/domain/vocabulary';
 import { detectVertebrae, startModel, type Detection, type ModelHandle, type VertebraFinding } from '../src/inference';
 import { REAL_DEV_CASES, trainedOnCases } from './real-ct';
 
-
-/** Genant grade of a height loss (fraction). */
-const genant = (loss: number): number => (loss > 0.4 ? 3 : loss > 0.25 ? 2 : loss >= 0.2 ? 1 : 0);
 const r3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 type Masks = NonNullable<Detection['debug']['masks']>;
 
-/** The body's endplates per column of its mask on the curved sagittal plane (patient z, y), its x and half-width. */
 /**
  * Where the endplate is near `z0` (mm) on the column at (x, y): going outward (`dir` +1 superior, −1
  * inferior) from 3 mm inside to 4 mm outside `z0`, the outermost fall of ≥ 100 HU over 1.5 mm (cortex to
@@ -45,7 +42,7 @@ type Masks = NonNullable<Detection['debug']['masks']>;
  * away with the disc instead of collapsing it with the body. The window stops short of the next
  * vertebra's endplate across a thoracic disc (4–6 mm).
  */
-export function endplateNear(v: Volume, x: number, y: number, z0: number, dir: 1 | -1): number {
+function endplateNear(v: Volume, x: number, y: number, z0: number, dir: 1 | -1): number {
   const hu = (z: number): number => [-2, 0, 2].reduce((s, dx) => s + (huNearest(v, [x + dx, y, z]) ?? 0), 0) / 3;
   let edge = z0;
   for (let d = -3; d <= 4; d += 0.5) {
@@ -55,7 +52,11 @@ export function endplateNear(v: Volume, x: number, y: number, z0: number, dir: 1
   return edge;
 }
 
-export function geometryOf(masks: Masks, id: number, volume: Volume): BodyGeometry | null {
+/**
+ * The body's endplates per column of its mask on the curved sagittal plane (patient y, z), moved onto the
+ * image's endplates (`endplateNear`); its mid-sagittal x and half-width. Null for a mask under 4 columns.
+ */
+function geometryOf(masks: Masks, id: number, volume: Volume): BodyGeometry | null {
   const { slab, labels } = masks;
   const { rows, cols, spacing: sp } = slab;
   const yMm: number[] = [];
@@ -138,7 +139,7 @@ async function runCase(model: ModelHandle, name: string, input: string, losses: 
           shape,
           loss,
           discMm: r3(discMm),
-          insertedGrade: genant(loss),
+          insertedGrade: gradeForLoss(loss),
           found: !!there && there.grade >= 2,
           called: there ? { level: there.level, grade: there.grade, morphology: there.morphology, heightLossPercent: there.heightLossPercent, flags: there.flags, gradingNotes: there.gradingNotes } : null,
           levelKept: there?.level === v.level,
@@ -205,9 +206,7 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`bench:real-inserted: ${(err as Error).message}\n`);
-    process.exit(1);
-  });
-}
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:real-inserted: ${(err as Error).message}\n`);
+  process.exit(1);
+});
