@@ -28,8 +28,8 @@ export type DecisionReason =
   /** Nothing in the report covers it: outputs are written. */
   | 'not-mentioned'
   /**
-   * Nothing in the report covers it, but the detector flagged it `insufficientEvidence` (measured grade 2–3
-   * the measurement does not demonstrate): no output, so no clinician is asked to act on it.
+   * Nothing in the report covers it, but the detector flagged it `insufficientEvidence` (a measured grade the
+   * measurement does not demonstrate): no output, so no clinician is asked to act on it.
    */
   | 'insufficient-evidence'
   /** The report was cancelled (OBR-25 X): nothing stands, every output is retracted. */

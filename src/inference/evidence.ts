@@ -81,9 +81,17 @@ export interface EvidenceInput {
   adjacent: { anterior: number | null; middle: number | null };
 }
 
-/** The grade the evidence supports (at most the measured one), and why it is lower. */
+/**
+ * The grade the evidence supports (at most the measured one), and why the measured one is not evidenced:
+ * any reason flags the vertebra `insufficientEvidence`. A mild (grade 1) reading is held only to the
+ * sampling: a reformat of slices thicker than MAX_SAMPLING_MM is not read for morphometry at any grade (an
+ * 8 mm chest gave grade-1 readings on normal bodies), while the other checks are calibrated on the 25% of
+ * grade 2 and would take most true grade-1 wedges of the thoracic spine for the column's own wedging.
+ */
 export function supportedGrade(g: GenantResult, e: EvidenceInput): { grade: Grade; reasons: string[] } {
-  if (g.grade < 2) return { grade: g.grade, reasons: [] };
+  if (g.grade === 0) return { grade: 0, reasons: [] };
+  const coarse = e.axialSamplingMm > MAX_SAMPLING_MM ? `${r1(e.axialSamplingMm)} mm sampling along the spine is too coarse for morphometry (at most ${MAX_SAMPLING_MM} mm)` : null;
+  if (g.grade === 1) return { grade: 1, reasons: coarse ? [coarse] : [] };
   const reasons: string[] = [];
   const h = e.heights;
   if (!e.endplatesFound) reasons.push('the endplates were not both found');
@@ -113,7 +121,7 @@ export function supportedGrade(g: GenantResult, e: EvidenceInput): { grade: Grad
   } else if (reference !== null && Math.abs(reference / e.level.referencePosteriorMm - 1) > MAX_LEVEL_SIZE_DEVIATION) {
     reasons.push(`the height it is compared with (${r1(reference)} mm) is not the size of ${e.level.name} (about ${r1(e.level.referencePosteriorMm)} mm): the mask or the level is wrong`);
   }
-  if (e.axialSamplingMm > MAX_SAMPLING_MM) reasons.push(`${r1(e.axialSamplingMm)} mm sampling along the spine is too coarse for morphometry (at most ${MAX_SAMPLING_MM} mm)`);
+  if (coarse) reasons.push(coarse);
   if (e.axialSamplingMm > BENCHED_SAMPLING_MM) {
     const u = e.axialSamplingMm / 4;
     const reduced = g.morphology === 'wedge' ? h.anterior : g.morphology === 'biconcave' ? h.middle : e.crushPosterior;

@@ -92,9 +92,10 @@ export function gradeVertebrae(volume: Volume, pre: SpineSlab, found: VertebralB
           adjacent: { anterior: adjacentHeight(compared, i, 'anterior'), middle: adjacentHeight(compared, i, 'middle') },
         })
       : null;
-    if (measured && supported && supported.grade < measured.grade) {
+    if (measured && supported && supported.reasons.length > 0) {
       flags.push('insufficientEvidence');
-      gradingNotes.push(`measured grade ${measured.grade} ${measured.morphology}, reported as at most grade 1: ${supported.reasons.join('; ')}`);
+      const reported = supported.grade < measured.grade ? 'reported as at most grade 1' : 'not evidenced';
+      gradingNotes.push(`measured grade ${measured.grade} ${measured.morphology}, ${reported}: ${supported.reasons.join('; ')}`);
     }
     const g = measured && supported ? { ...measured, grade: supported.grade } : null;
     let confidence = c.meanProbability * (g ? 0.8 + 0.2 * g.margin : 1);

@@ -19,9 +19,14 @@ describe('evidence for a grade of 2 or 3', () => {
     expect(grade(good)).toEqual({ grade: 2, reasons: [] });
   });
 
-  it('leaves grades 0 and 1 alone whatever the evidence', () => {
+  it('holds grade 1 to the sampling only: other missing evidence leaves it alone', () => {
     const mild = { ...good, heights: { anterior: 18.5, middle: 22, posterior: 24 }, endplatesFound: false, expectedPosterior: null };
     expect(grade(mild)).toEqual({ grade: 1, reasons: [] });
+    // On slices thicker than 5 mm no morphometric grade is evidenced, grade 1 included (it is flagged, not lowered).
+    expect(grade({ ...mild, axialSamplingMm: 8 })).toEqual({ grade: 1, reasons: ['8 mm sampling along the spine is too coarse for morphometry (at most 5 mm)'] });
+    expect(grade({ ...mild, axialSamplingMm: 5 })).toEqual({ grade: 1, reasons: [] });
+    const normal = { ...good, heights: { anterior: 23.5, middle: 23, posterior: 24 }, axialSamplingMm: 8 };
+    expect(grade(normal)).toEqual({ grade: 0, reasons: [] });
   });
 
   it('caps at 1 when the endplates were not both found', () => {
