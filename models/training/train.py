@@ -333,7 +333,9 @@ def main():
     real_cases = sorted({s[0]["case"] for s in real})
     print(f"samples: {len(train)} train ({len(seeds) - len(val_seeds)} phantoms), {len(real)} real ({', '.join(real_cases) or 'none'}), {len(val)} validation", flush=True)
 
-    net = UNet()
+    # Channels-last convolutions: 0.42 s a step against 0.65 on this 2-core Debian torch (no MKL), which
+    # keeps the 2,500 steps within `npm run train`'s 30 minutes; the same arithmetic up to rounding.
+    net = UNet().to(memory_format=torch.channels_last)
     nparams = sum(p.numel() for p in net.parameters())
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     cls_w = torch.tensor([1.0, 1.0, 2.0])
@@ -355,7 +357,7 @@ def main():
             x, y = augment(x, y, rng, real=from_real, inserted_fractures=a.inserted_fractures)
             xs.append(x)
             ys.append(y)
-        x = torch.from_numpy(np.stack(xs))
+        x = torch.from_numpy(np.stack(xs)).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(np.stack(ys))
         net.train()
         logits = net(x)
@@ -376,6 +378,7 @@ def main():
     if step < a.steps:
         print(f"WARNING: stopped by --minutes {a.minutes} at step {step} of {a.steps}: the schedule did not finish", flush=True)
 
+    net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     dices = {1: [], 2: []}
     with torch.no_grad():
