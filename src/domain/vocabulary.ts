@@ -88,9 +88,10 @@ export type Morphology = (typeof MORPHOLOGIES)[number];
 /**
  * What lowers trust in a finding (CONTRACT `flags`). `insufficientEvidence`: the measured grade was 2 or
  * 3 but the measurement does not demonstrate it (resolution, size, neighbours, endplates), so it is
- * graded at most 1, or a measured grade 1 on slices too thick for morphometry; `gradingNotes` says why. `levelUnanchored`: neither the sacrum nor the last
- * rib-bearing vertebra is in the scan, so the level is a count from body sizes, not a number a reader
- * could check (it always goes with `levelUncertain`, which alone means "one anchor, or anchors disagree").
+ * graded at most 1, or a measured grade 1 on slices too thick for morphometry; `gradingNotes` says why.
+ * `levelUnanchored`: neither the sacrum nor the last rib-bearing vertebra is in the scan, so the level is a
+ * count from body sizes, not a number a reader could check (it always goes with `levelUncertain`, which
+ * alone means "one anchor, or anchors disagree").
  */
 export const VERTEBRA_FLAGS = ['sclerotic', 'lytic', 'scoliosis', 'levelUncertain', 'partialCoverage', 'insufficientEvidence', 'levelUnanchored'] as const;
 export type VertebraFlag = (typeof VERTEBRA_FLAGS)[number];
