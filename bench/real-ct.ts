@@ -289,14 +289,16 @@ export function referenceLookup(vols: Volume[], code: (vols: Volume[], index: nu
 
 const fmtFinding = (v: VertebraFinding): string => `${v.level}:${v.grade}${v.flags.includes('levelUncertain') ? '?' : ''}`;
 
+/** The CLI's path: a research volume file, else a DICOM folder (detection then fills in the findings). */
+export async function readAsTheCliDoes(input: string): Promise<{ analysis: StudyAnalysis; volume: Volume }> {
+  return volumeFileFormat(input) ? ((await analyzeVolumeFile(input)) as unknown as { analysis: StudyAnalysis; volume: Volume }) : analyzeDirectory(input);
+}
+
 async function runCase(c: RealCase, imaging: string, model: ModelHandle, keyDir: string | undefined) {
   const input = join(imaging, c.input);
   if (!existsSync(input)) return { name: c.name, input: c.input, skipped: `not found: ${c.input}` };
   const t0 = performance.now();
-  // The CLI's path: a research volume file, else a DICOM folder; then detection fills in the findings.
-  const analysed: { analysis: StudyAnalysis; volume: Volume } = volumeFileFormat(input)
-    ? ((await analyzeVolumeFile(input)) as unknown as { analysis: StudyAnalysis; volume: Volume })
-    : analyzeDirectory(input);
+  const analysed = await readAsTheCliDoes(input);
   const { analysis, keyImage } = await completeAnalysis(analysed, model, { keyImage: true });
   const ms = Math.round(performance.now() - t0);
   const keyImageFile = keyDir && keyImage ? join(keyDir, `real-${c.name}.png`) : null;

@@ -19,16 +19,14 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { analyzeDirectory, analyzeVolumeFile } from '../src/imaging/analyze';
 import { insertFracture, type BodyGeometry, type InsertedShape } from '../src/imaging/phantom/insert-fracture';
 import { gradeForLoss } from '../src/imaging/phantom/spine';
-import { volumeFileFormat } from '../src/imaging/volume-file';
 import { huNearest, type Volume } from '../src/imaging/volume';
 import { bodyHalfWidthMm } from '../src/inference/bodies';
 import { MAX_SAMPLING_MM } from '../src/inference/evidence';
 import { SPINE_LEVELS } from '../src/domain/vocabulary';
 import { detectVertebrae, startModel, type Detection, type ModelHandle, type VertebraFinding } from '../src/inference';
-import { REAL_DEV_CASES, trainedOnCases } from './real-ct';
+import { readAsTheCliDoes, REAL_DEV_CASES, trainedOnCases } from './real-ct';
 
 const r3 = (n: number): number => Math.round(n * 1000) / 1000;
 
@@ -104,17 +102,19 @@ const gradable = (v: VertebraFinding): boolean =>
   v.grade === 0 && GRADED.includes(v.level) && !v.flags.includes('partialCoverage') && !v.flags.includes('insufficientEvidence');
 
 async function runCase(model: ModelHandle, name: string, input: string, losses: number[], shapes: InsertedShape[]) {
-  const analysed: { volume: Volume } = volumeFileFormat(input) ? await analyzeVolumeFile(input) : analyzeDirectory(input);
+  const analysed = await readAsTheCliDoes(input);
   const sampling = Math.max(...analysed.volume.spacing);
   // The service does not grade thicker sampling (evidence.ts): nothing to find there.
   if (sampling > MAX_SAMPLING_MM) return { name, skipped: `${sampling} mm sampling: not graded by design (at most ${MAX_SAMPLING_MM} mm)`, baseline: [], candidates: [], trials: [] };
   const base = await detectVertebrae(analysed.volume, model, { keyImage: false, keepMasks: true });
   const masks = base.debug.masks as Masks;
   const trials = [];
-  const geometryAt = (i: number): BodyGeometry | null => {
-    const comp = masks.components.find((c) => c.level === base.vertebrae[i]?.level);
+  // Each reported body's geometry once: a candidate's neighbours are candidates too.
+  const geometries = base.vertebrae.map((v) => {
+    const comp = masks.components.find((c) => c.level === v.level);
     return comp ? geometryOf(masks, comp.id, analysed.volume) : null;
-  };
+  });
+  const geometryAt = (i: number): BodyGeometry | null => geometries[i] ?? null;
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
   for (const [i, v] of base.vertebrae.entries()) {
     const geometry = gradable(v) ? geometryAt(i) : null;
